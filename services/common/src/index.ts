@@ -1,0 +1,3 @@
+export { pb, palisade } from './proto.js';
+export * from './bus.js';
+export * from './errors.js';
