@@ -14,7 +14,7 @@ mkdirSync(out, { recursive: true });
 const bin = (name) => join(root, 'node_modules/.bin', name);
 execFileSync(bin('pbjs'), [
   '-t', 'static-module', '--es6', '-w', join(root, 'proto/codegen/pbjs-esm-wrapper.js'),
-  '--dependency', 'protobufjs/minimal.js', '--force-number', '--no-verify', '--no-delimited', '--no-convert',
+  '--dependency', 'protobufjs/minimal.js', '--force-number', '--no-verify', '--no-delimited',
   '-o', join(out, 'palisade.js'), ...protos,
 ], { stdio: 'inherit' });
 execFileSync(bin('pbts'), ['-o', join(out, 'palisade.d.ts'), join(out, 'palisade.js')], { stdio: 'inherit' });

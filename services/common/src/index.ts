@@ -1,3 +1,12 @@
 export { pb, palisade } from './proto.js';
 export * from './bus.js';
 export * from './errors.js';
+export * from './logger.js';
+export * from './config-schema.js';
+export * from './metrics.js';
+export * from './lifecycle.js';
+export * from './http-server.js';
+export * from './retry.js';
+export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
+export * from './topic-consumer.js';
+export * from './common-config.js';

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map and every piece of load-time config used by the programs, in one place.
+ *
+ * Each bpf/progs/<hook>.bpf.c is compiled on its own and includes this header, so the definitions are __weak:
+ * the BPF static linker (bpftool gen object) merges identical weak definitions into one map, which gives every
+ * program the same ring buffer, stats and stash. A definition that differs between two objects fails the link,
+ * which is what we want.
+ *
+ *   map              type                    key -> value                   why
+ *   pal_events       RINGBUF                 - (records)                    default output; size set by userspace
+ *   pal_perf_events  PERF_EVENT_ARRAY        cpu -> perf fd                 output when pal_cfg.output_mode == PERFBUF
+ *   pal_scratch      PERCPU_ARRAY[1]         0 -> union pal_scratch         events exceed the 512-byte BPF stack
+ *   pal_stash        HASH                    tid -> struct pal_stash        syscall args from sys_enter to sys_exit
+ *   pal_stats        PERCPU_ARRAY            enum pal_stat -> u64           failure/drop counters, summed by userspace
+ */
+#ifndef PALISADE_MAPS_BPF_H
+#define PALISADE_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "palisade.h"
+
+#define PAL_STASH_ENTRIES 16384  /* threads in a syscall at the same time; beyond that, counted drops */
+
+/* Set by userspace between open and load (the addon finds it through the .rodata BTF). */
+const volatile struct pal_config pal_cfg __weak = {
+	.output_mode = PAL_OUTPUT_RINGBUF,
+	.ignore_tgid = 0,
+	.wakeup_bytes = 256 * 1024,
+};
+
+union pal_scratch {
+	struct pal_event_header hdr;
+	struct pal_exec_event exec;
+	struct pal_exit_event exit;
+	struct pal_file_open_event file_open;
+	struct pal_net_connect_event net_connect;
+};
+
+enum pal_stash_kind {
+	PAL_STASH_OPEN = 1,
+	PAL_STASH_CONNECT = 2,
+};
+
+/* Kernel-only: what sys_enter saw, for sys_exit. User pointers are kept, not the strings: at sys_exit the kernel
+ * has already faulted the pages in, so reading there does not fail the way it can at sys_enter. */
+struct pal_stash {
+	__u16 kind;        /* enum pal_stash_kind */
+	__u16 syscall;     /* enum pal_open_syscall */
+	__u32 mode;
+	__u64 flags;
+	__u64 uptr;        /* filename or sockaddr */
+	__u32 addrlen;
+	__u8 protocol;
+	__u8 _pad0[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} pal_events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} pal_perf_events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union pal_scratch);
+} pal_scratch SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PAL_STASH_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct pal_stash);
+} pal_stash SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PAL_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} pal_stats SEC(".maps") __weak;
+
+#endif /* PALISADE_MAPS_BPF_H */

@@ -1,0 +1,40 @@
+# METADATA
+# title: Credential file opened in a container
+# description: >-
+#   A process in a container opened /etc/shadow, /etc/gshadow, /etc/sudoers or a file under /etc/sudoers.d/. Workloads
+#   have no reason to touch password hashes or sudo policy; an attempt is the signal, so failed opens count too.
+#   The path is matched as the syscall received it: a relative path (cwd /etc, "shadow") is not resolved here.
+# related_resources:
+#   - ref: https://attack.mitre.org/techniques/T1003/008/
+# scope: package
+# custom:
+#   id: PAL-001
+#   severity: high
+#   mitre: T1003.008
+#   actions: [quarantine]
+#   event_kinds: [file_open]
+package palisade.rules.pal_001
+
+import data.palisade.lib
+
+credential_files := {"/etc/shadow", "/etc/gshadow", "/etc/sudoers"}
+
+sudoers_dir := "/etc/sudoers.d/"
+
+alerts contains {"index": i, "rule_id": "PAL-001", "message": msg} if {
+	some i, e in input.events
+	e.kind == "file_open"
+	e.container != null
+	credential_file(e.file_open.path)
+	msg := sprintf("%s (pid %d, uid %d) opened %s in %s", [
+		e.process.comm, e.process.pid, e.process.uid, e.file_open.path, lib.workload(e),
+	])
+}
+
+credential_file(path) if path in credential_files
+
+# An entry of the sudoers drop-in directory, not the directory itself.
+credential_file(path) if {
+	startswith(path, sudoers_dir)
+	count(path) > count(sudoers_dir)
+}

@@ -1,0 +1,37 @@
+# METADATA
+# title: Outbound connection to a denied port from a container
+# description: >-
+#   A process in a container connected (or tried to: the connect result is not checked) to a port on the deny list,
+#   data.palisade.config.denied_ports (defaults in policies/data.json: Metasploit, IRC, mining-pool and common
+#   backdoor ports). Loopback destinations are not outbound and do not fire.
+# related_resources:
+#   - ref: https://attack.mitre.org/techniques/T1571/
+# scope: package
+# custom:
+#   id: PAL-004
+#   severity: medium
+#   mitre: T1571
+#   actions: [deny_egress]
+#   event_kinds: [net_connect]
+package palisade.rules.pal_004
+
+import data.palisade.lib
+
+denied_ports := {p | some p in data.palisade.config.denied_ports}
+
+alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
+	some i, e in input.events
+	e.kind == "net_connect"
+	e.container != null
+	e.net_connect.dport in denied_ports
+	not loopback(e.net_connect.daddr)
+	msg := sprintf("%s (pid %d) connected to %s port %d, a denied port, from %s", [
+		e.process.comm, e.process.pid, e.net_connect.daddr, e.net_connect.dport, lib.workload(e),
+	])
+}
+
+loopback(addr) if startswith(addr, "127.")
+
+loopback(addr) if addr == "::1"
+
+loopback(addr) if startswith(addr, "::ffff:127.")

@@ -1,0 +1,149 @@
+// The collector stage: events from the kernel, batched into RawEventBatch records (many events per record) on the
+// raw topic, keyed by node so one node's (and so one pod's) events stay in order. Kernel-side losses are sent
+// in-band as LossRecords in the next batch, so every consumer downstream knows where a gap is.
+import {
+  Lifecycle, PalisadeError, TOPICS, pb,
+  type Bus, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
+} from '@palisade/common';
+import type { EventSource } from './event-source.js';
+
+export interface CollectorOptions {
+  node: string;
+  bus: Bus;
+  source: EventSource;
+  metrics: Metrics;
+  logger: Logger;
+  /** A batch is sent when it holds this many events... */
+  maxBatchEvents: number;
+  /** ...or when its oldest event is this old. */
+  flushIntervalMs: number;
+  /** Events waiting for the bus beyond this are dropped (and counted in-band): the bus is not keeping up. */
+  maxPendingEvents: number;
+  /** Processes whose events are dropped here (the pipeline's own, so its work does not feed back). */
+  ignorePids?: ReadonlySet<number>;
+}
+
+const KIND_NAMES: Record<number, string> = { 1: 'exec', 2: 'exit', 3: 'file_open', 4: 'net_connect' };
+
+export class Collector implements Service {
+  readonly name = 'collector';
+  private readonly life = new Lifecycle();
+  private producer: Producer | undefined;
+  private pending: palisade.v1.IRawEvent[] = [];
+  private pendingLosses: palisade.v1.ILossRecord[] = [];
+  private droppedBackpressure = 0;
+  private seq = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> = Promise.resolve();
+  private sending = false;
+  private lastKernel: Record<string, number> = {};
+  private lastDecodeErrors = 0;
+  private lastLossCheck = Date.now();
+  private readonly m;
+
+  constructor(private readonly opts: CollectorOptions) {
+    const mt = opts.metrics;
+    this.m = {
+      events: mt.counter('palisade_collector_events_total', 'Kernel events received by the collector.', ['kind']),
+      batches: mt.counter('palisade_collector_batches_total', 'RawEventBatch records published.'),
+      lost: mt.counter('palisade_collector_lost_events_total',
+        'Events lost before publication, by where (kernel reasons, decode, backpressure).', ['reason']),
+      sendErrors: mt.counter('palisade_collector_send_errors_total', 'Failed attempts to publish a batch.'),
+      ignored: mt.counter('palisade_collector_ignored_events_total', 'Events of the pipeline\'s own processes, dropped by design.'),
+      pending: mt.gauge('palisade_collector_pending_events', 'Events waiting to be published.'),
+    };
+  }
+
+  get state(): ServiceState { return this.life.state; }
+  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
+
+  async start(): Promise<void> {
+    await this.opts.bus.ensureTopics([{ topic: TOPICS.raw }, { topic: TOPICS.deadLetter }]);
+    this.producer = this.opts.bus.producer();
+    this.opts.source.start((events) => this.onEvents(events));
+    this.timer = setInterval(() => this.flush(), this.opts.flushIntervalMs);
+    this.life.set('ready');
+    this.opts.logger.info('collector ready', { node: this.opts.node });
+  }
+
+  async stop(): Promise<void> {
+    if (this.life.state === 'stopped') return;
+    this.life.set('draining');
+    if (this.timer) clearInterval(this.timer);
+    this.opts.source.close();
+    this.flush();
+    await this.inflight;
+    if (this.pending.length > 0) { this.flush(); await this.inflight; }
+    this.life.set('stopped');
+  }
+
+  /** For tests and the benchmark: sent batches so far. */
+  get batchesSent(): number { return this.seq; }
+
+  private onEvents(events: palisade.v1.IRawEvent[]): void {
+    const ignore = this.opts.ignorePids;
+    if (ignore && ignore.size > 0) {
+      const before = events.length;
+      events = events.filter((e) => !ignore.has(e.process?.pid ?? 0));
+      if (events.length !== before) this.m.ignored.inc(before - events.length);
+    }
+    if (this.pending.length + events.length > this.opts.maxPendingEvents) {
+      const room = Math.max(0, this.opts.maxPendingEvents - this.pending.length);
+      const dropped = events.length - room;
+      this.droppedBackpressure += dropped;
+      events = events.slice(0, room);
+    }
+    for (const e of events) this.m.events.inc({ kind: KIND_NAMES[e.kind ?? 0] ?? 'unknown' });
+    for (const e of events) this.pending.push(e);
+    this.m.pending.set(this.pending.length);
+    if (this.pending.length >= this.opts.maxBatchEvents) this.flush();
+  }
+
+  /** Turns counters that grew since the last look into LossRecords for the next batch. */
+  private collectLosses(): void {
+    const now = Date.now();
+    const stats = this.opts.source.stats();
+    const add = (source: string, count: number): void => {
+      if (count <= 0) return;
+      this.m.lost.inc({ reason: source }, count);
+      this.pendingLosses.push({ source, count, fromUnixNano: this.lastLossCheck * 1e6, toUnixNano: now * 1e6 });
+    };
+    for (const [reason, value] of Object.entries(stats.kernel)) {
+      add(reason, value - (this.lastKernel[reason] ?? 0));
+    }
+    this.lastKernel = { ...stats.kernel };
+    add('decode', stats.decodeErrors - this.lastDecodeErrors);
+    this.lastDecodeErrors = stats.decodeErrors;
+    add('collector_backpressure', this.droppedBackpressure);
+    this.droppedBackpressure = 0;
+    this.lastLossCheck = now;
+  }
+
+  private flush(): void {
+    if (this.sending || !this.producer) return;
+    this.collectLosses();
+    if (this.pending.length === 0 && this.pendingLosses.length === 0) return;
+    const events = this.pending.splice(0, this.opts.maxBatchEvents);
+    const losses = this.pendingLosses;
+    this.pendingLosses = [];
+    this.m.pending.set(this.pending.length);
+    const producer = this.producer;
+    const record = pb.RawEventBatch.encode({ node: this.opts.node, seq: ++this.seq, events, losses }).finish();
+    this.sending = true;
+    this.inflight = producer.send(TOPICS.raw, [{
+      key: this.opts.node, value: record, headers: { 'palisade-schema': 'palisade.v1.RawEventBatch' },
+    }]).then(
+      () => { this.m.batches.inc(); },
+      (err: unknown) => {
+        // The bus client already retried; the events are gone. Count them in-band so the gap is visible.
+        this.m.sendErrors.inc();
+        this.droppedBackpressure += events.length;
+        this.opts.logger.error('could not publish a batch', { err, events: events.length, seq: this.seq });
+        if (this.life.state === 'ready' && !(err instanceof PalisadeError && err.retriable)) this.life.fail(err);
+      },
+    ).finally(() => {
+      this.sending = false;
+      if (this.pending.length >= this.opts.maxBatchEvents) this.flush();
+    });
+  }
+}

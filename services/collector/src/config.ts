@@ -1,0 +1,24 @@
+// The collector's configuration: one schema, resolved once in main.ts.
+import { bool, commonKeys, int, loadConfig, oneOf, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
+
+export const collectorSchema = {
+  ...commonKeys,
+  metricsPort: int('Port of /metrics, /healthz and /readyz', 'PALISADE_COLLECTOR_METRICS_PORT', 9464, 0, 65535),
+  bpfObject: str('The compiled BPF object (built by npm run setup); empty: the one in build/bpf', 'PALISADE_BPF_OBJECT', ''),
+  bufferMode: oneOf('Kernel-to-user buffer: BPF ring buffer, or per-CPU perf buffers for kernels without one',
+    'PALISADE_BUFFER_MODE', 'ringbuf', ['ringbuf', 'perfbuf'] as const),
+  ringBufferBytes: int('Ring buffer size in bytes (a power of two, at least a page)', 'PALISADE_RING_BUFFER_BYTES', 16 << 20, 4096),
+  perfBufferPages: int('Pages per CPU of the perf buffer (a power of two)', 'PALISADE_PERF_BUFFER_PAGES', 256, 1),
+  maxBatchEvents: int('Events per RawEventBatch record at most', 'PALISADE_COLLECTOR_MAX_BATCH', 1024, 1),
+  flushIntervalMs: int('A partial batch is published after this long', 'PALISADE_COLLECTOR_FLUSH_MS', 20, 1),
+  maxPendingEvents: int('Events held while the bus is slow; beyond this they are dropped and counted in-band',
+    'PALISADE_COLLECTOR_MAX_PENDING', 200_000, 1),
+  ignoreSelf: bool('Drop events of the collector\'s own process, so its work does not feed back into the pipeline',
+    'PALISADE_COLLECTOR_IGNORE_SELF', true),
+};
+
+export type CollectorConfig = ResolvedConfig<typeof collectorSchema>;
+
+export function loadCollectorConfig(src: ConfigSources): CollectorConfig {
+  return loadConfig(collectorSchema, src);
+}

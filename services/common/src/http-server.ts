@@ -1,0 +1,58 @@
+// The operations endpoint every service serves: /metrics (Prometheus), /healthz (alive), /readyz (ready for work:
+// 503 while starting, draining or failed, so a load balancer or the kubelet stops sending work first).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { ServiceState } from './lifecycle.js';
+
+export interface OpsServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  /** The states of the services in this process; ready only when all are ready. */
+  states: () => Record<string, ServiceState>;
+}
+
+export class OpsServer {
+  private server: Server | undefined;
+
+  constructor(private readonly opts: OpsServerOptions) {}
+
+  async start(): Promise<{ port: number }> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET') { res.writeHead(405).end(); return; }
+      if (path === '/metrics') {
+        this.opts.registry.metrics().then(
+          (body) => res.writeHead(200, { 'content-type': this.opts.registry.contentType }).end(body),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+        return;
+      }
+      if (path === '/healthz' || path === '/readyz') {
+        const states = this.opts.states();
+        const values = Object.values(states);
+        const ok = path === '/healthz'
+          ? values.every((s) => s !== 'failed')
+          : values.length > 0 && values.every((s) => s === 'ready');
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, states }));
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => { server.off('error', reject); resolve(); });
+    });
+    return { port: (server.address() as AddressInfo).port };
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,34 @@
+// Prometheus metrics (prom-client). Names in base units, counters end in _total, latencies are histograms; no pod
+// names as labels. Metrics are get-or-create so that stages sharing a registry (embedded mode) share a metric.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry: Registry;
+
+  constructor(registry = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
+    this.registry = registry;
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
+  }
+
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    const found = this.registry.getSingleMetric(name);
+    if (found) return found as Counter<L>;
+    return new Counter<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [],
+    collect?: (this: Gauge<L>) => void): Gauge<L> {
+    const found = this.registry.getSingleMetric(name);
+    if (found) return found as Gauge<L>;
+    return new Gauge<L>({ name, help, labelNames, registers: [this.registry], ...(collect ? { collect } : {}) });
+  }
+
+  histogram<L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
+    const found = this.registry.getSingleMetric(name);
+    if (found) return found as Histogram<L>;
+    return new Histogram<L>({ name, help, buckets, labelNames, registers: [this.registry] });
+  }
+}
+
+/** Latency buckets in seconds, from 100 µs to 10 s. */
+export const LATENCY_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -1,0 +1,79 @@
+// Consumes one topic of protobuf records for a stage. A record that does not decode or validate is never dropped:
+// it is counted and published to the dead-letter topic with the reason, in the same batch, so the commit that
+// follows covers it; the stage keeps going.
+import type { Bus, Consumer, IncomingMessage, Producer } from './bus.js';
+import { TOPICS } from './bus.js';
+import { errorMessage, PalisadeError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import { pb } from './proto.js';
+
+export interface Decoded<T> {
+  msg: IncomingMessage;
+  value: T;
+}
+
+export interface TopicConsumerOptions<T> {
+  stage: string;
+  groupId: string;
+  topic: string;
+  bus: Bus;
+  producer: Producer;
+  metrics: Metrics;
+  logger: Logger;
+  /** Decodes and validates one record; throws (with a reason) when the record is unusable. */
+  decode(value: Buffer): T;
+  handle(records: Decoded<T>[]): Promise<void>;
+  onFatal(err: unknown): void;
+  fromBeginning?: boolean;
+}
+
+export async function consumeTopic<T>(opts: TopicConsumerOptions<T>): Promise<Consumer> {
+  const consumed = opts.metrics.counter('palisade_records_consumed_total', 'Records consumed from a topic.', ['stage', 'topic']);
+  const invalid = opts.metrics.counter('palisade_records_invalid_total',
+    'Records that could not be decoded or validated, published to the dead-letter topic.', ['stage', 'topic']);
+  const log = opts.logger.child({ topic: opts.topic });
+  return opts.bus.consume({
+    groupId: opts.groupId,
+    topics: [opts.topic],
+    fromBeginning: opts.fromBeginning ?? true,
+    onFatal: opts.onFatal,
+    handler: async (batch) => {
+      const good: Decoded<T>[] = [];
+      const dead: { msg: IncomingMessage; reason: string }[] = [];
+      for (const msg of batch) {
+        try {
+          good.push({ msg, value: opts.decode(msg.value) });
+        } catch (err) {
+          dead.push({ msg, reason: errorMessage(err) });
+        }
+      }
+      consumed.inc({ stage: opts.stage, topic: opts.topic }, batch.length);
+      if (dead.length > 0) {
+        invalid.inc({ stage: opts.stage, topic: opts.topic }, dead.length);
+        log.warn('invalid records sent to the dead-letter topic', {
+          count: dead.length, first: { offset: dead[0]?.msg.offset, reason: dead[0]?.reason },
+        });
+        await opts.producer.send(TOPICS.deadLetter, dead.map(({ msg, reason }) => ({
+          key: msg.topic,
+          value: pb.DeadLetter.encode({
+            sourceTopic: msg.topic, partition: msg.partition, offset: msg.offset,
+            key: msg.key ?? Buffer.alloc(0), value: msg.value, reason, stage: opts.stage,
+            timeUnixNano: Date.now() * 1e6,
+          }).finish(),
+          headers: { 'palisade-schema': 'palisade.v1.DeadLetter' },
+        })));
+      }
+      if (good.length > 0) await opts.handle(good);
+    },
+  });
+}
+
+/** Wraps a protobuf decode so that its failures read well in a dead letter. */
+export function decodeOrThrow<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new PalisadeError('DECODE_FAILED', `not a valid ${what}: ${errorMessage(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,210 @@
+// The enricher stage: raw kernel events in, events with pod metadata out. The kernel gives a cgroup; its path names
+// the pod uid and container id (kubelet's naming); the pod directory (a watch on the Kubernetes API) gives the rest.
+//
+// An event from a container whose pod is not known yet (the watch lags the kubelet by a few hundred ms when a pod
+// starts) is held up to holdMs, with every later event of its batch, so order is kept and the batch is committed
+// only once everything in it is published. After that it goes on marked UNENRICHED (counted), never dropped. A
+// container that timed out once passes straight through for negativeTtlMs, so one unknown container cannot stall a
+// node's stream on every batch.
+import {
+  Lifecycle, TOPICS, decodeOrThrow, consumeTopic, pb,
+  type Bus, type Consumer, type Logger, type Metrics, type OutgoingMessage, type Producer, type Service,
+  type ServiceState, type palisade,
+} from '@palisade/common';
+
+export interface ContainerIdentity {
+  podUid?: string;
+  containerId?: string;
+  runtime?: string;
+}
+
+/** What the enricher needs of a pod cache: lookups, and a signal when pods change. */
+export interface PodDirectory {
+  lookup(containerId: string | undefined, podUid: string | undefined): palisade.v1.IPod | undefined;
+  /** Calls listener whenever a pod is added or changes; returns a function that unsubscribes. */
+  subscribe(listener: () => void): () => void;
+}
+
+export interface EnricherOptions {
+  node: string;
+  bus: Bus;
+  metrics: Metrics;
+  logger: Logger;
+  groupId: string;
+  /** Undefined when no Kubernetes API is configured: container identity then comes from cgroup names alone. */
+  pods: PodDirectory | undefined;
+  identify(cgroupPath: string, cgroupName: string): ContainerIdentity | null;
+  holdMs: number;
+  negativeTtlMs: number;
+}
+
+const Status = pb.EnrichmentStatus;
+
+export class Enricher implements Service {
+  readonly name = 'enricher';
+  private readonly life = new Lifecycle();
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private readonly negative = new Map<string, number>(); // container id -> until (ms)
+  private readonly m;
+
+  constructor(private readonly opts: EnricherOptions) {
+    const mt = opts.metrics;
+    this.m = {
+      events: mt.counter('palisade_enricher_events_total', 'Events enriched, by outcome.', ['status']),
+      unenriched: mt.counter('palisade_enricher_unenriched_total',
+        'Container events passed on without pod metadata, by why.', ['reason']),
+      held: mt.counter('palisade_enricher_held_batches_total', 'Batches held waiting for an unknown pod.'),
+      holdSeconds: mt.histogram('palisade_enricher_hold_seconds', 'How long a held batch waited.',
+        [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5]),
+      upstreamLost: mt.counter('palisade_enricher_upstream_lost_events_total',
+        'Events the collector reported lost (in-band loss records), by source.', ['source']),
+      seqGaps: mt.counter('palisade_enricher_batch_seq_gaps_total', 'Raw batches missing from a collector\'s sequence.', ['node']),
+    };
+  }
+
+  get state(): ServiceState { return this.life.state; }
+  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
+
+  private readonly lastSeq = new Map<string, number>();
+
+  async start(): Promise<void> {
+    await this.opts.bus.ensureTopics([{ topic: TOPICS.raw }, { topic: TOPICS.enriched }, { topic: TOPICS.deadLetter }]);
+    const producer = this.opts.bus.producer();
+    this.producer = producer;
+    this.consumer = await consumeTopic({
+      stage: 'enricher', groupId: this.opts.groupId, topic: TOPICS.raw, bus: this.opts.bus, producer,
+      metrics: this.opts.metrics, logger: this.opts.logger,
+      decode: (buf) => decodeOrThrow('palisade.v1.RawEventBatch', () => {
+        const b = pb.RawEventBatch.decode(buf);
+        if (!b.node) throw new Error('node is empty');
+        return b;
+      }),
+      handle: async (records) => {
+        for (const r of records) await this.enrichBatch(r.value);
+      },
+      onFatal: (err) => this.life.fail(err),
+    });
+    this.life.set('ready');
+  }
+
+  async stop(): Promise<void> {
+    if (this.life.state === 'stopped') return;
+    this.life.set('draining');
+    await this.consumer?.stop();
+    this.life.set('stopped');
+  }
+
+  /** Enriches one raw batch and publishes it; resolves once everything in it is published. */
+  async enrichBatch(batch: palisade.v1.RawEventBatch): Promise<void> {
+    const node = batch.node;
+    this.checkSeq(node, Number(batch.seq));
+    const out: palisade.v1.IEnrichedEvent[] = batch.events.map((event) => this.enrichOne(node, event));
+    const waiting = out.filter((e) => e.status === Status.ENRICHMENT_STATUS_UNSPECIFIED);
+    if (waiting.length > 0) await this.hold(out);
+    const messages: OutgoingMessage[] = [];
+    // One record per key, in event order: a pod's events stay in order on one partition.
+    const byKey = new Map<string, palisade.v1.IEnrichedEvent[]>();
+    for (const e of out) {
+      const key = keyOf(node, e);
+      let list = byKey.get(key);
+      if (!list) { list = []; byKey.set(key, list); }
+      list.push(e);
+      this.m.events.inc({ status: statusName(e.status ?? 0) });
+    }
+    for (const [key, events] of byKey) {
+      messages.push({
+        key, value: pb.EnrichedEventBatch.encode({ events, node }).finish(),
+        headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
+      });
+    }
+    if (batch.losses.length > 0) {
+      for (const l of batch.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
+      // Losses travel on: every consumer of the enriched topic learns of the gap.
+      messages.push({
+        key: node, value: pb.EnrichedEventBatch.encode({ events: [], losses: batch.losses, node }).finish(),
+        headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
+      });
+    }
+    if (messages.length > 0) await this.producer?.send(TOPICS.enriched, messages);
+  }
+
+  private checkSeq(node: string, seq: number): void {
+    const last = this.lastSeq.get(node);
+    if (last !== undefined && seq > last + 1) this.m.seqGaps.inc({ node }, seq - last - 1);
+    if (last === undefined || seq > last) this.lastSeq.set(node, seq);
+  }
+
+  /** Status UNSPECIFIED on return means: a container whose pod is not known yet (hold it). */
+  private enrichOne(node: string, event: palisade.v1.IRawEvent): palisade.v1.IEnrichedEvent {
+    const proc = event.process;
+    const id = this.opts.identify(proc?.cgroupPath ?? '', event.exec?.cgroupName ?? '');
+    if (!id) return { event, status: Status.ENRICHMENT_STATUS_HOST, node };
+    const pods = this.opts.pods;
+    const partial: palisade.v1.IPod = {
+      uid: id.podUid ?? '', containerId: id.containerId ?? '', runtime: id.runtime ?? '', node,
+    };
+    if (!pods) {
+      this.m.unenriched.inc({ reason: 'no_kubernetes_api' });
+      return { event, status: Status.ENRICHMENT_STATUS_UNENRICHED, pod: partial, node };
+    }
+    const pod = pods.lookup(id.containerId, id.podUid);
+    if (pod) return { event, status: Status.ENRICHMENT_STATUS_ENRICHED, pod, node };
+    const until = id.containerId ? this.negative.get(id.containerId) : undefined;
+    if (until !== undefined && until > Date.now()) {
+      this.m.unenriched.inc({ reason: 'pod_unknown' });
+      return { event, status: Status.ENRICHMENT_STATUS_UNENRICHED, pod: partial, node };
+    }
+    return { event, status: Status.ENRICHMENT_STATUS_UNSPECIFIED, pod: partial, node };
+  }
+
+  private async hold(out: palisade.v1.IEnrichedEvent[]): Promise<void> {
+    const pods = this.opts.pods;
+    if (!pods) return;
+    this.m.held.inc();
+    const started = Date.now();
+    const deadline = started + this.opts.holdMs;
+    const resolveWaiting = (): boolean => {
+      let left = false;
+      for (const e of out) {
+        if (e.status !== Status.ENRICHMENT_STATUS_UNSPECIFIED) continue;
+        const pod = pods.lookup(e.pod?.containerId || undefined, e.pod?.uid || undefined);
+        if (pod) { e.pod = pod; e.status = Status.ENRICHMENT_STATUS_ENRICHED; } else left = true;
+      }
+      return left;
+    };
+    while (resolveWaiting() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, Math.max(1, deadline - Date.now()));
+        const unsubscribe = pods.subscribe(done);
+        function done(): void { clearTimeout(t); unsubscribe(); resolve(); }
+      });
+    }
+    this.m.holdSeconds.observe((Date.now() - started) / 1000);
+    for (const e of out) {
+      if (e.status !== Status.ENRICHMENT_STATUS_UNSPECIFIED) continue;
+      e.status = Status.ENRICHMENT_STATUS_UNENRICHED;
+      this.m.unenriched.inc({ reason: 'pod_unknown' });
+      const cid = e.pod?.containerId;
+      if (cid) this.negative.set(cid, Date.now() + this.opts.negativeTtlMs);
+    }
+    if (this.negative.size > 10_000) {
+      const now = Date.now();
+      for (const [k, v] of this.negative) if (v <= now) this.negative.delete(k);
+    }
+  }
+}
+
+export function keyOf(node: string, e: palisade.v1.IEnrichedEvent): string {
+  if (e.pod?.uid) return e.pod.uid;
+  return `${node}/cgroup/${e.event?.process?.cgroupId ?? 0}`;
+}
+
+function statusName(s: number): string {
+  switch (s) {
+    case Status.ENRICHMENT_STATUS_ENRICHED: return 'enriched';
+    case Status.ENRICHMENT_STATUS_HOST: return 'host';
+    case Status.ENRICHMENT_STATUS_UNENRICHED: return 'unenriched';
+    default: return 'unspecified';
+  }
+}

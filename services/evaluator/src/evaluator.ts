@@ -1,0 +1,99 @@
+// The evaluator stage: enriched events in, alerts out. The policy engine (Rego compiled to wasm) sees whole batches;
+// events of kinds no rule reads never reach it.
+import {
+  LATENCY_BUCKETS_S, Lifecycle, TOPICS, consumeTopic, decodeOrThrow, pb,
+  type Bus, type Consumer, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
+} from '@palisade/common';
+
+/** What the evaluator needs of a policy engine (policy-engine.ts in production). */
+export interface AlertEngine {
+  evaluate(events: palisade.v1.IEnrichedEvent[], nowUnixNano: number): palisade.v1.IAlert[];
+}
+
+export interface EvaluatorOptions {
+  bus: Bus;
+  metrics: Metrics;
+  logger: Logger;
+  groupId: string;
+  engine: AlertEngine;
+  /** Called with every alert published (embedded mode prints them). */
+  onAlert?: (alert: palisade.v1.IAlert) => void;
+}
+
+export class Evaluator implements Service {
+  readonly name = 'evaluator';
+  private readonly life = new Lifecycle();
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private readonly m;
+
+  constructor(private readonly opts: EvaluatorOptions) {
+    const mt = opts.metrics;
+    this.m = {
+      events: mt.counter('palisade_evaluator_events_total', 'Enriched events received.'),
+      alerts: mt.counter('palisade_evaluator_alerts_total', 'Alerts published, by rule and severity.', ['rule_id', 'severity']),
+      evalSeconds: mt.histogram('palisade_evaluator_batch_seconds', 'Policy evaluation time per consumed batch.', LATENCY_BUCKETS_S),
+      latency: mt.histogram('palisade_evaluator_event_to_alert_seconds',
+        'Kernel timestamp of the event to the alert being published.', LATENCY_BUCKETS_S),
+      upstreamLost: mt.counter('palisade_evaluator_upstream_lost_events_total',
+        'Events reported lost upstream (in-band loss records), by source.', ['source']),
+    };
+  }
+
+  get state(): ServiceState { return this.life.state; }
+  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
+
+  async start(): Promise<void> {
+    await this.opts.bus.ensureTopics([{ topic: TOPICS.enriched }, { topic: TOPICS.alerts }, { topic: TOPICS.deadLetter }]);
+    const producer = this.opts.bus.producer();
+    this.producer = producer;
+    this.consumer = await consumeTopic({
+      stage: 'evaluator', groupId: this.opts.groupId, topic: TOPICS.enriched, bus: this.opts.bus, producer,
+      metrics: this.opts.metrics, logger: this.opts.logger,
+      decode: (buf) => decodeOrThrow('palisade.v1.EnrichedEventBatch', () => {
+        const b = pb.EnrichedEventBatch.decode(buf);
+        for (const e of b.events) if (!e.event) throw new Error('an enriched event has no event');
+        return b;
+      }),
+      handle: async (records) => {
+        const events: palisade.v1.IEnrichedEvent[] = [];
+        for (const r of records) {
+          for (const e of r.value.events) events.push(e);
+          for (const l of r.value.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
+        }
+        await this.evaluate(events);
+      },
+      onFatal: (err) => this.life.fail(err),
+    });
+    this.life.set('ready');
+  }
+
+  async stop(): Promise<void> {
+    if (this.life.state === 'stopped') return;
+    this.life.set('draining');
+    await this.consumer?.stop();
+    this.life.set('stopped');
+  }
+
+  private async evaluate(events: palisade.v1.IEnrichedEvent[]): Promise<void> {
+    this.m.events.inc(events.length);
+    if (events.length === 0) return;
+    const t0 = process.hrtime.bigint();
+    const alerts = this.opts.engine.evaluate(events, Date.now() * 1e6);
+    this.m.evalSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    if (alerts.length === 0) return;
+    await this.producer?.send(TOPICS.alerts, alerts.map((a) => ({
+      key: a.event?.pod?.uid || `${a.event?.node ?? ''}/cgroup/${a.event?.event?.process?.cgroupId ?? 0}`,
+      value: pb.Alert.encode(a).finish(),
+      headers: { 'palisade-schema': 'palisade.v1.Alert', 'palisade-rule': a.ruleId ?? '' },
+    })));
+    const now = Date.now();
+    for (const a of alerts) {
+      const sev = pb.Severity[a.severity ?? 0] ?? 'SEVERITY_UNSPECIFIED';
+      this.m.alerts.inc({ rule_id: a.ruleId ?? '', severity: sev.replace('SEVERITY_', '').toLowerCase() });
+      const t = Number(a.event?.event?.timeUnixNano ?? 0);
+      if (t > 0) this.m.latency.observe(Math.max(0, now - t / 1e6) / 1000);
+      this.opts.onAlert?.(a);
+    }
+  }
+}

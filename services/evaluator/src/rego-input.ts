@@ -1,0 +1,181 @@
+// The Rego input document: what the rules under policies/ see as `input`. One evaluation takes a batch,
+// `{ events: RegoEvent[] }`, and a rule reports the index of the event it fires on.
+// Keep in sync with policies/README.md ("The input document") and policies/lib/fixtures_test.rego.
+import { pb, type palisade } from '@palisade/common';
+
+export type RegoEventKind = 'exec' | 'exit' | 'file_open' | 'net_connect';
+
+export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ['exec', 'exit', 'file_open', 'net_connect'];
+
+export interface RegoProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+  euid: number;
+  gid: number;
+  comm: string;
+  parent_comm: string;
+  binary: string;
+  cgroup_id: number;
+}
+
+export interface RegoExec {
+  filename: string;
+  argv: string[];
+}
+
+export interface RegoExit {
+  exit_code: number;
+  signal: number;
+}
+
+export interface RegoFileOpen {
+  path: string;
+  flags: number;
+  result: number;
+  syscall: string;
+}
+
+export interface RegoNetConnect {
+  family: 'inet' | 'inet6' | 'unspecified';
+  daddr: string;
+  dport: number;
+  result: number;
+}
+
+export interface RegoContainer {
+  id: string; // empty when the enricher knew it was a container but not which one
+  runtime: string;
+}
+
+export interface RegoPod {
+  namespace: string;
+  name: string;
+  uid: string;
+  labels: Record<string, string>;
+  owner: { kind: string; name: string };
+  image: string;
+  container_name: string;
+}
+
+export interface RegoEvent {
+  kind: RegoEventKind;
+  time_unix_nano: number;
+  node: string;
+  process: RegoProcess;
+  // At most one payload, the one the raw event carried (normally the one named by kind).
+  exec?: RegoExec;
+  exit?: RegoExit;
+  file_open?: RegoFileOpen;
+  net_connect?: RegoNetConnect;
+  container: RegoContainer | null;
+  pod: RegoPod | null;
+}
+
+export interface RegoInput {
+  events: RegoEvent[];
+}
+
+const KIND_NAMES: ReadonlyMap<number, RegoEventKind> = new Map([
+  [pb.EventKind.EVENT_KIND_PROCESS_EXEC, 'exec'],
+  [pb.EventKind.EVENT_KIND_PROCESS_EXIT, 'exit'],
+  [pb.EventKind.EVENT_KIND_FILE_OPEN, 'file_open'],
+  [pb.EventKind.EVENT_KIND_NET_CONNECT, 'net_connect'],
+]);
+
+/** The Rego name of an event kind; undefined for EVENT_KIND_UNSPECIFIED and kinds this build does not know. */
+export function regoEventKind(kind: number | null | undefined): RegoEventKind | undefined {
+  return kind == null ? undefined : KIND_NAMES.get(kind);
+}
+
+export function isRegoEventKind(s: string): s is RegoEventKind {
+  return (REGO_EVENT_KINDS as readonly string[]).includes(s);
+}
+
+function family(f: number | null | undefined): RegoNetConnect['family'] {
+  if (f === pb.AddressFamily.ADDRESS_FAMILY_INET) return 'inet';
+  if (f === pb.AddressFamily.ADDRESS_FAMILY_INET6) return 'inet6';
+  return 'unspecified';
+}
+
+function regoProcess(p: palisade.v1.IProcess | null | undefined): RegoProcess {
+  return {
+    pid: p?.pid ?? 0,
+    ppid: p?.ppid ?? 0,
+    uid: p?.uid ?? 0,
+    euid: p?.euid ?? 0,
+    gid: p?.gid ?? 0,
+    comm: p?.comm ?? '',
+    parent_comm: p?.parentComm ?? '',
+    binary: p?.binary ?? '',
+    cgroup_id: p?.cgroupId ?? 0,
+  };
+}
+
+// The pod is known only when the enricher found it (ENRICHED, or an older producer that left status unset but filled
+// the pod). An UNENRICHED event may carry a pod message holding only container_id: that is a container, not a pod.
+function regoPod(ev: palisade.v1.IEnrichedEvent): RegoPod | null {
+  const p = ev.pod;
+  const status = ev.status ?? pb.EnrichmentStatus.ENRICHMENT_STATUS_UNSPECIFIED;
+  if (!p || status === pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST) return null;
+  if (status === pb.EnrichmentStatus.ENRICHMENT_STATUS_UNENRICHED) return null;
+  if (!p.name && !p.uid) return null;
+  return {
+    namespace: p.namespace ?? '',
+    name: p.name ?? '',
+    uid: p.uid ?? '',
+    labels: { ...(p.labels ?? {}) },
+    owner: { kind: p.owner?.kind ?? '', name: p.owner?.name ?? '' },
+    image: p.image ?? '',
+    container_name: p.containerName ?? '',
+  };
+}
+
+// Non-null whenever the event came from a container cgroup, pod known or not: the rules fire on containers, and a pod
+// the enricher could not find in time must not turn an attack into a host event.
+function regoContainer(ev: palisade.v1.IEnrichedEvent, pod: RegoPod | null): RegoContainer | null {
+  const status = ev.status ?? pb.EnrichmentStatus.ENRICHMENT_STATUS_UNSPECIFIED;
+  if (status === pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST) return null;
+  const id = ev.pod?.containerId ?? '';
+  const inContainer =
+    status === pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED ||
+    status === pb.EnrichmentStatus.ENRICHMENT_STATUS_UNENRICHED ||
+    id !== '' ||
+    pod !== null;
+  return inContainer ? { id, runtime: ev.pod?.runtime ?? '' } : null;
+}
+
+/** One enriched event in the Rego shape; undefined when it has no raw event or an unknown kind (nothing can match it). */
+export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefined {
+  const raw = ev.event;
+  const kind = regoEventKind(raw?.kind);
+  if (!raw || kind === undefined) return undefined;
+  const pod = regoPod(ev);
+  const out: RegoEvent = {
+    kind,
+    time_unix_nano: raw.timeUnixNano ?? 0,
+    node: ev.node || ev.pod?.node || '',
+    process: regoProcess(raw.process),
+    container: regoContainer(ev, pod),
+    pod,
+  };
+  if (raw.exec) out.exec = { filename: raw.exec.filename ?? '', argv: [...(raw.exec.argv ?? [])] };
+  if (raw.exit) out.exit = { exit_code: raw.exit.exitCode ?? 0, signal: raw.exit.signal ?? 0 };
+  if (raw.fileOpen) {
+    out.file_open = {
+      path: raw.fileOpen.path ?? '',
+      flags: raw.fileOpen.flags ?? 0,
+      result: raw.fileOpen.result ?? 0,
+      syscall: raw.fileOpen.syscall ?? '',
+    };
+  }
+  if (raw.netConnect) {
+    out.net_connect = {
+      family: family(raw.netConnect.family),
+      daddr: raw.netConnect.daddr ?? '',
+      dport: raw.netConnect.dport ?? 0,
+      result: raw.netConnect.result ?? 0,
+    };
+  }
+  return out;
+}

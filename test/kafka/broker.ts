@@ -1,0 +1,199 @@
+// Starts a real single-node Apache Kafka (KRaft, combined broker + controller) for tests and local runs. The jars come
+// from `node scripts/fetch-kafka.mjs` (deploy/kafka/pom.xml); the config is deploy/kafka/server.properties with fresh
+// free ports and a temp data dir, so any number of brokers can run side by side and none outlives its stop().
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+
+export const KAFKA_VERSION = '3.9.1';
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 10_000;
+
+export interface KafkaOptions {
+  /** Where server.log (broker log) and jvm.log (JVM stdout/stderr) go; kept after stop(). Default: inside the temp dir. */
+  logDir?: string;
+  /** How long to wait for the broker to answer a metadata request. Default: 60 s. */
+  startTimeoutMs?: number;
+}
+
+export interface RunningKafka {
+  /** Bootstrap addresses, host:port. */
+  brokers: string[];
+  logDir: string;
+  /** SIGTERM, then SIGKILL after a grace period; removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function repoRoot(): string {
+  // Works from test/kafka (ts sources) and test/dist/kafka (compiled) alike.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'deploy/kafka/pom.xml'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('kafka: cannot find deploy/kafka/pom.xml above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+function libsDir(root: string): string {
+  return join(root, '.cache/kafka', `kafka-${KAFKA_VERSION}`, 'libs');
+}
+
+/** Why a broker cannot start here, or undefined if it can: tests skip (or fail under CI=true) with this reason. */
+export function kafkaUnavailableReason(): string | undefined {
+  const java = spawnSync('java', ['-version'], { stdio: 'ignore' });
+  if (java.error !== undefined || java.status !== 0) return 'java is not on PATH (need a JRE 17+)';
+  const root = repoRoot();
+  if (!existsSync(join(root, '.cache/kafka', `kafka-${KAFKA_VERSION}`, '.fetched'))) {
+    return `Kafka ${KAFKA_VERSION} jars are missing; run: node scripts/fetch-kafka.mjs`;
+  }
+  return undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('kafka: no free port'))));
+    });
+  });
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+function jvmArgs(root: string, logDir: string): string[] {
+  return [
+    '-Xms128m',
+    '-Xmx512m',
+    // Two cores: a serial collector and C1 only start faster and stay out of the tests' way.
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    '-XX:-UsePerfData',
+    '-Djava.awt.headless=true',
+    '-Djava.net.preferIPv4Stack=true',
+    `-Dlog4j.configuration=file:${join(root, 'deploy/kafka/log4j.properties')}`,
+    `-Dkafka.logs.dir=${logDir}`,
+    '-cp',
+    `${libsDir(root)}/*`,
+  ];
+}
+
+// Children still running when this process exits (a test that never calls stop(), a crash) are killed with it.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+async function waitReady(brokers: string[], child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const kafka = new Kafka({
+    clientId: 'palisade-test-broker-probe',
+    brokers,
+    connectionTimeout: 1_000,
+    requestTimeout: 2_000,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  });
+  let lastError = 'no attempt yet';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`exited with ${child.exitCode ?? child.signalCode} before it was ready`);
+    }
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      return;
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no answer within ${timeoutMs / 1000} s (last probe: ${lastError})`);
+}
+
+export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka> {
+  const reason = kafkaUnavailableReason();
+  if (reason !== undefined) throw new Error(`kafka: ${reason}`);
+  const root = repoRoot();
+  const tmp = mkdtempSync(join(tmpdir(), 'palisade-kafka-'));
+  const dataDir = join(tmp, 'data');
+  const logDir = opts.logDir ?? join(tmp, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const [brokerPort, controllerPort] = [await freePort(), await freePort()];
+  const config = join(tmp, 'server.properties');
+  writeFileSync(
+    config,
+    readFileSync(join(root, 'deploy/kafka/server.properties'), 'utf8')
+      .replaceAll('{{BROKER_PORT}}', String(brokerPort))
+      .replaceAll('{{CONTROLLER_PORT}}', String(controllerPort))
+      .replaceAll('{{DATA_DIR}}', dataDir),
+  );
+  const jvmLog = join(logDir, 'jvm.log');
+  const brokers = [`127.0.0.1:${brokerPort}`];
+  const cleanup = (): void => {
+    rmSync(tmp, { recursive: true, force: true });
+  };
+
+  // A KRaft node starts only on a formatted log dir. The cluster id is any 16 random bytes, base64url, which is what
+  // `kafka-storage random-uuid` prints, without a second JVM start.
+  const clusterId = randomBytes(16).toString('base64url');
+  const format = spawnSync(
+    'java',
+    [...jvmArgs(root, logDir), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config],
+    { encoding: 'utf8' },
+  );
+  if (format.status !== 0) {
+    cleanup();
+    throw new Error(`kafka: formatting the storage failed (exit ${format.status}):\n${format.stdout}${format.stderr}`);
+  }
+
+  const out = openSync(jvmLog, 'a');
+  const child = spawn('java', [...jvmArgs(root, logDir), 'kafka.Kafka', config], { stdio: ['ignore', out, out] });
+  closeSync(out);
+  running.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(() => running.delete(child), () => undefined);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(grace);
+      }
+      cleanup();
+    })();
+    return stopping;
+  };
+
+  try {
+    await waitReady(brokers, child, opts.startTimeoutMs ?? START_TIMEOUT_MS);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const logs = `--- server.log (tail) ---\n${tail(join(logDir, 'server.log'), 40)}\n--- jvm.log (tail) ---\n${tail(jvmLog, 20)}`;
+    await stop();
+    throw new Error(`kafka: broker on ${brokers[0]} did not start: ${why}\n${logs}`);
+  }
+  return { brokers, logDir, stop };
+}
