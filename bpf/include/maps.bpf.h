@@ -11,7 +11,9 @@
  *   pal_events       RINGBUF                 - (records)                    default output; size set by userspace
  *   pal_perf_events  PERF_EVENT_ARRAY        cpu -> perf fd                 output when pal_cfg.output_mode == PERFBUF
  *   pal_scratch      PERCPU_ARRAY[1]         0 -> union pal_scratch         events exceed the 512-byte BPF stack
- *   pal_stash        HASH                    tid -> struct pal_stash        syscall args from sys_enter to sys_exit
+ *   pal_stash        LRU_HASH                tid -> struct pal_stash        syscall args from sys_enter to sys_exit;
+ *                                                                           LRU so an entry whose sys_exit never
+ *                                                                           came cannot leak a slot forever
  *   pal_stats        PERCPU_ARRAY            enum pal_stat -> u64           failure/drop counters, summed by userspace
  */
 #ifndef PALISADE_MAPS_BPF_H
@@ -75,7 +77,7 @@ struct {
 } pal_scratch SEC(".maps") __weak;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PAL_STASH_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct pal_stash);

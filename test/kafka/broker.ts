@@ -1,6 +1,7 @@
 // Starts a real single-node Apache Kafka (KRaft, combined broker + controller) for tests and local runs. The jars come
-// from `node scripts/fetch-kafka.mjs` (deploy/kafka/pom.xml); the config is deploy/kafka/server.properties with fresh
-// free ports and a temp data dir, so any number of brokers can run side by side and none outlives its stop().
+// from `node scripts/fetch-kafka.mjs` (deploy/kafka/pom.xml), which names their directory in .cache/kafka/current; the
+// config is deploy/kafka/server.properties with fresh free ports and a temp data dir, so any number of brokers can run
+// side by side and none outlives its stop().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, closeSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +10,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-
-export const KAFKA_VERSION = '3.9.1';
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
@@ -26,6 +25,8 @@ export interface RunningKafka {
   /** Bootstrap addresses, host:port. */
   brokers: string[];
   logDir: string;
+  /** The broker JVM's process id. */
+  pid: number;
   /** SIGTERM, then SIGKILL after a grace period; removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -41,18 +42,19 @@ function repoRoot(): string {
   return dir;
 }
 
-function libsDir(root: string): string {
-  return join(root, '.cache/kafka', `kafka-${KAFKA_VERSION}`, 'libs');
+/** The fetched Kafka's home (holding libs/), or undefined when scripts/fetch-kafka.mjs has not run. */
+function kafkaHome(root: string): string | undefined {
+  const pointer = join(root, '.cache/kafka/current');
+  if (!existsSync(pointer)) return undefined;
+  const home = join(root, '.cache/kafka', readFileSync(pointer, 'utf8').trim());
+  return existsSync(join(home, '.fetched')) ? home : undefined;
 }
 
 /** Why a broker cannot start here, or undefined if it can: tests skip (or fail under CI=true) with this reason. */
 export function kafkaUnavailableReason(): string | undefined {
   const java = spawnSync('java', ['-version'], { stdio: 'ignore' });
   if (java.error !== undefined || java.status !== 0) return 'java is not on PATH (need a JRE 17+)';
-  const root = repoRoot();
-  if (!existsSync(join(root, '.cache/kafka', `kafka-${KAFKA_VERSION}`, '.fetched'))) {
-    return `Kafka ${KAFKA_VERSION} jars are missing; run: node scripts/fetch-kafka.mjs`;
-  }
+  if (kafkaHome(repoRoot()) === undefined) return 'the Kafka jars are missing; run: node scripts/fetch-kafka.mjs';
   return undefined;
 }
 
@@ -77,7 +79,7 @@ function tail(file: string, lines: number): string {
   }
 }
 
-function jvmArgs(root: string, logDir: string): string[] {
+function jvmArgs(root: string, home: string, logDir: string): string[] {
   return [
     '-Xms128m',
     '-Xmx512m',
@@ -90,15 +92,27 @@ function jvmArgs(root: string, logDir: string): string[] {
     `-Dlog4j.configuration=file:${join(root, 'deploy/kafka/log4j.properties')}`,
     `-Dkafka.logs.dir=${logDir}`,
     '-cp',
-    `${libsDir(root)}/*`,
+    `${join(home, 'libs')}/*`,
   ];
 }
 
-// Children still running when this process exits (a test that never calls stop(), a crash) are killed with it.
+// Children still running when this process exits normally (a test that never calls stop()) are killed with it.
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+
+// For the exits that run no handler (SIGKILL, or the test runner's SIGTERM on a timeout): a shell that waits for EOF
+// on a pipe only this process holds, then kills the JVM and removes its temp dir. A 512 MB broker left behind would
+// starve a 2-core machine.
+function startWatchdog(jvmPid: number, tmp: string): ChildProcess {
+  const script = 'read _; kill -9 "$1" 2>/dev/null; rm -rf "$2"';
+  const dog = spawn('sh', ['-c', script, 'watchdog', String(jvmPid), tmp], { stdio: ['pipe', 'ignore', 'ignore'] });
+  dog.unref();
+  // The pipe must not keep this process alive on its own either.
+  (dog.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  return dog;
+}
 
 async function waitReady(brokers: string[], child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -132,8 +146,9 @@ async function waitReady(brokers: string[], child: ChildProcess, timeoutMs: numb
 
 export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka> {
   const reason = kafkaUnavailableReason();
-  if (reason !== undefined) throw new Error(`kafka: ${reason}`);
   const root = repoRoot();
+  const home = kafkaHome(root);
+  if (reason !== undefined || home === undefined) throw new Error(`kafka: ${reason ?? 'not fetched'}`);
   const tmp = mkdtempSync(join(tmpdir(), 'palisade-kafka-'));
   const dataDir = join(tmp, 'data');
   const logDir = opts.logDir ?? join(tmp, 'logs');
@@ -158,7 +173,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
   const clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync(
     'java',
-    [...jvmArgs(root, logDir), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config],
+    [...jvmArgs(root, home, logDir), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config],
     { encoding: 'utf8' },
   );
   if (format.status !== 0) {
@@ -167,15 +182,20 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
   }
 
   const out = openSync(jvmLog, 'a');
-  const child = spawn('java', [...jvmArgs(root, logDir), 'kafka.Kafka', config], { stdio: ['ignore', out, out] });
+  const child = spawn('java', [...jvmArgs(root, home, logDir), 'kafka.Kafka', config], { stdio: ['ignore', out, out] });
   closeSync(out);
   running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  exited.then(() => running.delete(child), () => undefined);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+  void exited.then(() => running.delete(child));
+  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid, tmp);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      watchdog?.kill('SIGKILL');
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
@@ -195,5 +215,5 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
     await stop();
     throw new Error(`kafka: broker on ${brokers[0]} did not start: ${why}\n${logs}`);
   }
-  return { brokers, logDir, stop };
+  return { brokers, logDir, pid: child.pid ?? -1, stop };
 }

@@ -19,8 +19,6 @@ export interface CollectorOptions {
   flushIntervalMs: number;
   /** Events waiting for the bus beyond this are dropped (and counted in-band): the bus is not keeping up. */
   maxPendingEvents: number;
-  /** Processes whose events are dropped here (the pipeline's own, so its work does not feed back). */
-  ignorePids?: ReadonlySet<number>;
 }
 
 const KIND_NAMES: Record<number, string> = { 1: 'exec', 2: 'exit', 3: 'file_open', 4: 'net_connect' };
@@ -49,7 +47,6 @@ export class Collector implements Service {
       lost: mt.counter('palisade_collector_lost_events_total',
         'Events lost before publication, by where (kernel reasons, decode, backpressure).', ['reason']),
       sendErrors: mt.counter('palisade_collector_send_errors_total', 'Failed attempts to publish a batch.'),
-      ignored: mt.counter('palisade_collector_ignored_events_total', 'Events of the pipeline\'s own processes, dropped by design.'),
       pending: mt.gauge('palisade_collector_pending_events', 'Events waiting to be published.'),
     };
   }
@@ -81,12 +78,6 @@ export class Collector implements Service {
   get batchesSent(): number { return this.seq; }
 
   private onEvents(events: palisade.v1.IRawEvent[]): void {
-    const ignore = this.opts.ignorePids;
-    if (ignore && ignore.size > 0) {
-      const before = events.length;
-      events = events.filter((e) => !ignore.has(e.process?.pid ?? 0));
-      if (events.length !== before) this.m.ignored.inc(before - events.length);
-    }
     if (this.pending.length + events.length > this.opts.maxPendingEvents) {
       const room = Math.max(0, this.opts.maxPendingEvents - this.pending.length);
       const dropped = events.length - room;

@@ -11,3 +11,21 @@ export const commonKeys = {
   metricsHost: str('Address the /metrics, /healthz and /readyz endpoint listens on', 'PALISADE_METRICS_HOST', '0.0.0.0'),
   shutdownDeadlineMs: int('How long a SIGTERM drain may take before the process exits anyway', 'PALISADE_SHUTDOWN_DEADLINE_MS', 10_000, 100),
 };
+
+/** Where the Kubernetes API is: an explicit kubeconfig, KUBECONFIG, or the in-cluster service account. */
+export const kubeKeys = {
+  kubeconfig: str('Kubeconfig file (must load when given); empty: KUBECONFIG, then the in-cluster service account, ' +
+    'else no Kubernetes API', 'PALISADE_KUBECONFIG', ''),
+  kubeconfigList: str('KUBECONFIG-style list of kubeconfig files (missing files are skipped)', 'KUBECONFIG', ''),
+  kubeContext: str('Kubeconfig context to use instead of the current one', 'PALISADE_KUBE_CONTEXT', ''),
+  kubernetesServiceHost: str('In-cluster API host (set by Kubernetes)', 'KUBERNETES_SERVICE_HOST', ''),
+  kubernetesServicePort: str('In-cluster API port (set by Kubernetes)', 'KUBERNETES_SERVICE_PORT', ''),
+};
+
+export interface KubeKeyValues {
+  kubeconfig: string;
+  kubeconfigList: string;
+  kubeContext: string;
+  kubernetesServiceHost: string;
+  kubernetesServicePort: string;
+}

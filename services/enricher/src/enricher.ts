@@ -36,6 +36,8 @@ export interface EnricherOptions {
   identify(cgroupPath: string, cgroupName: string): ContainerIdentity | null;
   holdMs: number;
   negativeTtlMs: number;
+  /** Runs first in start(): e.g. the pod cache's first list, so the stage is ready only once it can enrich. */
+  beforeStart?: () => Promise<void>;
 }
 
 const Status = pb.EnrichmentStatus;
@@ -69,6 +71,7 @@ export class Enricher implements Service {
   private readonly lastSeq = new Map<string, number>();
 
   async start(): Promise<void> {
+    await this.opts.beforeStart?.();
     await this.opts.bus.ensureTopics([{ topic: TOPICS.raw }, { topic: TOPICS.enriched }, { topic: TOPICS.deadLetter }]);
     const producer = this.opts.bus.producer();
     this.producer = producer;

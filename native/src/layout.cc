@@ -1,0 +1,114 @@
+#include "layout.h"
+
+#include <time.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "palisade.h"
+
+namespace palisade {
+
+namespace {
+
+#define PAL_FIELD(obj, type, field) (obj).Set(#field, Napi::Number::New(env, offsetof(type, field)))
+
+Napi::Object Struct(Napi::Env env, size_t size, Napi::Object fields) {
+  Napi::Object s = Napi::Object::New(env);
+  s.Set("sizeof", Napi::Number::New(env, static_cast<double>(size)));
+  s.Set("fields", fields);
+  return s;
+}
+
+uint64_t ReadClock(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+Napi::Value Layout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+
+  Napi::Object h = Napi::Object::New(env);
+  PAL_FIELD(h, pal_event_header, kind);
+  PAL_FIELD(h, pal_event_header, size);
+  PAL_FIELD(h, pal_event_header, cpu);
+  PAL_FIELD(h, pal_event_header, ts_ns);
+  PAL_FIELD(h, pal_event_header, pid);
+  PAL_FIELD(h, pal_event_header, tid);
+  PAL_FIELD(h, pal_event_header, ppid);
+  PAL_FIELD(h, pal_event_header, uid);
+  PAL_FIELD(h, pal_event_header, gid);
+  PAL_FIELD(h, pal_event_header, euid);
+  PAL_FIELD(h, pal_event_header, cgroup_id);
+  PAL_FIELD(h, pal_event_header, comm);
+  PAL_FIELD(h, pal_event_header, parent_comm);
+  out.Set("header", Struct(env, sizeof(pal_event_header), h));
+
+  Napi::Object exec = Napi::Object::New(env);
+  PAL_FIELD(exec, pal_exec_event, argc);
+  PAL_FIELD(exec, pal_exec_event, args_len);
+  PAL_FIELD(exec, pal_exec_event, flags);
+  PAL_FIELD(exec, pal_exec_event, filename);
+  PAL_FIELD(exec, pal_exec_event, cgroup_name);
+  PAL_FIELD(exec, pal_exec_event, args);
+  out.Set("exec", Struct(env, sizeof(pal_exec_event), exec));
+
+  Napi::Object exit = Napi::Object::New(env);
+  PAL_FIELD(exit, pal_exit_event, exit_code);
+  out.Set("exit", Struct(env, sizeof(pal_exit_event), exit));
+
+  Napi::Object open = Napi::Object::New(env);
+  PAL_FIELD(open, pal_file_open_event, result);
+  PAL_FIELD(open, pal_file_open_event, flags);
+  PAL_FIELD(open, pal_file_open_event, mode);
+  PAL_FIELD(open, pal_file_open_event, syscall);
+  PAL_FIELD(open, pal_file_open_event, path_len);
+  PAL_FIELD(open, pal_file_open_event, path);
+  out.Set("fileOpen", Struct(env, sizeof(pal_file_open_event), open));
+
+  Napi::Object conn = Napi::Object::New(env);
+  PAL_FIELD(conn, pal_net_connect_event, result);
+  PAL_FIELD(conn, pal_net_connect_event, family);
+  PAL_FIELD(conn, pal_net_connect_event, dport);
+  PAL_FIELD(conn, pal_net_connect_event, protocol);
+  PAL_FIELD(conn, pal_net_connect_event, daddr);
+  out.Set("netConnect", Struct(env, sizeof(pal_net_connect_event), conn));
+
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("commLen", PAL_COMM_LEN);
+  c.Set("pathMax", PAL_PATH_MAX);
+  c.Set("cgroupNameMax", PAL_CGROUP_NAME_MAX);
+  c.Set("argvMaxBytes", PAL_ARGV_MAX_BYTES);
+  c.Set("argvMaxArgs", PAL_ARGV_MAX_ARGS);
+  c.Set("execArgsTruncated", PAL_EXEC_ARGS_TRUNCATED);
+  c.Set("kindExec", static_cast<int>(PAL_EVENT_PROCESS_EXEC));
+  c.Set("kindExit", static_cast<int>(PAL_EVENT_PROCESS_EXIT));
+  c.Set("kindFileOpen", static_cast<int>(PAL_EVENT_FILE_OPEN));
+  c.Set("kindNetConnect", static_cast<int>(PAL_EVENT_NET_CONNECT));
+  c.Set("syscallOpenat", static_cast<int>(PAL_SYSCALL_OPENAT));
+  c.Set("syscallOpenat2", static_cast<int>(PAL_SYSCALL_OPENAT2));
+  c.Set("syscallOpen", static_cast<int>(PAL_SYSCALL_OPEN));
+  out.Set("constants", c);
+  return out;
+}
+
+#undef PAL_FIELD
+
+Napi::Value Clocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // Bracket the boottime read with two realtime reads and take the midpoint: the pair is then off by at most half
+  // the (sub-microsecond) gap, whatever the scheduler did in between.
+  uint64_t r1 = ReadClock(CLOCK_REALTIME);
+  uint64_t boot = ReadClock(CLOCK_BOOTTIME);
+  uint64_t r2 = ReadClock(CLOCK_REALTIME);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("realtimeNs", Napi::BigInt::New(env, r1 + (r2 - r1) / 2));
+  out.Set("boottimeNs", Napi::BigInt::New(env, boot));
+  return out;
+}
+
+}  // namespace palisade

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { test, type TestContext } from 'node:test';
+import { CgroupResolver, DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
+
+const ino = (p: string): number => Number(statSync(p, { bigint: true }).ino);
+
+test('resolves directory inodes to paths below the root, and walks again on a miss', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pal-cg-'));
+  try {
+    mkdirSync(join(root, 'kubepods.slice', 'pod1'), { recursive: true });
+    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 0 });
+    assert.equal(resolver.resolve(ino(root)), '/');
+    assert.equal(resolver.resolve(ino(join(root, 'kubepods.slice', 'pod1'))), '/kubepods.slice/pod1');
+    mkdirSync(join(root, 'late'));
+    assert.equal(resolver.resolve(ino(join(root, 'late'))), '/late', 'a miss walks the tree again');
+    assert.equal(resolver.resolve(123456789123), '');
+    const s = resolver.stats();
+    assert.equal(s.entries, 4);
+    assert.ok(s.hits >= 1);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('walks are rate-limited: a miss within the interval does not walk', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pal-cg-'));
+  let now = 1000;
+  try {
+    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 500, now: () => now });
+    assert.equal(resolver.resolve(1), '');
+    assert.equal(resolver.stats().walks, 1);
+    mkdirSync(join(root, 'new'));
+    assert.equal(resolver.resolve(ino(join(root, 'new'))), '', 'too soon after the last walk');
+    assert.equal(resolver.stats().walks, 1);
+    now += 500;
+    assert.equal(resolver.resolve(ino(join(root, 'new'))), '/new');
+    assert.equal(resolver.stats().walks, 2);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a real cgroup v2 directory resolves by its id', (t: TestContext) => {
+  if (process.getuid?.() !== 0) {
+    if (process.env.CI === 'true') assert.fail('creating a cgroup needs root (CI=true)');
+    t.skip('creating a cgroup needs root');
+    return;
+  }
+  const name = `palisade-test-${randomBytes(4).toString('hex')}`;
+  const dir = join(DEFAULT_CGROUP2_ROOT, name);
+  mkdirSync(dir);
+  try {
+    const resolver = new CgroupResolver({ minWalkIntervalMs: 0 });
+    assert.equal(resolver.resolve(ino(dir)), `/${name}`);
+    assert.equal(resolver.resolve(1), '/', 'the cgroup2 root has id 1');
+  } finally {
+    rmdirSync(dir);
+  }
+});

@@ -1,0 +1,3 @@
+export * from './compose.js';
+export * from './config.js';
+export { runCollector } from './main.js';

@@ -1,0 +1,283 @@
+// Each hook: make the real syscall from a child placed in a fresh cgroup v2, then find its event.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test, type TestContext } from 'node:test';
+import { pb, type palisade } from '@palisade/common';
+import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
+import { KernelSource } from './kernel-source.js';
+import { bpfUnavailableReason } from './native.js';
+
+type RawEvent = palisade.v1.IRawEvent;
+
+const unavailable = bpfUnavailableReason();
+
+function needBpf(t: TestContext): boolean {
+  if (unavailable === undefined) return true;
+  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
+  t.skip(`needs BPF: ${unavailable}`);
+  return false;
+}
+
+interface TestCgroup {
+  name: string;
+  dir: string;
+  id: number;
+}
+
+function makeCgroup(): TestCgroup {
+  const name = `palisade-test-${randomBytes(4).toString('hex')}`;
+  const dir = join(DEFAULT_CGROUP2_ROOT, name);
+  mkdirSync(dir);
+  return { name, dir, id: Number(statSync(dir, { bigint: true }).ino) };
+}
+
+async function removeCgroup(cg: TestCgroup): Promise<void> {
+  // The last member may still be a zombie being reaped for a moment; rmdir says EBUSY until it is gone.
+  for (let i = 0; i < 50; i++) {
+    try {
+      rmdirSync(cg.dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await sleep(20);
+    }
+  }
+  rmdirSync(cg.dir);
+}
+
+interface ChildResult {
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Runs `script` in a shell that first moves itself into the cgroup, so whatever it execs runs inside. */
+function runInCgroup(cg: TestCgroup, script: string, onSpawn?: (pid: number) => void): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', `echo $$ > ${cg.dir}/cgroup.procs && ${script}`], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('spawn', () => onSpawn?.(child.pid ?? 0));
+    child.once('exit', (code, signal) => resolve({ pid: child.pid ?? 0, code, signal }));
+  });
+}
+
+async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) assert.fail(`no ${what} within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+const O_WRONLY = 0o1;
+const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+
+let cg: TestCgroup | undefined;
+let source: KernelSource | undefined;
+const events: RawEvent[] = [];
+
+before(() => {
+  if (unavailable !== undefined) return;
+  cg = makeCgroup();
+  const ours = cg.id;
+  // A short walk interval: the test cgroup is new, and a walk triggered just before it existed must not hide it.
+  source = new KernelSource({ cgroupWalkIntervalMs: 0 });
+  // Keep only our test cgroup's events: the whole node's activity goes through the buffer.
+  source.start((batch) => events.push(...batch.filter((e) => e.process?.cgroupId === ours)));
+});
+
+after(async () => {
+  source?.close();
+  if (cg !== undefined) await removeCgroup(cg);
+});
+
+function ofPid(pid: number, kind: palisade.v1.EventKind): RawEvent[] {
+  return events.filter((e) => e.process?.pid === pid && e.kind === kind);
+}
+
+test('exec: filename, argv, cgroup id/name/path, parent, creds and binary', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  const { pid } = await runInCgroup(cg, 'exec cat /etc/hostname');
+  const exec = await waitFor(() => ofPid(pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0], 'exec event');
+  assert.match(exec.exec?.filename ?? '', /\/cat$/);
+  assert.deepEqual(exec.exec?.argv, ['cat', '/etc/hostname']);
+  assert.equal(exec.exec?.argvTruncated, false);
+  assert.equal(exec.exec?.cgroupName, cg.name);
+  assert.equal(exec.process?.cgroupId, cg.id);
+  assert.equal(exec.process?.cgroupPath, `/${cg.name}`);
+  assert.equal(exec.process?.tid, pid);
+  assert.equal(exec.process?.ppid, process.pid);
+  assert.equal(exec.process?.parentComm, readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim());
+  assert.equal(exec.process?.comm, 'cat');
+  assert.equal(exec.process?.uid, process.getuid?.());
+  assert.equal(exec.process?.euid, process.geteuid?.());
+  assert.equal(exec.process?.gid, process.getgid?.());
+  assert.equal(exec.process?.binary, exec.exec?.filename);
+  const skewMs = Math.abs((exec.timeUnixNano ?? 0) / 1e6 - Date.now());
+  assert.ok(skewMs < 10_000, `timestamp ${skewMs} ms away from now: boottime->realtime offset wrong`);
+});
+
+test('exec: argv is bounded to the max arg count and flagged truncated', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  const args = Array.from({ length: 30 }, (_, i) => `arg${i}`);
+  const { pid } = await runInCgroup(cg, `exec /bin/echo ${args.join(' ')} > /dev/null`);
+  const exec = await waitFor(() => ofPid(pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0], 'exec event');
+  assert.equal(exec.exec?.argv?.length, 20);
+  assert.deepEqual(exec.exec?.argv?.slice(0, 3), ['/bin/echo', 'arg0', 'arg1']);
+  assert.equal(exec.exec?.argvTruncated, true);
+});
+
+test('file open: openat path, flags, mode and result, for success, failure and create', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  const missing = `/nonexistent-palisade-${randomBytes(4).toString('hex')}`;
+  const created = join(tmpdir(), `palisade-open-${randomBytes(4).toString('hex')}`);
+  try {
+    const ok = await runInCgroup(cg, 'exec cat /etc/hostname');
+    const failed = await runInCgroup(cg, `exec cat ${missing}`);
+    const create = await runInCgroup(cg, `echo hi > ${created}`);
+    const findOpen = (pid: number, path: string): RawEvent | undefined =>
+      ofPid(pid, pb.EventKind.EVENT_KIND_FILE_OPEN).find((e) => e.fileOpen?.path === path);
+
+    const e1 = await waitFor(() => findOpen(ok.pid, '/etc/hostname'), 'open of /etc/hostname');
+    assert.equal(e1.fileOpen?.syscall, 'openat');
+    assert.equal((e1.fileOpen?.flags ?? -1) & 3, 0, 'O_RDONLY');
+    assert.ok((e1.fileOpen?.result ?? -1) >= 0, 'an fd');
+    assert.equal(e1.process?.binary, ofPid(ok.pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0]?.exec?.filename);
+
+    const e2 = await waitFor(() => findOpen(failed.pid, missing), 'failed open');
+    assert.equal(e2.fileOpen?.result, -2, '-ENOENT');
+
+    const e3 = await waitFor(() => findOpen(create.pid, created), 'creating open');
+    const flags = e3.fileOpen?.flags ?? 0;
+    assert.equal(flags & (O_WRONLY | O_CREAT | O_TRUNC), O_WRONLY | O_CREAT | O_TRUNC);
+    assert.equal(e3.fileOpen?.mode, 0o666);
+    assert.equal(e3.process?.cgroupId, cg.id);
+  } finally {
+    rmSync(created, { force: true });
+  }
+});
+
+test('file open: openat2 reports open_how flags', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  const python = ['/usr/bin/python3', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'python3'))].find(
+    (p) => existsSync(p),
+  );
+  if (python === undefined) {
+    t.skip('python3 not found: nothing else here issues openat2');
+    return;
+  }
+  const script =
+    'import ctypes,struct,os;' +
+    'libc=ctypes.CDLL(None,use_errno=True);' +
+    'how=struct.pack("QQQ",os.O_RDONLY|os.O_CLOEXEC,0,0);' +
+    'print(libc.syscall(437,-100,b"/etc/hostname",how,24))';
+  const { pid } = await runInCgroup(cg, `exec ${python} -c '${script}'`);
+  const e = await waitFor(
+    () => ofPid(pid, pb.EventKind.EVENT_KIND_FILE_OPEN).find((x) => x.fileOpen?.syscall === 'openat2'),
+    'openat2 event',
+  );
+  assert.equal(e.fileOpen?.path, '/etc/hostname');
+  assert.equal(e.fileOpen?.flags, 0o2000000, 'O_CLOEXEC from open_how');
+  assert.ok((e.fileOpen?.result ?? -1) >= 0);
+});
+
+test('exit: exit code, and the signal that killed the thread group', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  const normal = await runInCgroup(cg, 'exit 7');
+  assert.equal(normal.code, 7);
+  const e1 = await waitFor(() => ofPid(normal.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT)[0], 'exit event');
+  assert.deepEqual(e1.exit, { exitCode: 7, signal: 0 });
+  assert.equal(e1.process?.ppid, process.pid);
+
+  const killed = await runInCgroup(cg, 'exec sleep 30', (pid) => {
+    // Give the shell time to move itself and exec; the kill then hits sleep.
+    setTimeout(() => process.kill(pid, 'SIGKILL'), 200);
+  });
+  assert.equal(killed.signal, 'SIGKILL');
+  const e2 = await waitFor(() => ofPid(killed.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT)[0], 'exit event');
+  assert.deepEqual(e2.exit, { exitCode: 0, signal: 9 });
+  assert.match(e2.process?.binary ?? '', /\/sleep$/, 'binary remembered from the exec');
+  assert.equal(ofPid(killed.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT).length, 1, 'one exit per thread group');
+});
+
+async function listen(host: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((sock) => sock.destroy());
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const addr = server.address();
+  assert.ok(addr !== null && typeof addr === 'object');
+  return { server, port: addr.port };
+}
+
+test('connect: 127.0.0.1 and [::1] with port, result and protocol', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  if (!existsSync('/bin/bash')) {
+    t.skip('bash (for /dev/tcp) not found');
+    return;
+  }
+  const v4 = await listen('127.0.0.1');
+  const v6 = await listen('::1');
+  try {
+    const c4 = await runInCgroup(cg, `exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/${v4.port}'`);
+    const c6 = await runInCgroup(cg, `exec bash -c 'exec 3<>/dev/tcp/::1/${v6.port}'`);
+    const e4 = await waitFor(() => ofPid(c4.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0], 'IPv4 connect');
+    assert.deepEqual(e4.netConnect, {
+      family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '127.0.0.1', dport: v4.port, result: 0, protocol: 'tcp',
+    });
+    const e6 = await waitFor(() => ofPid(c6.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0], 'IPv6 connect');
+    assert.deepEqual(e6.netConnect, {
+      family: pb.AddressFamily.ADDRESS_FAMILY_INET6, daddr: '::1', dport: v6.port, result: 0, protocol: 'tcp',
+    });
+    assert.equal(e6.process?.cgroupId, cg.id);
+  } finally {
+    v4.server.close();
+    v6.server.close();
+  }
+  // A refused connect is reported with its errno.
+  const closed = await listen('127.0.0.1');
+  closed.server.close();
+  const refused = await runInCgroup(cg, `exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/${closed.port}' 2>/dev/null`);
+  const e = await waitFor(() => ofPid(refused.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0], 'refused connect');
+  assert.equal(e.netConnect?.result, -111, '-ECONNREFUSED');
+});
+
+test('stats: kernel counters by reason and the decode error count', (t) => {
+  if (!needBpf(t) || source === undefined) return;
+  const stats = source.stats();
+  assert.ok((stats.kernel.events_emitted ?? 0) > 0);
+  assert.equal(typeof stats.kernel.ringbuf_output_failed, 'number');
+  assert.equal(typeof stats.kernel.stash_missing, 'number');
+  assert.equal(stats.decodeErrors, 0);
+});
+
+test('perf buffer mode delivers the same events', async (t) => {
+  if (!needBpf(t) || cg === undefined) return;
+  const ours = cg.id;
+  const perfEvents: RawEvent[] = [];
+  const perf = new KernelSource({ mode: 'perfbuf', perfBufferPages: 16, cgroupWalkIntervalMs: 0 });
+  perf.start((batch) => perfEvents.push(...batch.filter((e) => e.process?.cgroupId === ours)));
+  try {
+    const { pid } = await runInCgroup(cg, 'exec cat /etc/hostname');
+    const exec = await waitFor(
+      () => perfEvents.find((e) => e.process?.pid === pid && e.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC),
+      'exec event over perf buffer',
+    );
+    assert.deepEqual(exec.exec?.argv, ['cat', '/etc/hostname']);
+    await waitFor(
+      () => perfEvents.find((e) => e.process?.pid === pid && e.fileOpen?.path === '/etc/hostname'),
+      'open event over perf buffer',
+    );
+    assert.equal(perf.stats().kernel.perfbuf_lost, 0);
+    assert.equal(perf.stats().decodeErrors, 0);
+  } finally {
+    perf.close();
+  }
+});

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test, type TestContext } from 'node:test';
+import { PalisadeError } from '@palisade/common';
+import { BpfSession, bpfUnavailableReason, resolveSessionOptions, toPalisadeError } from './native.js';
+
+const unavailable = bpfUnavailableReason();
+
+/** Real-kernel tests fail under CI=true when BPF cannot run, and skip (saying why) elsewhere. */
+function needBpf(t: TestContext): boolean {
+  if (unavailable === undefined) return true;
+  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
+  t.skip(`needs BPF: ${unavailable}`);
+  return false;
+}
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** prog and link ids held by this process's fds, from /proc/self/fdinfo. */
+function bpfIdsHeld(): { progs: Set<number>; links: Set<number> } {
+  const progs = new Set<number>();
+  const links = new Set<number>();
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const link = /^link_id:\s+(\d+)/m.exec(info);
+    const prog = /^prog_id:\s+(\d+)/m.exec(info);
+    if (link?.[1] !== undefined) links.add(Number(link[1]));
+    else if (prog?.[1] !== undefined) progs.add(Number(prog[1]));
+  }
+  return { progs, links };
+}
+
+function bpftoolKnows(kind: 'prog' | 'link', id: number): boolean {
+  try {
+    execFileSync('bpftool', [kind, 'show', 'id', String(id)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('options are validated before anything crosses into native code', () => {
+  const bad = [{ ringBufferBytes: 1000 }, { perfBufferPages: 3 }, { drainIntervalMs: 0 }, { wakeupBytes: -1 }];
+  for (const opts of bad) {
+    assert.throws(() => resolveSessionOptions(opts), (err: unknown) => err instanceof PalisadeError && err.code === 'CONFIG_INVALID');
+  }
+  assert.throws(
+    () => resolveSessionOptions({ mode: 'kprobe' as 'ringbuf' }),
+    (err: unknown) => err instanceof PalisadeError && err.code === 'CONFIG_INVALID',
+  );
+  const resolved = resolveSessionOptions({});
+  assert.equal(resolved.mode, 'ringbuf');
+  assert.equal(resolved.ignoreTgid, process.pid);
+});
+
+test('native {errno, code, op} errors become typed PalisadeErrors', () => {
+  const mk = (op: string, code: string): PalisadeError => toPalisadeError({ errno: 1, code, op });
+  assert.equal(mk('bpf_object__load', 'EINVAL').code, 'BPF_LOAD_FAILED');
+  assert.equal(mk('bpf_program__attach(pal_exec)', 'ENOTSUPP').code, 'BPF_ATTACH_FAILED');
+  const poll = mk('ring_buffer__consume', 'EBADF');
+  assert.equal(poll.code, 'BPF_POLL_FAILED');
+  assert.equal(poll.retriable, true);
+  assert.match(mk('bpf_object__load', 'EPERM').message, /root/);
+  assert.equal(toPalisadeError(new Error('x')).code, 'NATIVE_ERROR');
+});
+
+test('a missing BPF object is BPF_LOAD_FAILED with a hint, and leaks no fd', (t) => {
+  if (!needBpf(t)) return;
+  const before = openFds();
+  assert.throws(
+    () => BpfSession.open({ objectPath: '/nonexistent/palisade.bpf.o' }),
+    (err: unknown) =>
+      err instanceof PalisadeError && err.code === 'BPF_LOAD_FAILED' && /build-native/.test(err.message),
+  );
+  assert.equal(openFds(), before);
+});
+
+test('close() detaches and frees everything: no fd, prog or link of ours remains', async (t) => {
+  if (!needBpf(t)) return;
+  // Warm-up: the first load in a process lets libbpf probe kernel features once; that is not per-session state.
+  BpfSession.open().close();
+  const fdsBefore = openFds();
+  const idsBefore = bpfIdsHeld();
+
+  const session = BpfSession.open();
+  session.start(() => {}, (err) => assert.fail(err));
+  const held = bpfIdsHeld();
+  const progs = [...held.progs].filter((id) => !idsBefore.progs.has(id));
+  const links = [...held.links].filter((id) => !idsBefore.links.has(id));
+  assert.ok(progs.length >= 10, `expected our programs to be loaded, saw ${progs.length}`);
+  assert.ok(links.length >= 10, `expected our links to be attached, saw ${links.length}`);
+  assert.ok(progs.every((id) => bpftoolKnows('prog', id)));
+
+  session.close();
+  session.close(); // idempotent
+  assert.throws(() => session.stats(), (err: unknown) => err instanceof PalisadeError);
+  await sleep(20); // let libuv run the handle close callbacks
+  assert.equal(openFds(), fdsBefore, 'fd count back to where it was');
+
+  // The kernel frees programs after an RCU grace period, so allow a moment before they vanish from bpftool.
+  const deadline = Date.now() + 3000;
+  let left = [...progs.map((id) => ['prog', id] as const), ...links.map((id) => ['link', id] as const)];
+  while (left.length > 0 && Date.now() < deadline) {
+    left = left.filter(([kind, id]) => bpftoolKnows(kind, id));
+    if (left.length > 0) await sleep(50);
+  }
+  assert.deepEqual(left, [], 'programs and links still known to the kernel after close()');
+});
+
+test('stats() reports every kernel and addon counter as a number', (t) => {
+  if (!needBpf(t)) return;
+  const session = BpfSession.open();
+  try {
+    const stats = session.stats();
+    for (const name of [
+      'events_emitted', 'ringbuf_output_failed', 'perfbuf_output_failed', 'scratch_missing', 'read_kernel_failed',
+      'read_user_failed', 'stash_missing', 'stash_update_failed', 'perfbuf_lost', 'records_malformed',
+      'records_delivered', 'batches_delivered',
+    ]) {
+      assert.equal(typeof stats[name], 'number', name);
+    }
+  } finally {
+    session.close();
+  }
+});
+
+test('start() twice is refused; start() after close() is refused', (t) => {
+  if (!needBpf(t)) return;
+  const session = BpfSession.open({ mode: 'perfbuf', perfBufferPages: 8 });
+  session.start(() => {}, () => {});
+  assert.throws(() => session.start(() => {}, () => {}), (err: unknown) => err instanceof PalisadeError);
+  session.close();
+  assert.throws(() => session.start(() => {}, () => {}), (err: unknown) => err instanceof PalisadeError);
+});

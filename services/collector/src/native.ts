@@ -1,0 +1,282 @@
+// The whole native surface of the collector, declared once, in the order native/src/addon.cc exports it:
+//   layout(), clocks(), Session { start, stats, close }.
+// The addon reports failures as plain objects {errno, code, op, log?}; this file validates arguments before they
+// cross, and turns those objects into PalisadeError with a stable code and a message an operator can act on.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { PalisadeError, type ErrorCode } from '@palisade/common';
+
+/** Sizes and offsets of one C struct of bpf/include/palisade.h, as the addon's compiler laid it out. */
+export interface StructLayout {
+  readonly sizeof: number;
+  readonly fields: Readonly<Record<string, number>>;
+}
+
+export interface NativeLayout {
+  readonly header: StructLayout;
+  readonly exec: StructLayout;
+  readonly exit: StructLayout;
+  readonly fileOpen: StructLayout;
+  readonly netConnect: StructLayout;
+  readonly constants: Readonly<Record<string, number>>;
+}
+
+/** CLOCK_REALTIME (midpoint of two reads) and CLOCK_BOOTTIME, read back to back in the addon. */
+export interface NativeClocks {
+  readonly realtimeNs: bigint;
+  readonly boottimeNs: bigint;
+}
+
+export type OutputMode = 'ringbuf' | 'perfbuf';
+
+/** Exactly what native/src/session.cc reads; every field required, validated by BpfSession.open. */
+export interface NativeSessionOptions {
+  objectPath: string;
+  mode: OutputMode;
+  ringBufferBytes: number;
+  perfBufferPages: number;
+  wakeupBytes: number;
+  ignoreTgid: number;
+  drainIntervalMs: number;
+}
+
+/** Per-reason counters: the kernel's pal_stats (summed over CPUs) plus the addon's own. */
+export type NativeStats = Record<string, number>;
+
+interface NativeSession {
+  start(onBatch: (batch: Buffer) => void, onError?: (err: unknown) => void): void;
+  stats(): NativeStats;
+  close(): void;
+}
+
+interface NativeAddon {
+  layout(): NativeLayout;
+  clocks(): NativeClocks;
+  Session: new (options: NativeSessionOptions) => NativeSession;
+}
+
+/** What the addon throws (see native/src/native_error.cc). */
+export interface NativeErrorFields {
+  errno: number;
+  code: string;
+  op: string;
+  log?: string;
+}
+
+export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/palisade.node', import.meta.url));
+export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/palisade.bpf.o', import.meta.url));
+
+const require = createRequire(import.meta.url);
+const addons = new Map<string, NativeAddon>();
+
+export function loadAddon(path: string = DEFAULT_ADDON_PATH): NativeAddon {
+  const cached = addons.get(path);
+  if (cached !== undefined) return cached;
+  if (!existsSync(path)) {
+    throw new PalisadeError('NATIVE_ERROR', `native addon not found at ${path}: run node scripts/build-native.mjs`);
+  }
+  let addon: NativeAddon;
+  try {
+    addon = require(path) as NativeAddon;
+  } catch (err) {
+    throw new PalisadeError('NATIVE_ERROR', `cannot load native addon ${path}: ${String(err)}`, { cause: err });
+  }
+  addons.set(path, addon);
+  return addon;
+}
+
+export function layout(addonPath?: string): NativeLayout {
+  return loadAddon(addonPath).layout();
+}
+
+export function clocks(addonPath?: string): NativeClocks {
+  return loadAddon(addonPath).clocks();
+}
+
+export interface BpfSessionOptions {
+  /** Compiled BPF object (scripts/build-native.mjs output). */
+  objectPath?: string;
+  /** ring buffer (default) or per-CPU perf buffers, chosen in .rodata before load. */
+  mode?: OutputMode;
+  /** Ring buffer size in bytes: a power of two, at least one page. */
+  ringBufferBytes?: number;
+  /** Perf buffer pages per CPU: a power of two. */
+  perfBufferPages?: number;
+  /** Wake the reader only once this many bytes wait; the drain timer handles the rest. */
+  wakeupBytes?: number;
+  /** Drain period: the upper bound on the latency added by not waking per event. */
+  drainIntervalMs?: number;
+  /** Drop the collector's own events (its file opens would otherwise feed its own stream). */
+  ignoreSelf?: boolean;
+  addonPath?: string;
+}
+
+export const SESSION_DEFAULTS = {
+  mode: 'ringbuf',
+  ringBufferBytes: 8 * 1024 * 1024,
+  perfBufferPages: 64,
+  wakeupBytes: 256 * 1024,
+  drainIntervalMs: 10,
+  ignoreSelf: true,
+} as const;
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+function invalid(message: string): PalisadeError {
+  return new PalisadeError('CONFIG_INVALID', message);
+}
+
+export function resolveSessionOptions(opts: BpfSessionOptions): NativeSessionOptions {
+  const mode = opts.mode ?? SESSION_DEFAULTS.mode;
+  const ringBufferBytes = opts.ringBufferBytes ?? SESSION_DEFAULTS.ringBufferBytes;
+  const perfBufferPages = opts.perfBufferPages ?? SESSION_DEFAULTS.perfBufferPages;
+  const wakeupBytes = opts.wakeupBytes ?? SESSION_DEFAULTS.wakeupBytes;
+  const drainIntervalMs = opts.drainIntervalMs ?? SESSION_DEFAULTS.drainIntervalMs;
+  if (mode !== 'ringbuf' && mode !== 'perfbuf') throw invalid(`mode must be 'ringbuf' or 'perfbuf', got ${String(mode)}`);
+  if (!isPowerOfTwo(ringBufferBytes) || ringBufferBytes < 4096 || ringBufferBytes > 2 ** 30) {
+    throw invalid(`ringBufferBytes must be a power of two between 4096 and 2^30, got ${ringBufferBytes}`);
+  }
+  if (!isPowerOfTwo(perfBufferPages) || perfBufferPages > 65536) {
+    throw invalid(`perfBufferPages must be a power of two up to 65536, got ${perfBufferPages}`);
+  }
+  if (!Number.isInteger(wakeupBytes) || wakeupBytes < 0 || wakeupBytes > 2 ** 32 - 1) {
+    throw invalid(`wakeupBytes must be an integer in [0, 2^32), got ${wakeupBytes}`);
+  }
+  if (!Number.isInteger(drainIntervalMs) || drainIntervalMs < 1 || drainIntervalMs > 10_000) {
+    throw invalid(`drainIntervalMs must be an integer in [1, 10000], got ${drainIntervalMs}`);
+  }
+  return {
+    objectPath: opts.objectPath ?? DEFAULT_OBJECT_PATH,
+    mode,
+    ringBufferBytes,
+    perfBufferPages,
+    wakeupBytes,
+    ignoreTgid: (opts.ignoreSelf ?? SESSION_DEFAULTS.ignoreSelf) ? process.pid : 0,
+    drainIntervalMs,
+  };
+}
+
+export function isNativeError(err: unknown): err is NativeErrorFields {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as Partial<Record<keyof NativeErrorFields, unknown>>;
+  return typeof e.errno === 'number' && typeof e.code === 'string' && typeof e.op === 'string';
+}
+
+function codeForOp(op: string): ErrorCode {
+  if (/^(mount|bpf_object__|set_config|bpf_map__)/.test(op)) return 'BPF_LOAD_FAILED';
+  if (/^(bpf_program__attach|ring_buffer__new|perf_buffer__new)/.test(op)) return 'BPF_ATTACH_FAILED';
+  if (/^(uv_poll|ring_buffer__consume|perf_buffer__consume)/.test(op)) return 'BPF_POLL_FAILED';
+  return 'NATIVE_ERROR';
+}
+
+function logTail(log: string | undefined, lines = 12): string {
+  if (log === undefined || log.trim() === '') return '';
+  return `\n--- libbpf log (tail) ---\n${log.trimEnd().split('\n').slice(-lines).join('\n')}`;
+}
+
+/** Turns whatever the addon threw into a PalisadeError whose message says what to do about it. */
+export function toPalisadeError(err: unknown, context: { objectPath?: string } = {}): PalisadeError {
+  if (err instanceof PalisadeError) return err;
+  if (!isNativeError(err)) {
+    return new PalisadeError('NATIVE_ERROR', `native addon failed: ${String(err)}`, { cause: err });
+  }
+  const code = codeForOp(err.op);
+  const permission = err.code === 'EPERM' || err.code === 'EACCES';
+  let message: string;
+  if (err.op === 'bpf_object__open_file' && err.code === 'ENOENT') {
+    message = `BPF object not found at ${context.objectPath ?? '(unknown)'}: run node scripts/build-native.mjs`;
+  } else if (permission && code !== 'BPF_POLL_FAILED') {
+    message = `${err.op} was refused (${err.code}): the collector needs root, or CAP_BPF + CAP_PERFMON + CAP_SYS_RESOURCE`;
+  } else if (err.op.startsWith('mount')) {
+    message = `tracefs is not mounted at /sys/kernel/tracing and mounting it failed (${err.code}); mount it on the host`;
+  } else if (err.op === 'bpf_object__load') {
+    message = `the kernel refused to load the BPF programs (${err.code}): needs BTF (/sys/kernel/btf/vmlinux) and a 5.8+ kernel`;
+  } else if (code === 'BPF_ATTACH_FAILED') {
+    message = `${err.op} failed (${err.code}): this kernel lacks the hook or refuses this program type`;
+  } else if (code === 'BPF_POLL_FAILED') {
+    message = `reading kernel events failed in ${err.op} (${err.code}); the session stopped polling`;
+  } else {
+    message = `${err.op} failed (${err.code})`;
+  }
+  return new PalisadeError(code, message + logTail(err.log), { cause: err, retriable: code === 'BPF_POLL_FAILED' });
+}
+
+/** A loaded and attached BPF object plus its output buffer, drained on the Node event loop. */
+export class BpfSession {
+  readonly options: Readonly<NativeSessionOptions>;
+  private readonly native: NativeSession;
+  private closed = false;
+
+  private constructor(native: NativeSession, options: NativeSessionOptions) {
+    this.native = native;
+    this.options = options;
+  }
+
+  /** open -> set .rodata config -> load -> attach. Throws CONFIG_INVALID or a BPF_* PalisadeError. */
+  static open(opts: BpfSessionOptions = {}): BpfSession {
+    const options = resolveSessionOptions(opts);
+    const addon = loadAddon(opts.addonPath);
+    try {
+      return new BpfSession(new addon.Session(options), options);
+    } catch (err) {
+      throw toPalisadeError(err, { objectPath: options.objectPath });
+    }
+  }
+
+  /**
+   * Starts polling. onBatch gets one Buffer per drain: records back to back, each starting with the common header
+   * whose size field gives its length. Asynchronous failures (which stop polling) go to onError.
+   */
+  start(onBatch: (batch: Buffer) => void, onError: (err: PalisadeError) => void): void {
+    if (typeof onBatch !== 'function' || typeof onError !== 'function') {
+      throw new PalisadeError('INTERNAL', 'start(onBatch, onError) needs two functions');
+    }
+    try {
+      this.native.start(
+        (batch) => {
+          try {
+            onBatch(batch);
+          } catch (err) {
+            onError(new PalisadeError('INTERNAL', `batch handler threw: ${String(err)}`, { cause: err }));
+          }
+        },
+        (err) => onError(toPalisadeError(err)),
+      );
+    } catch (err) {
+      throw toPalisadeError(err);
+    }
+  }
+
+  stats(): NativeStats {
+    if (this.closed) throw new PalisadeError('NATIVE_ERROR', 'stats() on a closed BPF session');
+    try {
+      return this.native.stats();
+    } catch (err) {
+      throw toPalisadeError(err);
+    }
+  }
+
+  /** Detaches and frees everything. Idempotent. */
+  close(): void {
+    this.closed = true;
+    this.native.close();
+  }
+}
+
+/**
+ * Why BPF cannot run here, or undefined when it should. For tests and for a friendlier startup error; the real
+ * check is loading.
+ */
+export function bpfUnavailableReason(opts: { addonPath?: string; objectPath?: string } = {}): string | undefined {
+  if (process.platform !== 'linux') return `BPF needs Linux (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return `loading BPF programs needs root (running as uid ${process.getuid?.() ?? '?'})`;
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE cannot work';
+  const addonPath = opts.addonPath ?? DEFAULT_ADDON_PATH;
+  if (!existsSync(addonPath)) return `native addon not built (${addonPath}): run node scripts/build-native.mjs`;
+  const objectPath = opts.objectPath ?? DEFAULT_OBJECT_PATH;
+  if (!existsSync(objectPath)) return `BPF object not built (${objectPath}): run node scripts/build-native.mjs`;
+  return undefined;
+}

@@ -1,0 +1,26 @@
+// Builds the evaluator from its config and the shared pieces: used by main.ts and by the embedded pipeline.
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Bus, Logger, Metrics, palisade } from '@palisade/common';
+import type { EvaluatorConfig } from './config.js';
+import { Evaluator } from './evaluator.js';
+import { PolicyEngine } from './policy-engine.js';
+
+/** build/policies of this installation (services/evaluator/dist/ -> repo root). */
+export const DEFAULT_POLICY_DIR = fileURLToPath(new URL('../../../build/policies/', import.meta.url));
+
+export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus; metrics: Metrics; logger: Logger },
+  opts: { onAlert?: (a: palisade.v1.IAlert) => void } = {}): Promise<{ service: Evaluator; engine: PolicyEngine }> {
+  const dir = cfg.policyDir !== '' ? resolve(cfg.policyDir) : DEFAULT_POLICY_DIR;
+  const engine = await PolicyEngine.load({ wasmPath: join(dir, 'policy.wasm'), metadataPath: join(dir, 'metadata.json') });
+  const logger = shared.logger.child({ stage: 'evaluator' });
+  logger.info('policies loaded', { dir, rules: [...engine.rules.keys()], eventKinds: [...engine.eventKinds] });
+  const m = shared.metrics;
+  m.gauge('palisade_evaluator_events_skipped', 'Events no rule reads (filtered by kind before OPA), since start.', [],
+    function collect() { this.set(engine.eventsSkipped); });
+  const service = new Evaluator({
+    bus: shared.bus, metrics: shared.metrics, logger, groupId: cfg.evaluatorGroup, engine,
+    ...(opts.onAlert && { onAlert: opts.onAlert }),
+  });
+  return { service, engine };
+}

@@ -1,0 +1,300 @@
+// Runs the compiled Rego rules (policies/, built by scripts/build-policies.mjs) over enriched events with the OPA wasm
+// SDK, and turns what they report into Alert messages.
+//
+// One wasm call per batch (chunked at batchSize): crossing into the wasm, copying the input in and parsing it is the
+// fixed cost, and every rule walks the whole batch in one pass. Events of kinds no rule reads never reach OPA.
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { PalisadeError, pb, type palisade } from '@palisade/common';
+import { isRegoEventKind, toRegoEvent, type RegoEvent, type RegoEventKind } from './rego-input.js';
+
+/** Keep in sync with ENTRYPOINT in scripts/build-policies.mjs and policies/main.rego. */
+export const POLICY_ENTRYPOINT = 'palisade/main/alerts';
+export const DEFAULT_BATCH_SIZE = 512;
+/** 64 KiB pages. Wasm memory only grows; the cap turns a runaway batch into POLICY_EVAL_FAILED, not an OOM kill. */
+export const DEFAULT_MAX_MEMORY_PAGES = 8192;
+
+export type RuleSeverity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+/** One rule's `# METADATA` block, as scripts/build-policies.mjs writes it to metadata.json. */
+export interface RuleMetadata {
+  readonly id: string;
+  readonly title: string;
+  readonly description: string;
+  readonly severity: RuleSeverity;
+  readonly mitre: string;
+  readonly actions: readonly string[];
+  readonly eventKinds: readonly RegoEventKind[];
+  readonly package: string;
+}
+
+export interface PolicyEngineOptions {
+  /** build/policies/policy.wasm */
+  wasmPath: string;
+  /** build/policies/metadata.json */
+  metadataPath: string;
+  /** The bundle's base data (policies/data.json, extracted by the build). Default: data.json beside wasmPath. */
+  dataPath?: string;
+  /** Merged over the base data: objects key by key, anything else replaced (a denied_ports list replaces the list). */
+  data?: Record<string, unknown>;
+  /** Events per wasm evaluation. */
+  batchSize?: number;
+  maxMemoryPages?: number;
+}
+
+/** What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`. */
+interface RuleHit {
+  index: number;
+  ruleId: string;
+  message: string;
+}
+
+const SEVERITY: Readonly<Record<RuleSeverity, palisade.v1.Severity>> = {
+  info: pb.Severity.SEVERITY_INFO,
+  low: pb.Severity.SEVERITY_LOW,
+  medium: pb.Severity.SEVERITY_MEDIUM,
+  high: pb.Severity.SEVERITY_HIGH,
+  critical: pb.Severity.SEVERITY_CRITICAL,
+};
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function isSeverity(v: unknown): v is RuleSeverity {
+  return typeof v === 'string' && Object.hasOwn(SEVERITY, v);
+}
+
+// The SDK throws strings and plain objects as well as Errors.
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (isRecord(err) && typeof err.message === 'string') return err.message;
+  return String(err);
+}
+
+function loadFailed(message: string, cause?: unknown): PalisadeError {
+  return new PalisadeError('POLICY_LOAD_FAILED', cause === undefined ? message : `${message}: ${describe(cause)}`, {
+    cause,
+  });
+}
+
+function parseRule(v: unknown, where: string): RuleMetadata {
+  if (!isRecord(v)) throw loadFailed(`${where}: not an object`);
+  const { id, title, description, severity, mitre, actions, event_kinds: kinds } = v;
+  if (typeof id !== 'string' || id === '') throw loadFailed(`${where}: id missing`);
+  if (typeof title !== 'string') throw loadFailed(`${where} (${id}): title missing`);
+  if (!isSeverity(severity)) throw loadFailed(`${where} (${id}): unknown severity ${String(severity)}`);
+  if (typeof mitre !== 'string') throw loadFailed(`${where} (${id}): mitre missing`);
+  if (!isStringArray(actions)) throw loadFailed(`${where} (${id}): actions must be a list of strings`);
+  if (!isStringArray(kinds) || kinds.length === 0) throw loadFailed(`${where} (${id}): event_kinds missing`);
+  const eventKinds: RegoEventKind[] = [];
+  for (const k of kinds) {
+    if (!isRegoEventKind(k)) throw loadFailed(`${where} (${id}): unknown event kind ${k}`);
+    eventKinds.push(k);
+  }
+  return {
+    id,
+    title,
+    description: typeof description === 'string' ? description : '',
+    severity,
+    mitre,
+    actions,
+    eventKinds,
+    package: typeof v.package === 'string' ? v.package : '',
+  };
+}
+
+export function parseMetadata(json: unknown): RuleMetadata[] {
+  if (!isRecord(json) || !Array.isArray(json.rules)) throw loadFailed('metadata: no rules list');
+  if (json.entrypoint !== undefined && json.entrypoint !== POLICY_ENTRYPOINT) {
+    throw loadFailed(`metadata: built for entrypoint ${String(json.entrypoint)}, expected ${POLICY_ENTRYPOINT}`);
+  }
+  const rules = json.rules.map((r, i) => parseRule(r, `metadata rules[${i}]`));
+  const ids = new Set<string>();
+  for (const r of rules) {
+    if (ids.has(r.id)) throw loadFailed(`metadata: duplicate rule id ${r.id}`);
+    ids.add(r.id);
+  }
+  return rules;
+}
+
+/** Objects merge key by key; arrays and scalars in `over` replace what `base` has. */
+export function mergeData(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isRecord(b) && isRecord(v) ? mergeData(b, v) : v;
+  }
+  return out;
+}
+
+// The entrypoint's result set: [{ "result": [{index, rule_id, message}, ...] }]. Anything else means the wasm and this
+// code disagree about the contract, which no retry fixes.
+function parseHits(raw: unknown, batchLength: number): RuleHit[] {
+  if (!Array.isArray(raw)) throw new PalisadeError('POLICY_EVAL_FAILED', 'policy result is not a result set');
+  if (raw.length === 0) return []; // undefined entrypoint: cannot happen for a partial set, harmless if it does
+  const first: unknown = raw[0];
+  if (raw.length !== 1 || !isRecord(first) || !Array.isArray(first.result)) {
+    throw new PalisadeError('POLICY_EVAL_FAILED', 'policy result is not [{"result": [...]}]');
+  }
+  const hits: RuleHit[] = [];
+  for (const item of first.result as unknown[]) {
+    if (!isRecord(item)) throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert is not an object');
+    const { index, rule_id: ruleId, message } = item;
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= batchLength) {
+      throw new PalisadeError('POLICY_EVAL_FAILED', `policy alert index ${String(index)} outside the batch of ${batchLength}`);
+    }
+    if (typeof ruleId !== 'string' || typeof message !== 'string') {
+      throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert lacks a string rule_id or message');
+    }
+    hits.push({ index, ruleId, message });
+  }
+  return hits.sort((a, b) => a.index - b.index || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+}
+
+export class PolicyEngine {
+  readonly #policy: LoadedPolicy;
+  readonly #rules: ReadonlyMap<string, RuleMetadata>;
+  readonly #kinds: ReadonlySet<RegoEventKind>;
+  readonly #batchSize: number;
+  #evaluations = 0;
+  #eventsEvaluated = 0;
+  #eventsSkipped = 0;
+  readonly #alertsByRule = new Map<string, number>();
+
+  private constructor(policy: LoadedPolicy, rules: readonly RuleMetadata[], batchSize: number) {
+    this.#policy = policy;
+    this.#rules = new Map(rules.map((r) => [r.id, r]));
+    this.#kinds = new Set(rules.flatMap((r) => r.eventKinds));
+    this.#batchSize = batchSize;
+  }
+
+  static async load(opts: PolicyEngineOptions): Promise<PolicyEngine> {
+    const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw loadFailed(`batchSize must be a positive integer, got ${batchSize}`);
+    const dataPath = opts.dataPath ?? join(dirname(opts.wasmPath), 'data.json');
+    const read = async (path: string): Promise<Buffer> => {
+      try {
+        return await readFile(path);
+      } catch (err) {
+        throw loadFailed(`cannot read ${path}`, err);
+      }
+    };
+    const parse = (buf: Buffer, path: string): unknown => {
+      try {
+        return JSON.parse(buf.toString('utf8'));
+      } catch (err) {
+        throw loadFailed(`${path} is not JSON`, err);
+      }
+    };
+    const [wasm, metadataJson, dataJson] = await Promise.all([
+      read(opts.wasmPath),
+      read(opts.metadataPath),
+      read(dataPath),
+    ]);
+    const rules = parseMetadata(parse(metadataJson, opts.metadataPath));
+    const baseData = parse(dataJson, dataPath);
+    if (!isRecord(baseData)) throw loadFailed(`${dataPath}: data must be an object`);
+    const data = opts.data ? mergeData(baseData, opts.data) : baseData;
+
+    let policy: LoadedPolicy;
+    try {
+      policy = await loadPolicy(wasm, { initial: 16, maximum: opts.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES });
+      policy.setData(data);
+    } catch (err) {
+      throw loadFailed(`cannot load ${opts.wasmPath}`, err);
+    }
+    const entrypoints: unknown = policy.entrypoints;
+    if (!isRecord(entrypoints) || !Object.hasOwn(entrypoints, POLICY_ENTRYPOINT)) {
+      throw loadFailed(`${opts.wasmPath} has no entrypoint ${POLICY_ENTRYPOINT}`);
+    }
+    return new PolicyEngine(policy, rules, batchSize);
+  }
+
+  /** The rules the loaded policy carries, by id. */
+  get rules(): ReadonlyMap<string, RuleMetadata> {
+    return this.#rules;
+  }
+
+  /** Event kinds at least one rule reads; events of other kinds are skipped before OPA. */
+  get eventKinds(): ReadonlySet<RegoEventKind> {
+    return this.#kinds;
+  }
+
+  /** Wasm evaluations run (one per chunk of at most batchSize events). */
+  get evaluations(): number {
+    return this.#evaluations;
+  }
+
+  /** Events sent to OPA. */
+  get eventsEvaluated(): number {
+    return this.#eventsEvaluated;
+  }
+
+  /** Events not sent to OPA: a kind no rule reads, an unknown kind, or no raw event at all. */
+  get eventsSkipped(): number {
+    return this.#eventsSkipped;
+  }
+
+  /** Alerts raised, by rule id. */
+  get alertsByRule(): ReadonlyMap<string, number> {
+    return this.#alertsByRule;
+  }
+
+  /**
+   * Evaluates every rule over `events` and returns their alerts, ordered by event then rule id. `nowUnixNano` stamps
+   * the alerts (the decision time). Throws PalisadeError POLICY_EVAL_FAILED; alerts of chunks before a failing one are
+   * lost with the call, so callers treat the whole call as failed.
+   */
+  evaluate(events: readonly palisade.v1.IEnrichedEvent[], nowUnixNano: number): palisade.v1.IAlert[] {
+    const selected: { source: palisade.v1.IEnrichedEvent; rego: RegoEvent }[] = [];
+    for (const source of events) {
+      const rego = toRegoEvent(source);
+      if (rego && this.#kinds.has(rego.kind)) selected.push({ source, rego });
+    }
+    this.#eventsSkipped += events.length - selected.length;
+
+    const alerts: palisade.v1.IAlert[] = [];
+    for (let start = 0; start < selected.length; start += this.#batchSize) {
+      const batch = selected.slice(start, start + this.#batchSize);
+      let raw: unknown;
+      try {
+        raw = this.#policy.evaluate({ events: batch.map((e) => e.rego) }, POLICY_ENTRYPOINT);
+      } catch (err) {
+        throw new PalisadeError('POLICY_EVAL_FAILED', `policy evaluation failed: ${describe(err)}`, { cause: err });
+      }
+      this.#evaluations++;
+      this.#eventsEvaluated += batch.length;
+      for (const hit of parseHits(raw, batch.length)) {
+        // parseHits checked the index against batch.length.
+        const { source, rego } = batch[hit.index]!;
+        alerts.push(this.#alert(hit, source, rego, nowUnixNano));
+      }
+    }
+    return alerts;
+  }
+
+  #alert(hit: RuleHit, source: palisade.v1.IEnrichedEvent, rego: RegoEvent, nowUnixNano: number): palisade.v1.IAlert {
+    this.#alertsByRule.set(hit.ruleId, (this.#alertsByRule.get(hit.ruleId) ?? 0) + 1);
+    // A rule id without metadata means policy.wasm and metadata.json come from different builds. The alert still goes
+    // out, so nothing is lost, but with no severity and no actions, so the responder does nothing automatic with it.
+    // (Its event kinds are unknown too: it only sees the kinds other rules read.)
+    const rule = this.#rules.get(hit.ruleId);
+    return pb.Alert.create({
+      id: `${hit.ruleId}:${rego.node}:${rego.process.pid}:${rego.time_unix_nano}`,
+      ruleId: hit.ruleId,
+      title: rule?.title ?? hit.ruleId,
+      severity: rule ? SEVERITY[rule.severity] : pb.Severity.SEVERITY_UNSPECIFIED,
+      mitreTechnique: rule?.mitre ?? '',
+      actions: rule ? [...rule.actions] : [],
+      message: hit.message,
+      event: source,
+      timeUnixNano: nowUnixNano,
+    });
+  }
+}

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pb, type palisade } from '@palisade/common';
+import { isRegoEventKind, regoEventKind, toRegoEvent, type RegoEvent } from './rego-input.js';
+
+const CONTAINER_ID = '3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f';
+
+const process: palisade.v1.IProcess = {
+  pid: 4242,
+  tid: 4243,
+  ppid: 4200,
+  uid: 1000,
+  euid: 1000,
+  gid: 1001,
+  comm: 'cat',
+  parentComm: 'python3',
+  cgroupId: 73912,
+  cgroupPath: `/kubepods.slice/cri-containerd-${CONTAINER_ID}.scope`,
+  binary: '/usr/bin/cat',
+};
+
+const pod: palisade.v1.IPod = {
+  namespace: 'shop',
+  name: 'web-7d9f8c6b5-x2x4q',
+  uid: '6a1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+  labels: { app: 'web', tier: 'front' },
+  owner: { kind: 'Deployment', name: 'web' },
+  containerId: CONTAINER_ID,
+  containerName: 'web',
+  image: 'registry.example.com/shop/web:1.4.2',
+  node: 'node-a',
+  runtime: 'containerd',
+};
+
+function fileOpen(status: palisade.v1.EnrichmentStatus, podInfo: palisade.v1.IPod | null): palisade.v1.IEnrichedEvent {
+  return {
+    node: 'node-a',
+    status,
+    pod: podInfo,
+    event: {
+      kind: pb.EventKind.EVENT_KIND_FILE_OPEN,
+      timeUnixNano: 1_700_000_000_123_456_800,
+      cpu: 3,
+      process,
+      fileOpen: { path: '/etc/shadow', flags: 0o2000000, mode: 0, result: -13, syscall: 'openat' },
+    },
+  };
+}
+
+// Through the wire, so the test sees what the evaluator really gets: decoded messages with proto3 defaults.
+function roundTrip(ev: palisade.v1.IEnrichedEvent): palisade.v1.EnrichedEvent {
+  return pb.EnrichedEvent.decode(pb.EnrichedEvent.encode(ev).finish());
+}
+
+describe('regoEventKind', () => {
+  it('names every kind the proto defines and nothing else', () => {
+    assert.equal(regoEventKind(pb.EventKind.EVENT_KIND_PROCESS_EXEC), 'exec');
+    assert.equal(regoEventKind(pb.EventKind.EVENT_KIND_PROCESS_EXIT), 'exit');
+    assert.equal(regoEventKind(pb.EventKind.EVENT_KIND_FILE_OPEN), 'file_open');
+    assert.equal(regoEventKind(pb.EventKind.EVENT_KIND_NET_CONNECT), 'net_connect');
+    assert.equal(regoEventKind(pb.EventKind.EVENT_KIND_UNSPECIFIED), undefined);
+    assert.equal(regoEventKind(99), undefined);
+    assert.equal(regoEventKind(undefined), undefined);
+    assert.equal(isRegoEventKind('file_open'), true);
+    assert.equal(isRegoEventKind('FILE_OPEN'), false);
+  });
+});
+
+describe('toRegoEvent', () => {
+  it('builds the documented snake_case document for an enriched container event', () => {
+    const want: RegoEvent = {
+      kind: 'file_open',
+      time_unix_nano: 1_700_000_000_123_456_800,
+      node: 'node-a',
+      process: {
+        pid: 4242,
+        ppid: 4200,
+        uid: 1000,
+        euid: 1000,
+        gid: 1001,
+        comm: 'cat',
+        parent_comm: 'python3',
+        binary: '/usr/bin/cat',
+        cgroup_id: 73912,
+      },
+      file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat' },
+      container: { id: CONTAINER_ID, runtime: 'containerd' },
+      pod: {
+        namespace: 'shop',
+        name: 'web-7d9f8c6b5-x2x4q',
+        uid: '6a1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+        labels: { app: 'web', tier: 'front' },
+        owner: { kind: 'Deployment', name: 'web' },
+        image: 'registry.example.com/shop/web:1.4.2',
+        container_name: 'web',
+      },
+    };
+    const ev = fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED, pod);
+    assert.deepEqual(toRegoEvent(ev), want);
+    // JSON is how it reaches the wasm: the decoded message must give the same document, with no stray keys.
+    assert.deepEqual(JSON.parse(JSON.stringify(toRegoEvent(roundTrip(ev)))), want);
+  });
+
+  it('keeps the container but not the pod when the enricher found no pod', () => {
+    const r = toRegoEvent(
+      roundTrip(fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_UNENRICHED, { containerId: CONTAINER_ID })),
+    );
+    assert.deepEqual(r?.container, { id: CONTAINER_ID, runtime: '' });
+    assert.equal(r?.pod, null);
+  });
+
+  it('keeps a container without an id when UNENRICHED carries none', () => {
+    const r = toRegoEvent(roundTrip(fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_UNENRICHED, null)));
+    assert.deepEqual(r?.container, { id: '', runtime: '' });
+    assert.equal(r?.pod, null);
+  });
+
+  it('has neither container nor pod for a host process', () => {
+    const r = toRegoEvent(roundTrip(fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST, null)));
+    assert.equal(r?.container, null);
+    assert.equal(r?.pod, null);
+    const unspecified = toRegoEvent(fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_UNSPECIFIED, null));
+    assert.equal(unspecified?.container, null);
+  });
+
+  it('takes the node from the pod when the event has none', () => {
+    const ev = fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED, pod);
+    assert.equal(toRegoEvent({ ...ev, node: '' })?.node, 'node-a');
+  });
+
+  it('maps exec, exit and net_connect payloads', () => {
+    const base = { node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST };
+    const exec = toRegoEvent(roundTrip({
+      ...base,
+      event: {
+        kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC,
+        process: { ...process, euid: 0 },
+        exec: { filename: '/bin/sh', argv: ['sh', '-c', 'id'], argvTruncated: false, cgroupName: 'x.scope' },
+      },
+    }));
+    assert.deepEqual(exec?.exec, { filename: '/bin/sh', argv: ['sh', '-c', 'id'] });
+    assert.equal(exec?.process.euid, 0);
+    assert.equal(exec?.kind, 'exec');
+
+    const exit = toRegoEvent(roundTrip({
+      ...base,
+      event: { kind: pb.EventKind.EVENT_KIND_PROCESS_EXIT, process, exit: { exitCode: 1, signal: 9 } },
+    }));
+    assert.deepEqual(exit?.exit, { exit_code: 1, signal: 9 });
+
+    const families: [palisade.v1.AddressFamily, string][] = [
+      [pb.AddressFamily.ADDRESS_FAMILY_INET, 'inet'],
+      [pb.AddressFamily.ADDRESS_FAMILY_INET6, 'inet6'],
+      [pb.AddressFamily.ADDRESS_FAMILY_UNSPECIFIED, 'unspecified'],
+    ];
+    for (const [family, name] of families) {
+      const net = toRegoEvent(roundTrip({
+        ...base,
+        event: {
+          kind: pb.EventKind.EVENT_KIND_NET_CONNECT,
+          process,
+          netConnect: { family, daddr: '2001:db8::7', dport: 4444, result: -115, protocol: 'tcp' },
+        },
+      }));
+      assert.deepEqual(net?.net_connect, { family: name, daddr: '2001:db8::7', dport: 4444, result: -115 });
+    }
+  });
+
+  it('rejects events without a raw event or with an unknown kind', () => {
+    assert.equal(toRegoEvent({ node: 'node-a' }), undefined);
+    assert.equal(toRegoEvent({ event: { kind: pb.EventKind.EVENT_KIND_UNSPECIFIED, process } }), undefined);
+  });
+});

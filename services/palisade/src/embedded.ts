@@ -1,0 +1,51 @@
+// The whole pipeline in one process on this host: collector -> enricher -> evaluator -> responder on the
+// in-process bus (or on Kafka with --kafka). Alerts go to stdout, one JSON object per line; logs go to stderr.
+import {
+  Metrics, bool, createBus, createLogger, describeConfig, int, list, loadConfig, runServices,
+  type ConfigSources, type RunnableService,
+} from '@palisade/common';
+import { collectorSchema, composeCollector } from '@palisade/collector';
+import { composeEnricher, enricherSchema } from '@palisade/enricher';
+import { composeEvaluator, evaluatorSchema } from '@palisade/evaluator';
+import { composeResponder, responderSchema } from '@palisade/responder';
+import { alertToJson } from './alert-json.js';
+
+export const embeddedSchema = {
+  ...collectorSchema,
+  ...enricherSchema,
+  ...evaluatorSchema,
+  ...responderSchema,
+  kafka: list('Kafka bootstrap brokers; empty (the default): the in-process bus', 'PALISADE_KAFKA_BROKERS', []),
+  metricsPort: int('Port of /metrics, /healthz and /readyz (all stages)', 'PALISADE_METRICS_PORT', 9464, 0, 65535),
+  printAlerts: bool('Print each alert on stdout as one JSON object per line', 'PALISADE_PRINT_ALERTS', true),
+};
+
+export async function runEmbedded(src: ConfigSources): Promise<void> {
+  if (src.argv.includes('--help')) {
+    process.stdout.write(`palisade embedded [flags]\n${describeConfig(embeddedSchema)}\n`);
+    return;
+  }
+  const cfg = loadConfig(embeddedSchema, src);
+  const logger = createLogger({ level: cfg.logLevel, base: { service: 'palisade', node: cfg.node } });
+  const metrics = new Metrics(undefined, { defaultMetrics: true });
+  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger });
+  await bus.connect();
+  logger.info('starting the embedded pipeline', { bus: bus.kind, dryRun: cfg.dryRun });
+  const responder = composeResponder(cfg, { bus, metrics, logger });
+  const evaluator = await composeEvaluator(cfg, { bus, metrics, logger }, {
+    ...(cfg.printAlerts && { onAlert: (a) => { process.stdout.write(alertToJson(a) + '\n'); } }),
+  });
+  const enricher = composeEnricher(cfg, { bus, metrics, logger });
+  const collector = composeCollector(cfg, { bus, metrics, logger });
+  // Consumers first, so nothing the collector publishes waits for a subscriber; stopped in reverse.
+  const services: RunnableService[] = [responder.service, evaluator.service, enricher.service, collector.service];
+  await runServices({
+    logger, metrics, metricsHost: cfg.metricsHost, metricsPort: cfg.metricsPort,
+    shutdownDeadlineMs: cfg.shutdownDeadlineMs, services,
+    cleanup: async () => {
+      await collector.cleanup();
+      await enricher.cleanup();
+      await bus.close();
+    },
+  });
+}

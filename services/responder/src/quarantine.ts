@@ -1,0 +1,331 @@
+// Quarantine a pod: label it, and make sure a NetworkPolicy in its namespace denies all egress to pods with that
+// label. Both steps are idempotent, so running the action twice (a redelivered alert, a retry after a crash) leaves
+// the same state.
+//
+// Safety rails, in order: protected namespaces are refused before any call; the pod is read and its uid compared
+// with the alert's, so a replacement pod that reuses the name is never labelled; the label patch carries the
+// resourceVersion that was read, so a pod replaced between the read and the patch fails with 409 and is re-read
+// (and then refused on its new uid) instead of being labelled blindly.
+import { PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api, type KubeConfig, type V1NetworkPolicy, type V1NetworkPolicySpec } from '@kubernetes/client-node';
+import { PalisadeError } from '@palisade/common';
+
+export interface QuarantineTarget {
+  namespace: string;
+  name: string;
+  /** The uid the alert saw. Required: without it a replacement pod could not be told apart. */
+  uid: string;
+}
+
+export interface RetryOptions {
+  /** Tries per API call, and rounds of re-read after a 409 Conflict. Default 5. */
+  maxAttempts?: number;
+  /** First backoff; doubles per retry, with jitter. Default 100 ms. */
+  baseDelayMs?: number;
+  /** Upper bound for one backoff, Retry-After included. Default 5 s. */
+  maxDelayMs?: number;
+}
+
+export interface QuarantineOptions {
+  labelKey?: string;
+  labelValue?: string;
+  policyName?: string;
+  /** Say what would be done; reads are made, writes are not. */
+  dryRun?: boolean;
+  /** Namespaces never acted on, besides kube-system (always protected): pass the pipeline's own namespace. */
+  protectedNamespaces?: readonly string[];
+  retry?: RetryOptions;
+  /** For tests: how to wait between retries. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type QuarantineOutcome = 'done' | 'dry_run' | 'refused' | 'failed';
+
+export interface QuarantineResult {
+  outcome: QuarantineOutcome;
+  reason: string;
+  /** One line per logical API call, in order: what was done (or, in a dry run, would be). */
+  steps: string[];
+  /** HTTP requests made, retries included. */
+  attempts: number;
+  /** The error behind a 'failed' outcome. */
+  error?: PalisadeError;
+}
+
+export interface QuarantineClients {
+  core: CoreV1Api;
+  networking: NetworkingV1Api;
+}
+
+export function quarantineClients(kc: KubeConfig): QuarantineClients {
+  return { core: kc.makeApiClient(CoreV1Api), networking: kc.makeApiClient(NetworkingV1Api) };
+}
+
+export const ALWAYS_PROTECTED_NAMESPACES: readonly string[] = ['kube-system'];
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'palisade' };
+
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+]);
+
+interface ApiExceptionLike {
+  code: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+// Duck-typed rather than instanceof: a second copy of client-node in the tree would defeat instanceof.
+function isApiException(err: unknown): err is ApiExceptionLike {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'number' &&
+    'body' in err &&
+    typeof (err as { headers?: unknown }).headers === 'object'
+  );
+}
+
+/** The Status an API error carries; the client hands non-2xx bodies over as text. */
+function statusOf(body: unknown): { reason?: string; message?: string } {
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return { message: body.slice(0, 200) };
+    }
+  }
+  if (typeof parsed !== 'object' || parsed === null) return {};
+  const { reason, message } = parsed as { reason?: unknown; message?: unknown };
+  const out: { reason?: string; message?: string } = {};
+  if (typeof reason === 'string') out.reason = reason;
+  if (typeof message === 'string') out.message = message;
+  return out;
+}
+
+/** Maps a client error to Palisade's codes. 5xx, 429 and network errors are retriable; so is 409 Conflict (re-read). */
+export function kubeError(err: unknown, op: string): PalisadeError {
+  if (err instanceof PalisadeError) return err;
+  if (isApiException(err)) {
+    const s = statusOf(err.body);
+    const text = `${op}: HTTP ${err.code}${s.reason === undefined ? '' : ` ${s.reason}`}${s.message === undefined ? '' : `: ${s.message}`}`;
+    const c = err.code;
+    if (c === 404) return new PalisadeError('KUBE_NOT_FOUND', text, { cause: err });
+    if (c === 409) return new PalisadeError('KUBE_CONFLICT', text, { cause: err, retriable: s.reason !== 'AlreadyExists' });
+    if (c === 401 || c === 403) return new PalisadeError('KUBE_FORBIDDEN', text, { cause: err });
+    if (c === 429 || c >= 500) return new PalisadeError('KUBE_UNAVAILABLE', text, { cause: err, retriable: true });
+    return new PalisadeError('KUBE_INVALID', text, { cause: err });
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  const name = (err as { name?: unknown } | null)?.name;
+  const message = err instanceof Error ? err.message : String(err);
+  if ((typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) || name === 'FetchError' || name === 'AbortError') {
+    return new PalisadeError('KUBE_UNAVAILABLE', `${op}: ${message}`, { cause: err, retriable: true });
+  }
+  return new PalisadeError('INTERNAL', `${op}: ${message}`, { cause: err });
+}
+
+function isAlreadyExists(err: PalisadeError): boolean {
+  return err.code === 'KUBE_CONFLICT' && !err.retriable;
+}
+
+/** The policy quarantine needs: pods with the label may send nothing (no egress rule allows anything). */
+export function desiredPolicy(namespace: string, policyName: string, labelKey: string, labelValue: string): V1NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: policyName, namespace, labels: { ...MANAGED_BY } },
+    spec: { podSelector: { matchLabels: { [labelKey]: labelValue } }, policyTypes: ['Egress'], egress: [] },
+  };
+}
+
+/**
+ * Whether a stored spec already is ours. Compared by meaning, not text: the API server drops empty lists
+ * (egress: [] comes back absent) and may reorder nothing else we care about.
+ */
+export function policyMatches(spec: V1NetworkPolicySpec | undefined, labelKey: string, labelValue: string): boolean {
+  if (spec === undefined) return false;
+  const labels = spec.podSelector?.matchLabels ?? {};
+  const exprs = spec.podSelector?.matchExpressions ?? [];
+  const types = spec.policyTypes ?? [];
+  return (
+    Object.keys(labels).length === 1 &&
+    labels[labelKey] === labelValue &&
+    exprs.length === 0 &&
+    types.length === 1 &&
+    types[0] === 'Egress' &&
+    (spec.egress ?? []).length === 0 &&
+    (spec.ingress ?? []).length === 0
+  );
+}
+
+class Refused extends Error {}
+
+/** Runs API calls with bounded, backed-off retries and counts every request. */
+class Calls {
+  attempts = 0;
+  private readonly maxAttempts: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(retry: RetryOptions, sleep: ((ms: number) => Promise<void>) | undefined) {
+    this.maxAttempts = Math.max(1, retry.maxAttempts ?? 5);
+    this.baseDelayMs = retry.baseDelayMs ?? 100;
+    this.maxDelayMs = retry.maxDelayMs ?? 5000;
+    this.sleep = sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  get rounds(): number {
+    return this.maxAttempts;
+  }
+
+  /** Calls fn until it succeeds, fails with a non-retriable error, or runs out of tries. Conflicts are returned to the caller. */
+  async run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      this.attempts += 1;
+      try {
+        return await fn();
+      } catch (raw) {
+        const err = kubeError(raw, op);
+        if (err.code === 'KUBE_CONFLICT' || !err.retriable || attempt >= this.maxAttempts) throw err;
+        await this.sleep(this.delay(attempt, raw));
+      }
+    }
+  }
+
+  delay(attempt: number, raw?: unknown): number {
+    const exp = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    let ms = exp / 2 + (Math.random() * exp) / 2;
+    const retryAfter = isApiException(raw) ? Number(raw.headers['retry-after']) : NaN;
+    if (Number.isFinite(retryAfter) && retryAfter > 0) ms = Math.max(ms, retryAfter * 1000);
+    return Math.min(ms, this.maxDelayMs);
+  }
+}
+
+/**
+ * Quarantines one pod. Never throws: every outcome, failures included, comes back as a result.
+ */
+export async function quarantinePod(clients: QuarantineClients, target: QuarantineTarget, options: QuarantineOptions = {}): Promise<QuarantineResult> {
+  const labelKey = options.labelKey ?? 'quarantined';
+  const labelValue = options.labelValue ?? 'true';
+  const policyName = options.policyName ?? 'palisade-quarantine';
+  const dryRun = options.dryRun ?? false;
+  const { namespace, name, uid } = target;
+  const steps: string[] = [];
+  const calls = new Calls(options.retry ?? {}, options.sleep);
+  const result = (outcome: QuarantineOutcome, reason: string, error?: PalisadeError): QuarantineResult => {
+    const r: QuarantineResult = { outcome, reason, steps, attempts: calls.attempts };
+    if (error !== undefined) r.error = error;
+    return r;
+  };
+
+  const protectedNs = new Set([...ALWAYS_PROTECTED_NAMESPACES, ...(options.protectedNamespaces ?? [])]);
+  if (protectedNs.has(namespace)) return result('refused', `namespace ${namespace} is protected`);
+  if (namespace === '' || name === '' || uid === '') return result('refused', 'target needs a namespace, a name and a uid');
+
+  const podRef = `pods/${namespace}/${name}`;
+  const policyRef = `networkpolicies/${namespace}/${policyName}`;
+  const labelText = `${labelKey}=${labelValue}`;
+  const would = dryRun ? 'would ' : '';
+
+  try {
+    // (a) Label the pod.
+    for (let round = 1; ; round++) {
+      steps.push(`GET ${podRef}`);
+      const pod = await calls.run(`GET ${podRef}`, () => clients.core.readNamespacedPod({ namespace, name })).catch((err: unknown) => {
+        if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') throw new Refused('pod gone');
+        throw err;
+      });
+      const seenUid = pod.metadata?.uid ?? '';
+      if (seenUid !== uid) throw new Refused(`pod replaced: ${podRef} has uid ${seenUid}, the alert was for ${uid}`);
+      if (pod.metadata?.labels?.[labelKey] === labelValue) {
+        steps.push(`${podRef} already labelled ${labelText}`);
+        break;
+      }
+      steps.push(`${would}PATCH ${podRef} labels ${labelText}`);
+      if (dryRun) break;
+      const body = { metadata: { labels: { [labelKey]: labelValue }, uid, resourceVersion: pod.metadata?.resourceVersion ?? null } };
+      try {
+        await calls.run(`PATCH ${podRef}`, () =>
+          clients.core.patchNamespacedPod({ namespace, name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+        );
+        break;
+      } catch (err) {
+        if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') throw new Refused('pod gone');
+        // Someone else wrote the pod since we read it (or it was replaced): read again and re-check.
+        if (err instanceof PalisadeError && err.code === 'KUBE_CONFLICT' && round < calls.rounds) {
+          steps.push(`${podRef} changed since read (409 Conflict): re-reading`);
+          continue;
+        }
+        throw err;
+      }
+    }
+
+    // (b) Make sure the deny-egress policy exists and is ours.
+    const desired = desiredPolicy(namespace, policyName, labelKey, labelValue);
+    if (dryRun) {
+      steps.push(`GET ${policyRef}`);
+      const existing = await calls
+        .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
+        .catch((err: unknown) => {
+          if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') return undefined;
+          throw err;
+        });
+      if (existing === undefined) steps.push(`would CREATE ${policyRef}`);
+      else if (policyMatches(existing.spec, labelKey, labelValue)) steps.push(`${policyRef} already denies egress for ${labelText}`);
+      else steps.push(`would REPLACE ${policyRef} spec`);
+      return result('dry_run', `would quarantine ${podRef}`);
+    }
+
+    for (let round = 1; ; round++) {
+      steps.push(`CREATE ${policyRef}`);
+      try {
+        await calls.run(`CREATE ${policyRef}`, () => clients.networking.createNamespacedNetworkPolicy({ namespace, body: desired }));
+        break;
+      } catch (err) {
+        if (!(err instanceof PalisadeError && isAlreadyExists(err))) throw err;
+      }
+      steps.push(`GET ${policyRef}`);
+      const existing = await calls
+        .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
+        .catch((err: unknown) => {
+          // Deleted between our create and our read: create again.
+          if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND' && round < calls.rounds) return undefined;
+          throw err;
+        });
+      if (existing === undefined) continue;
+      if (policyMatches(existing.spec, labelKey, labelValue)) {
+        steps.push(`${policyRef} already denies egress for ${labelText}`);
+        break;
+      }
+      steps.push(`REPLACE ${policyRef} spec`);
+      // A replace, not a merge patch: a merge would keep extra keys of someone else's podSelector.
+      const body: V1NetworkPolicy = {
+        ...existing,
+        metadata: { ...existing.metadata, labels: { ...(existing.metadata?.labels ?? {}), ...MANAGED_BY } },
+        spec: desired.spec ?? { podSelector: {} },
+      };
+      try {
+        await calls.run(`REPLACE ${policyRef}`, () => clients.networking.replaceNamespacedNetworkPolicy({ namespace, name: policyName, body }));
+        break;
+      } catch (err) {
+        const retry = err instanceof PalisadeError && (err.code === 'KUBE_CONFLICT' || err.code === 'KUBE_NOT_FOUND') && round < calls.rounds;
+        if (!retry) throw err;
+      }
+    }
+    return result('done', `quarantined ${podRef}`);
+  } catch (err) {
+    if (err instanceof Refused) return result('refused', err.message);
+    const e = kubeError(err, 'quarantine');
+    steps.push(`failed: ${e.code}: ${e.message}`);
+    return result('failed', e.message, e);
+  }
+}

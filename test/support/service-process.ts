@@ -1,0 +1,114 @@
+// Runs a Palisade service as its own process, the way an operator would, and waits until /readyz says ready.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  metricsPort: number;
+  stdoutLines: string[];
+  stderr(): string;
+  /** Resolves when a stdout line satisfies the predicate. */
+  waitForLine(pred: (line: string) => boolean, timeoutMs: number): Promise<string>;
+  /** SIGTERM, then waits for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export async function startService(name: string, script: string, args: string[],
+  opts: { env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<ServiceProcess> {
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, [join(REPO_ROOT, script), ...args, '--metrics-port', String(metricsPort),
+    '--metrics-host', '127.0.0.1'], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
+  });
+  const stdoutLines: string[] = [];
+  const lineWaiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  let err = '';
+  let partial = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    partial += d.toString();
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      stdoutLines.push(line);
+      for (const w of [...lineWaiters]) if (w.pred(line)) { lineWaiters.splice(lineWaiters.indexOf(w), 1); w.resolve(line); }
+    }
+  });
+  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); if (err.length > 4_000_000) err = err.slice(-2_000_000); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const svc: ServiceProcess = {
+    name, child, metricsPort, stdoutLines,
+    stderr: () => err,
+    waitForLine: (pred, timeoutMs) => {
+      const found = stdoutLines.find(pred);
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`${name}: no matching stdout line within ${timeoutMs} ms; ` +
+          `stderr tail:\n${err.slice(-3000)}`)), timeoutMs);
+        lineWaiters.push({ pred, resolve: (l) => { clearTimeout(t); resolve(l); } });
+      });
+    },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before ready:\n${err.slice(-4000)}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+      if (res.status === 200) return svc;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      await svc.stop();
+      throw new Error(`${name} not ready within ${opts.readyTimeoutMs ?? 60_000} ms:\n${err.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Sum of a metric's samples whose labels include every given label. */
+export async function scrape(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const lbl = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
