@@ -173,7 +173,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
   const clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync(
     'java',
-    [...jvmArgs(root, home, logDir), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config],
+    [...jvmArgs(root, home, logDir), 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', config],
     { encoding: 'utf8' },
   );
   if (format.status !== 0) {
