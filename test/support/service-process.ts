@@ -30,12 +30,17 @@ export interface ServiceProcess {
   stop(): Promise<number | null>;
 }
 
+/**
+ * Starts `node <script> <args>` (or `opts.command <args>`, e.g. npm start) with a free metrics port, and waits
+ * until its /readyz answers 200.
+ */
 export async function startService(name: string, script: string, args: string[],
-  opts: { env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<ServiceProcess> {
+  opts: { env?: Record<string, string>; readyTimeoutMs?: number; command?: string[] } = {}): Promise<ServiceProcess> {
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [join(REPO_ROOT, script), ...args, '--metrics-port', String(metricsPort),
+  const [cmd, ...cmdArgs] = opts.command ?? [process.execPath, join(REPO_ROOT, script)];
+  const child = spawn(cmd ?? process.execPath, [...cmdArgs, ...args, '--metrics-port', String(metricsPort),
     '--metrics-host', '127.0.0.1'], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: REPO_ROOT,
   });
   const stdoutLines: string[] = [];
   const lineWaiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];

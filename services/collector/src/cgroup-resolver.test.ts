@@ -12,7 +12,7 @@ test('resolves directory inodes to paths below the root, and walks again on a mi
   const root = mkdtempSync(join(tmpdir(), 'pal-cg-'));
   try {
     mkdirSync(join(root, 'kubepods.slice', 'pod1'), { recursive: true });
-    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 0 });
+    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 0, newIdWalkIntervalMs: 0 });
     assert.equal(resolver.resolve(ino(root)), '/');
     assert.equal(resolver.resolve(ino(join(root, 'kubepods.slice', 'pod1'))), '/kubepods.slice/pod1');
     mkdirSync(join(root, 'late'));
@@ -59,5 +59,24 @@ test('a real cgroup v2 directory resolves by its id', (t: TestContext) => {
     assert.equal(resolver.resolve(1), '/', 'the cgroup2 root has id 1');
   } finally {
     rmdirSync(dir);
+  }
+});
+
+test('a cgroup id never looked for walks again soon; one a walk failed to find waits the long interval', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pal-cg-'));
+  let now = 1000;
+  try {
+    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 1000, newIdWalkIntervalMs: 20, now: () => now });
+    assert.equal(resolver.resolve(987654321), '', 'unknown id');
+    assert.equal(resolver.stats().walks, 1);
+    now += 20;
+    assert.equal(resolver.resolve(987654321), '', 'known-missing id');
+    assert.equal(resolver.stats().walks, 1, 'an id a walk already missed must not walk again before minWalkIntervalMs');
+    // A pod that starts now: its first event must resolve, or the enricher would take it for a host process.
+    mkdirSync(join(root, 'kubepods.slice', 'new-pod'), { recursive: true });
+    assert.equal(resolver.resolve(ino(join(root, 'kubepods.slice', 'new-pod'))), '/kubepods.slice/new-pod');
+    assert.equal(resolver.stats().walks, 2);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,8 @@
 // cgroup v2 id -> path below the cgroup2 mount. On cgroup2 the id the kernel reports (bpf_get_current_cgroup_id)
 // is the inode number of the cgroup's directory, so a walk that stats every directory builds the whole map.
-// A miss triggers a new walk, at most once per minWalkIntervalMs: misses come in bursts (a new pod starts many
-// processes) and one walk answers all of them.
+// A miss triggers a new walk. An id no walk has looked for yet (a pod that just started: its first events are the
+// ones an attack needs seen) walks again after only newIdWalkIntervalMs; an id a walk already failed to find (a
+// cgroup removed before we looked) waits minWalkIntervalMs, so vanished cgroups cannot make us walk on every event.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,8 +11,10 @@ export const DEFAULT_CGROUP2_ROOT = '/sys/fs/cgroup/unified';
 export interface CgroupResolverOptions {
   /** Where cgroup2 is mounted (hybrid hosts: /sys/fs/cgroup/unified; pure v2: /sys/fs/cgroup). */
   root?: string;
-  /** Minimum time between two walks triggered by misses. */
+  /** Minimum time between two walks triggered by ids a walk already failed to find. */
   minWalkIntervalMs?: number;
+  /** Minimum time between two walks triggered by ids never looked for. */
+  newIdWalkIntervalMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -23,9 +26,14 @@ export interface CgroupResolverStats {
   entries: number;
 }
 
+const MAX_MISSING = 10_000;
+
 export class CgroupResolver {
   private readonly root: string;
   private readonly minWalkIntervalMs: number;
+  private readonly newIdWalkIntervalMs: number;
+  /** id -> when a walk last failed to find it. Bounded: cleared when it grows past MAX_MISSING. */
+  private readonly missing = new Map<number, number>();
   private readonly now: () => number;
   private byId = new Map<number, string>();
   private lastWalk = Number.NEGATIVE_INFINITY;
@@ -34,6 +42,7 @@ export class CgroupResolver {
   constructor(opts: CgroupResolverOptions = {}) {
     this.root = opts.root ?? DEFAULT_CGROUP2_ROOT;
     this.minWalkIntervalMs = opts.minWalkIntervalMs ?? 1000;
+    this.newIdWalkIntervalMs = opts.newIdWalkIntervalMs ?? 20;
     this.now = opts.now ?? Date.now;
   }
 
@@ -45,9 +54,17 @@ export class CgroupResolver {
       return hit;
     }
     this.counters.misses++;
-    if (this.now() - this.lastWalk < this.minWalkIntervalMs) return '';
+    const interval = this.missing.has(id) ? this.minWalkIntervalMs : this.newIdWalkIntervalMs;
+    if (this.now() - this.lastWalk < interval) return '';
     this.walk();
-    return this.byId.get(id) ?? '';
+    const path = this.byId.get(id);
+    if (path !== undefined) {
+      this.missing.delete(id);
+      return path;
+    }
+    if (this.missing.size >= MAX_MISSING) this.missing.clear();
+    this.missing.set(id, this.now());
+    return '';
   }
 
   stats(): CgroupResolverStats {

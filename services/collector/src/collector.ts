@@ -47,6 +47,9 @@ export class Collector implements Service {
       lost: mt.counter('palisade_collector_lost_events_total',
         'Events lost before publication, by where (kernel reasons, decode, backpressure).', ['reason']),
       sendErrors: mt.counter('palisade_collector_send_errors_total', 'Failed attempts to publish a batch.'),
+      kernelCounters: mt.gauge('palisade_collector_kernel_counter',
+        'Kernel and addon counters since the programs were loaded (bpf/README.md, Counters).', ['name'],
+        function collect() { for (const [name, v] of Object.entries(opts.source.stats().counters ?? {})) this.set({ name }, v); }),
       pending: mt.gauge('palisade_collector_pending_events', 'Events waiting to be published.'),
     };
   }
@@ -68,9 +71,12 @@ export class Collector implements Service {
     this.life.set('draining');
     if (this.timer) clearInterval(this.timer);
     this.opts.source.close();
-    this.flush();
-    await this.inflight;
-    if (this.pending.length > 0) { this.flush(); await this.inflight; }
+    // A send's completion may start the next one (see flush), so wait until nothing is in flight or pending: more
+    // than two batches can be waiting when the bus is slow.
+    do {
+      this.flush();
+      await this.inflight;
+    } while (this.producer && (this.sending || this.pending.length > 0));
     this.life.set('stopped');
   }
 

@@ -2,8 +2,10 @@
 import type { palisade } from '@palisade/common';
 
 export interface EventSourceStats {
-  /** Kernel-side counters by reason (ringbuf reserve failures, perf lost samples, read failures...). */
+  /** Events dropped before userspace saw them, by reason (ring buffer full, perf lost samples...). Only drops. */
   kernel: Record<string, number>;
+  /** Every kernel and addon counter (drops, throughput, field read failures), for metrics. */
+  counters?: Record<string, number>;
   decodeErrors: number;
 }
 

@@ -1,3 +1,4 @@
 export * from './compose.js';
 export * from './config.js';
 export { runCollector } from './main.js';
+export { KERNEL_LOSS_COUNTERS } from './kernel-source.js';

@@ -18,9 +18,20 @@ export interface KernelSourceOptions extends BpfSessionOptions {
   procRoot?: string;
 }
 
+/**
+ * The counters that mean "an event was dropped" (bpf/README.md, Counters). The rest count throughput
+ * (events_emitted, records_delivered) or a field left empty (read_*_failed: the event still went out).
+ */
+export const KERNEL_LOSS_COUNTERS = [
+  'ringbuf_output_failed', 'perfbuf_output_failed', 'scratch_missing', 'stash_missing', 'stash_update_failed',
+  'perfbuf_lost', 'records_malformed',
+] as const;
+
 export interface KernelSourceStats {
-  /** Kernel and addon counters by reason (see bpf/README.md). */
+  /** Dropped events by reason: the KERNEL_LOSS_COUNTERS. */
   kernel: Record<string, number>;
+  /** Every kernel and addon counter (see bpf/README.md). */
+  counters: Record<string, number>;
   /** Records the decoder rejected. */
   decodeErrors: number;
 }
@@ -119,10 +130,10 @@ export class KernelSource implements EventSource {
   }
 
   stats(): KernelSourceStats {
-    return {
-      kernel: this.session !== undefined && !this.closed ? this.session.stats() : {},
-      decodeErrors: this.decoder?.decodeErrors ?? 0,
-    };
+    const counters: Record<string, number> = this.session !== undefined && !this.closed ? { ...this.session.stats() } : {};
+    const kernel: Record<string, number> = {};
+    for (const reason of KERNEL_LOSS_COUNTERS) kernel[reason] = counters[reason] ?? 0;
+    return { kernel, counters, decodeErrors: this.decoder?.decodeErrors ?? 0 };
   }
 
   /** Detaches everything. Idempotent. */

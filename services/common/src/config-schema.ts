@@ -89,7 +89,11 @@ export function loadConfig<S extends ConfigSchema>(schema: S, src: ConfigSources
     else if (schema[key]?.default === true || schema[key]?.default === false) {
       const next = src.argv[i + 1];
       if (next !== undefined && /^(true|false)$/i.test(next)) { value = next; i++; } else value = 'true';
-    } else { value = src.argv[i + 1]; i++; }
+    } else {
+      // `--a --b` is a missing value for --a, not the value "--b" (and --b lost): a value that starts with -- needs =.
+      const next = src.argv[i + 1];
+      if (next !== undefined && !next.startsWith('--')) { value = next; i++; }
+    }
     if (value === undefined) { problems.push(`flag ${flag} needs a value`); continue; }
     fromFlags.set(key, value);
   }

@@ -126,6 +126,11 @@ class FakeAdmin implements KafkaLikeAdmin {
     for (const t of o.topics) this.topics.add(t.topic);
     return true;
   }
+  async fetchTopicMetadata(o: { topics: string[] }): Promise<{
+    topics: Array<{ name: string; partitions: Array<{ partitionId: number; leader: number }> }>;
+  }> {
+    return { topics: o.topics.filter((t) => this.topics.has(t)).map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1 }] })) };
+  }
 }
 
 class FakeKafka implements KafkaLike {

@@ -111,6 +111,9 @@ export interface KafkaLikeAdmin {
     waitForLeaders?: boolean;
     timeout?: number;
   }): Promise<boolean>;
+  fetchTopicMetadata(options: { topics: string[] }): Promise<{
+    topics: Array<{ name: string; partitions: Array<{ partitionId: number; leader: number }> }>;
+  }>;
 }
 
 export interface KafkaLike {
@@ -464,8 +467,29 @@ export class KafkaBus implements Bus {
         waitForLeaders: true,
       });
       this.log.info('created kafka topics', { topics: missing.map((t) => t.topic) });
+      // When two services create a topic at once, the loser's createTopics returns before the topic has leaders,
+      // and a subscribe right then fails with "does not host this topic-partition". Wait for leaders either way.
+      await this.waitForLeaders(missing.map((t) => t.topic));
     } catch (err) {
       throw unavailable(`ensureTopics ${topics.map((t) => t.topic).join(',')}`, err);
+    }
+  }
+
+  private async waitForLeaders(topics: string[], timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const { topics: meta } = await this.admin.fetchTopicMetadata({ topics });
+        const ready = topics.every((name) => {
+          const t = meta.find((m) => m.name === name);
+          return t !== undefined && t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0);
+        });
+        if (ready) return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`topics ${topics.join(',')} have no leaders after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 

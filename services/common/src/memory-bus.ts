@@ -176,6 +176,8 @@ export class MemoryBus implements Bus {
       const key = m.key === null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key);
       const p = partitionFor(key, topic.partitions.length, this.rr++);
       while (this.lagging(topic, p) && !this.closed) {
+        // The records pushed so far in this call must reach the consumers, or none of them commits and wakes us.
+        this.wakeData();
         await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
       }
       const value = Buffer.isBuffer(m.value) ? m.value : Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength);
@@ -183,6 +185,10 @@ export class MemoryBus implements Bus {
       part.records.push({ key, value, headers: { ...m.headers }, timestamp: now });
       if (this.readers(topic).length === 0) this.trim(topic, p);
     }
+    this.wakeData();
+  }
+
+  private wakeData(): void {
     const waiters = this.dataWaiters;
     this.dataWaiters = [];
     for (const w of waiters) w();

@@ -36,6 +36,8 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       const delay = backoffMs(attempt, opts.baseMs, opts.maxMs ?? 30_000);
       opts.onRetry?.(err, attempt, delay);
       await sleep(delay, opts.signal);
+      // An abort cuts the backoff short; it must not also buy one more attempt.
+      if (opts.signal?.aborted) throw err;
     }
   }
 }

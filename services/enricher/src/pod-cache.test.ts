@@ -157,11 +157,31 @@ test('deleted pods keep resolving for the retention period', async (t) => {
   fake.addPod(pod({ name: 'a', containers: [{ name: 'app', image: 'x', id: `docker://${hex('a')}` }] }));
   cache.start();
   await cache.ready();
+  // Two restarts: the status names the current and the previous instance; the first one drops out of it.
+  const restarted = (current: string, previous: string) => (p: JsonObject): void => {
+    p['status'] = {
+      phase: 'Running',
+      containerStatuses: [
+        { name: 'app', image: 'x', imageID: '', ready: true, restartCount: 1, containerID: `docker://${hex(current)}`, lastState: { terminated: { exitCode: 1, containerID: `docker://${hex(previous)}` } } },
+      ],
+    };
+  };
+  fake.updatePod('default', 'a', restarted('b', 'a'));
+  await until('first restart', () => cache.lookup(hex('b')) !== undefined);
+  fake.updatePod('default', 'a', restarted('c', 'b'));
+  await until('second restart', () => cache.lookup(hex('c')) !== undefined);
+  assert.equal(cache.lookup(hex('a'))?.name, 'a', 'a superseded id resolves during the retention');
+  now += 30_000;
+  assert.equal(cache.lookup(hex('a')), undefined, 'and not after it');
+  assert.equal(cache.lookup(hex('b'))?.name, 'a', 'the previous instance is still in the status');
+
   fake.deletePod('default', 'a');
   await until('DELETED', () => cache.size === 0);
-  assert.equal(cache.lookup(hex('a'))?.name, 'a');
+  assert.equal(cache.lookup(hex('c'))?.name, 'a');
+  assert.equal(cache.lookup(undefined, cache.lookup(hex('c'))?.uid ?? '')?.name, 'a');
   now += 30_000;
-  assert.equal(cache.lookup(hex('a')), undefined);
+  assert.equal(cache.lookup(hex('c')), undefined);
+  assert.equal(cache.lookup(hex('b')), undefined);
 });
 
 test('a pod replaced under the same name resolves to the new uid', async (t) => {

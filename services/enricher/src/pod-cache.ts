@@ -44,8 +44,17 @@ interface Entry {
   labels: Record<string, string>;
   owner: { kind: string; name: string };
   node: string;
-  containers: Map<string, ContainerInfo>;
+  /** The container ids the pod's current status names. */
+  containerIds: Set<string>;
   deleted: boolean;
+}
+
+/** Index entries that keep resolving until expiresAt: a deleted pod (all its ids) or a pod's superseded ids. */
+interface Tombstone {
+  expiresAt: number;
+  uid: string;
+  containerIds: string[];
+  pod: boolean;
 }
 
 const RUNTIME_BY_SCHEME: Readonly<Record<string, string>> = { containerd: 'containerd', 'cri-o': 'cri-o', docker: 'docker' };
@@ -123,8 +132,8 @@ export class PodCache {
 
   private readonly byKey = new Map<string, Entry>();
   private readonly byUid = new Map<string, Entry>();
-  private readonly byContainer = new Map<string, Entry>();
-  private readonly tombstones: Array<{ expiresAt: number; entry: Entry }> = [];
+  private readonly byContainer = new Map<string, { uid: string; info: ContainerInfo }>();
+  private readonly tombstones: Tombstone[] = [];
   private readonly listeners = new Set<(e: PodIndexedEvent) => void>();
 
   private started = false;
@@ -224,9 +233,9 @@ export class PodCache {
     this.prune();
     if (containerId !== undefined && containerId !== '') {
       const id = parseContainerId(containerId).id;
-      const entry = this.byContainer.get(id);
-      const container = entry?.containers.get(id);
-      if (entry !== undefined && container !== undefined) return toPod(entry, id, container);
+      const container = this.byContainer.get(id);
+      const entry = container === undefined ? undefined : this.byUid.get(container.uid);
+      if (entry !== undefined && container !== undefined) return toPod(entry, id, container.info);
     }
     if (podUid !== undefined && podUid !== '') {
       const entry = this.byUid.get(podUid);
@@ -290,11 +299,12 @@ export class PodCache {
     const previous = this.byKey.get(key);
     if (previous !== undefined && previous.uid !== uid) this.retire(previous); // replaced under the same name
 
+    const known = this.byUid.get(uid);
     const containers = containersOf(pod);
-    const known = previous !== undefined && previous.uid === uid ? previous.containers : new Map<string, ContainerInfo>();
-    const fresh = [...containers.keys()].filter((id) => !known.has(id));
-    // Ids of earlier container instances stay: their last events can still arrive.
-    const merged = new Map([...known, ...containers]);
+    const fresh = [...containers.keys()].filter((id) => known?.containerIds.has(id) !== true);
+    // Ids the status no longer names (a container restarted twice) keep resolving for a while: their last
+    // events can still be in flight.
+    const superseded = [...(known?.containerIds ?? [])].filter((id) => !containers.has(id));
     const entry: Entry = {
       key,
       uid,
@@ -303,15 +313,15 @@ export class PodCache {
       labels: { ...(pod.metadata?.labels ?? {}) },
       owner: resolveOwner(pod),
       node: pod.spec?.nodeName ?? '',
-      containers: merged,
+      containerIds: new Set(containers.keys()),
       deleted: false,
     };
     this.byKey.set(key, entry);
     this.byUid.set(uid, entry);
-    for (const id of merged.keys()) this.byContainer.set(id, entry);
+    for (const [id, info] of containers) this.byContainer.set(id, { uid, info });
+    if (superseded.length > 0) this.bury({ expiresAt: this.now() + this.retentionMs, uid, containerIds: superseded, pod: false });
 
-    const isNew = previous === undefined || previous.uid !== uid;
-    if (isNew || fresh.length > 0) this.emit({ podUid: uid, containerIds: fresh });
+    if (known === undefined || known.deleted || fresh.length > 0) this.emit({ podUid: uid, containerIds: fresh });
   }
 
   private remove(pod: V1Pod): void {
@@ -321,23 +331,30 @@ export class PodCache {
     this.retire(entry);
   }
 
-  /** Takes an entry out of the live set; it keeps resolving until its retention expires. */
+  /** Takes a pod out of the live set; it keeps resolving until its retention expires. */
   private retire(entry: Entry): void {
     if (this.byKey.get(entry.key) === entry) this.byKey.delete(entry.key);
     entry.deleted = true;
-    this.tombstones.push({ expiresAt: this.now() + this.retentionMs, entry });
+    this.bury({ expiresAt: this.now() + this.retentionMs, uid: entry.uid, containerIds: [...entry.containerIds], pod: true });
+  }
+
+  private bury(t: Tombstone): void {
+    this.tombstones.push(t); // retention is constant, so the queue stays ordered by expiry
     this.prune();
   }
 
   private prune(): void {
     const now = this.now();
-    while (this.tombstones.length > 0 && (this.tombstones[0]?.expiresAt ?? Infinity) <= now) {
+    while ((this.tombstones[0]?.expiresAt ?? Infinity) <= now) {
       const t = this.tombstones.shift();
       if (t === undefined) break;
-      const { entry } = t;
-      // A replacement with the same uid (the pod came back in a relist) owns the indexes now.
-      if (this.byUid.get(entry.uid) === entry) this.byUid.delete(entry.uid);
-      for (const id of entry.containers.keys()) if (this.byContainer.get(id) === entry) this.byContainer.delete(id);
+      // The pod may be live again under the same uid (a relist brought it back): then its indexes stay.
+      const live = this.byUid.get(t.uid);
+      const alive = live !== undefined && !live.deleted;
+      if (t.pod && !alive) this.byUid.delete(t.uid);
+      for (const id of t.containerIds) {
+        if (this.byContainer.get(id)?.uid === t.uid && !(alive && live.containerIds.has(id))) this.byContainer.delete(id);
+      }
     }
   }
 

@@ -250,6 +250,19 @@ test('409 AlreadyExists on create: a policy that is not ours is replaced', async
   assert.equal(put?.status, 200);
 });
 
+test('a 409 on create that is not AlreadyExists: read, find nothing, create again', async (t) => {
+  const { fake, clients, uid, opts } = await setup(t);
+  fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 409 });
+  const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
+  assert.equal(r.outcome, 'done', r.reason);
+  assert.deepEqual(r.steps.slice(2), [
+    'CREATE networkpolicies/shop/palisade-quarantine',
+    'GET networkpolicies/shop/palisade-quarantine',
+    'CREATE networkpolicies/shop/palisade-quarantine',
+  ]);
+  assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
+});
+
 test('409 Conflict on the replace: re-read and retry', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   fake.addObject('networkpolicies', { metadata: { name: 'palisade-quarantine', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });

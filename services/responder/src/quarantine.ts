@@ -132,10 +132,6 @@ export function kubeError(err: unknown, op: string): PalisadeError {
   return new PalisadeError('INTERNAL', `${op}: ${message}`, { cause: err });
 }
 
-function isAlreadyExists(err: PalisadeError): boolean {
-  return err.code === 'KUBE_CONFLICT' && !err.retriable;
-}
-
 /** The policy quarantine needs: pods with the label may send nothing (no egress rule allows anything). */
 export function desiredPolicy(namespace: string, policyName: string, labelKey: string, labelValue: string): V1NetworkPolicy {
   return {
@@ -291,7 +287,8 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
         await calls.run(`CREATE ${policyRef}`, () => clients.networking.createNamespacedNetworkPolicy({ namespace, body: desired }));
         break;
       } catch (err) {
-        if (!(err instanceof PalisadeError && isAlreadyExists(err))) throw err;
+        // AlreadyExists is the expected 409; any other 409 on a create is treated the same way: read what is there.
+        if (!(err instanceof PalisadeError && err.code === 'KUBE_CONFLICT')) throw err;
       }
       steps.push(`GET ${policyRef}`);
       const existing = await calls

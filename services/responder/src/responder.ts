@@ -111,8 +111,8 @@ export class Responder implements Service {
     record.attempts = decided.attempts;
     record.timeUnixNano = Date.now() * 1e6;
     this.m.actions.inc({ kind: 'quarantine', outcome: decided.outcome });
-    const log = decided.outcome === 'failed' ? this.opts.logger.error : this.opts.logger.info;
-    log('action decided', { alertId: alert.id, rule: alert.ruleId, outcome: decided.outcome, reason: decided.reason,
+    const level = decided.outcome === 'failed' ? 'error' : 'info';
+    this.opts.logger[level]('action decided', { alertId: alert.id, rule: alert.ruleId, outcome: decided.outcome, reason: decided.reason,
       namespace: pod?.namespace, pod: pod?.name });
     await this.producer?.send(TOPICS.actions, [{
       key: pod?.uid || alert.id, value: pb.ActionRecord.encode(record).finish(),

@@ -1,0 +1,177 @@
+// The collector over a scripted EventSource and the in-process bus: what lands on the raw topic, and how every event
+// it could not publish shows up there as a loss.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  MemoryBus, Metrics, PalisadeError, TOPICS, pb, silentLogger,
+  type Bus, type IncomingMessage, type OutgoingMessage, type palisade,
+} from '@palisade/common';
+import { Collector, type CollectorOptions } from './collector.js';
+import type { EventSource, EventSourceStats } from './event-source.js';
+
+class FakeSource implements EventSource {
+  private onEvents: ((events: palisade.v1.IRawEvent[]) => void) | undefined;
+  kernel: Record<string, number> = {};
+  decodeErrors = 0;
+  closed = false;
+  start(onEvents: (events: palisade.v1.IRawEvent[]) => void): void { this.onEvents = onEvents; }
+  stats(): EventSourceStats { return { kernel: { ...this.kernel }, decodeErrors: this.decodeErrors }; }
+  close(): void { this.closed = true; }
+  emit(pids: number[]): void {
+    assert.ok(this.onEvents, 'emit before start');
+    this.onEvents(pids.map((pid) => ({ kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process: { pid }, exec: { filename: '/bin/x' } })));
+  }
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function counterValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return m?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))?.value ?? 0;
+}
+
+async function setup(t: TestContext, opts: Partial<CollectorOptions> = {}) {
+  const bus = opts.bus ?? new MemoryBus({ partitions: 2 });
+  t.after(() => bus.close());
+  const source = new FakeSource();
+  const metrics = new Metrics();
+  const collector = new Collector({
+    node: 'node-1', bus, source, metrics, logger: silentLogger,
+    maxBatchEvents: 3, flushIntervalMs: 60_000, maxPendingEvents: 1_000, ...opts,
+  });
+  const raw: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.raw], handler: async (b) => { raw.push(...b); } });
+  await collector.start();
+  t.after(() => collector.stop());
+  const batches = (): palisade.v1.RawEventBatch[] => raw.map((m) => pb.RawEventBatch.decode(m.value));
+  const pids = (): number[] => batches().flatMap((b) => b.events.map((e) => e.process?.pid ?? -1));
+  return { bus, source, metrics, collector, raw, batches, pids };
+}
+
+test('a batch is sent as soon as it holds maxBatchEvents, keyed by node, with seq counting up from 1', async (t) => {
+  const { source, raw, batches, pids, collector } = await setup(t, { maxBatchEvents: 3 });
+  source.emit([1, 2]);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(raw.length, 0, 'a batch was sent before it was full or old');
+  source.emit([3, 4, 5, 6, 7]);
+  await until('two full batches', () => raw.length >= 2);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(batches().map((b) => b.events.length), [3, 3]);
+  assert.deepEqual(pids(), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(batches().map((b) => Number(b.seq)), [1, 2]);
+  assert.ok(raw.every((m) => m.key?.toString() === 'node-1'));
+  assert.ok(raw.every((m) => m.headers['palisade-schema'] === 'palisade.v1.RawEventBatch'));
+  assert.ok(batches().every((b) => b.node === 'node-1'));
+  assert.equal(collector.batchesSent, 2);
+});
+
+test('a partial batch is sent after flushIntervalMs', async (t) => {
+  const { source, raw, pids, metrics } = await setup(t, { maxBatchEvents: 100, flushIntervalMs: 40 });
+  const sent = Date.now();
+  source.emit([1, 2]);
+  await until('the timed flush', () => raw.length >= 1, 1000);
+  assert.ok(Date.now() - sent < 500);
+  assert.deepEqual(pids(), [1, 2]);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(raw.length, 1, 'an empty interval sends nothing');
+  assert.equal(await counterValue(metrics, 'palisade_collector_events_total', { kind: 'exec' }), 2);
+  assert.equal(await counterValue(metrics, 'palisade_collector_batches_total'), 1);
+});
+
+test('growth of the kernel and decode loss counters becomes LossRecords in the next batch, as deltas', async (t) => {
+  const { source, raw, batches, metrics } = await setup(t, { maxBatchEvents: 2, flushIntervalMs: 40 });
+  source.kernel = { ringbuf_reserve: 5 };
+  source.decodeErrors = 1;
+  source.emit([1, 2]);
+  await until('the first batch', () => raw.length >= 1);
+  const first = batches()[0];
+  assert.deepEqual(first?.losses.map((l) => [l.source, Number(l.count)]).sort(), [['decode', 1], ['ringbuf_reserve', 5]]);
+  const l0 = first?.losses[0];
+  assert.ok(l0 && Number(l0.toUnixNano) >= Number(l0.fromUnixNano) && Number(l0.fromUnixNano) > 0);
+
+  source.kernel = { ringbuf_reserve: 8, perfbuf_lost: 2 };
+  await until('a loss-only batch from the timer', () => raw.length >= 2, 1000);
+  const second = batches()[1];
+  assert.equal(second?.events.length, 0);
+  assert.deepEqual(second?.losses.map((l) => [l.source, Number(l.count)]).sort(), [['perfbuf_lost', 2], ['ringbuf_reserve', 3]]);
+  assert.ok(Number(second?.losses[0]?.fromUnixNano) >= Number(l0?.toUnixNano), 'loss windows do not overlap');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(raw.length, 2, 'unchanged counters send no loss record');
+  assert.equal(await counterValue(metrics, 'palisade_collector_lost_events_total', { reason: 'ringbuf_reserve' }), 8);
+  assert.deepEqual(batches().map((b) => Number(b.seq)), [1, 2]);
+});
+
+test('events beyond maxPendingEvents are dropped and reported as collector_backpressure loss', async (t) => {
+  const { source, collector, batches, metrics } = await setup(t, { maxBatchEvents: 100, maxPendingEvents: 5 });
+  source.emit([1, 2, 3, 4]);
+  source.emit([5, 6, 7, 8]);
+  await collector.stop();
+  const all = batches();
+  assert.deepEqual(all.flatMap((b) => b.events.map((e) => e.process?.pid)), [1, 2, 3, 4, 5], 'the oldest events are kept');
+  assert.deepEqual(all.flatMap((b) => b.losses.map((l) => [l.source, Number(l.count)])), [['collector_backpressure', 3]]);
+  assert.equal(await counterValue(metrics, 'palisade_collector_lost_events_total', { reason: 'collector_backpressure' }), 3);
+});
+
+/** A bus whose raw-topic sends wait for a gate, or fail. */
+class SlowBus extends MemoryBus {
+  gate: Promise<void> = Promise.resolve();
+  failNext: unknown;
+  override producer() {
+    const inner = super.producer();
+    return {
+      send: async (topic: string, messages: OutgoingMessage[]) => {
+        if (topic === TOPICS.raw) {
+          await this.gate;
+          if (this.failNext !== undefined) { const e = this.failNext; this.failNext = undefined; throw e; }
+        }
+        await inner.send(topic, messages);
+      },
+    };
+  }
+}
+
+test('stop() closes the source and publishes every pending event before it resolves', async (t) => {
+  const bus = new SlowBus({ partitions: 1 });
+  let open!: () => void;
+  bus.gate = new Promise((r) => { open = r; });
+  const { source, collector, pids } = await setup(t, { bus, maxBatchEvents: 2 });
+  // The first batch waits on the bus; everything after it piles up in the collector.
+  source.emit(Array.from({ length: 11 }, (_, i) => i));
+  const stopping = collector.stop();
+  setTimeout(open, 20);
+  await stopping;
+  assert.equal(source.closed, true);
+  assert.equal(collector.state, 'stopped');
+  await until('the raw records to be read', () => pids().length >= 11, 1000).catch(() => undefined);
+  assert.deepEqual(pids(), Array.from({ length: 11 }, (_, i) => i), 'events pending at stop() were lost');
+});
+
+test('a failed send counts its events as lost in the next batch; a fatal one fails the collector', async (t) => {
+  const bus = new SlowBus({ partitions: 1 });
+  const { source, collector, batches, metrics, raw } = await setup(t, { bus, maxBatchEvents: 2 });
+  const failures: unknown[] = [];
+  collector.onFail((e) => failures.push(e));
+  bus.failNext = new PalisadeError('BUS_SEND_FAILED', 'broker gone', { retriable: true });
+  source.emit([1, 2]);
+  await until('the failed send', () => bus.failNext === undefined);
+  await new Promise((r) => setTimeout(r, 10));
+  source.emit([3, 4]);
+  await until('the next batch', () => raw.length >= 1);
+  const b = batches()[0];
+  assert.equal(Number(b?.seq), 2, 'the lost batch leaves a gap in seq');
+  assert.deepEqual(b?.events.map((e) => e.process?.pid), [3, 4]);
+  assert.deepEqual(b?.losses.map((l) => [l.source, Number(l.count)]), [['collector_backpressure', 2]]);
+  assert.equal(await counterValue(metrics, 'palisade_collector_send_errors_total'), 1);
+  assert.equal(collector.state, 'ready', 'a retriable send failure does not stop the collector');
+
+  bus.failNext = new PalisadeError('BUS_UNAVAILABLE', 'closed');
+  source.emit([5, 6]);
+  await until('the collector to fail', () => failures.length === 1);
+  assert.equal(collector.state, 'failed');
+});

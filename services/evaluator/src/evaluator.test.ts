@@ -1,0 +1,114 @@
+// The evaluator over the in-process bus with a scripted engine: enriched batches in, alerts out.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  MemoryBus, Metrics, PalisadeError, TOPICS, pb, silentLogger, type IncomingMessage, type palisade,
+} from '@palisade/common';
+import { Evaluator, type AlertEngine } from './evaluator.js';
+
+const NODE = 'node-1';
+
+/** Fires PAL-T01 (high) on every open of /etc/shadow. */
+class FakeEngine implements AlertEngine {
+  calls: palisade.v1.IEnrichedEvent[][] = [];
+  throwError: unknown;
+  evaluate(events: palisade.v1.IEnrichedEvent[], nowUnixNano: number): palisade.v1.IAlert[] {
+    this.calls.push(events);
+    if (this.throwError !== undefined) throw this.throwError;
+    return events.filter((e) => e.event?.fileOpen?.path === '/etc/shadow').map((e) => ({
+      id: `PAL-T01:${e.node}:${e.event?.process?.pid}`, ruleId: 'PAL-T01', title: 'shadow read',
+      severity: pb.Severity.SEVERITY_HIGH, actions: ['quarantine'], event: e, timeUnixNano: nowUnixNano,
+    }));
+  }
+}
+
+function enriched(pid: number, path: string, podUid?: string): palisade.v1.IEnrichedEvent {
+  return {
+    node: NODE,
+    status: podUid ? pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED : pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST,
+    ...(podUid ? { pod: { uid: podUid, name: `pod-${podUid}`, namespace: 'shop' } } : {}),
+    event: {
+      kind: pb.EventKind.EVENT_KIND_FILE_OPEN, timeUnixNano: Date.now() * 1e6,
+      process: { pid, cgroupId: 1000 + pid }, fileOpen: { path },
+    },
+  };
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function metricValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return m?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))?.value ?? 0;
+}
+
+async function setup(t: TestContext) {
+  const bus = new MemoryBus({ partitions: 2 });
+  t.after(() => bus.close());
+  const engine = new FakeEngine();
+  const metrics = new Metrics();
+  const seen: palisade.v1.IAlert[] = [];
+  const evaluator = new Evaluator({ bus, metrics, logger: silentLogger, groupId: 'evaluator', engine, onAlert: (a) => seen.push(a) });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  const alerts: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.alerts], handler: async (b) => { alerts.push(...b); } });
+  const send = (key: string, batch: palisade.v1.IEnrichedEventBatch): Promise<void> =>
+    bus.producer().send(TOPICS.enriched, [{ key, value: pb.EnrichedEventBatch.encode(batch).finish() }]);
+  return { bus, engine, metrics, seen, evaluator, alerts, send };
+}
+
+test('alerts are published keyed by pod uid, with the rule in a header, and handed to onAlert', async (t) => {
+  const { send, alerts, seen, engine, metrics, evaluator } = await setup(t);
+  assert.equal(evaluator.state, 'ready');
+  await send('uid-a', { node: NODE, events: [enriched(1, '/etc/hosts', 'uid-a'), enriched(2, '/etc/shadow', 'uid-a')] });
+  await until('the alert', () => alerts.length >= 1);
+  assert.equal(engine.calls.flat().length, 2, 'the engine saw every event of the batch');
+  assert.equal(alerts.length, 1);
+  const a = alerts[0];
+  assert.equal(a?.key?.toString(), 'uid-a');
+  assert.equal(a?.headers['palisade-rule'], 'PAL-T01');
+  assert.equal(a?.headers['palisade-schema'], 'palisade.v1.Alert');
+  const decoded = pb.Alert.decode(a?.value ?? Buffer.alloc(0));
+  assert.equal(decoded.id, `PAL-T01:${NODE}:2`);
+  assert.equal(decoded.event?.pod?.name, 'pod-uid-a');
+  assert.equal(decoded.severity, pb.Severity.SEVERITY_HIGH);
+  assert.deepEqual(seen.map((x) => x.id), [`PAL-T01:${NODE}:2`]);
+  assert.equal(await metricValue(metrics, 'palisade_evaluator_alerts_total', { rule_id: 'PAL-T01', severity: 'high' }), 1);
+  assert.equal(await metricValue(metrics, 'palisade_evaluator_events_total'), 2);
+});
+
+test('an alert without a pod is keyed like its enriched record: node and cgroup', async (t) => {
+  const { send, alerts } = await setup(t);
+  await send(`${NODE}/cgroup/1007`, { node: NODE, events: [enriched(7, '/etc/shadow')] });
+  await until('the alert', () => alerts.length >= 1);
+  assert.equal(alerts[0]?.key?.toString(), `${NODE}/cgroup/1007`);
+});
+
+test('a batch with no match publishes nothing; loss records are counted and never reach the engine', async (t) => {
+  const { send, alerts, seen, engine, metrics } = await setup(t);
+  // One key, so one partition: the loss record is handled before the event behind it.
+  await send(NODE, { node: NODE, events: [], losses: [{ source: 'ringbuf_reserve', count: 9 }] });
+  await send(NODE, { node: NODE, events: [enriched(1, '/etc/hosts', 'uid-a')] });
+  await until('the engine to see the event', () => engine.calls.length >= 1);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(await metricValue(metrics, 'palisade_evaluator_upstream_lost_events_total', { source: 'ringbuf_reserve' }), 9);
+  assert.ok(engine.calls.every((c) => c.length > 0), 'the engine was called with no events');
+  assert.equal(alerts.length, 0);
+  assert.equal(seen.length, 0);
+});
+
+test('an engine error stops the evaluator as failed', async (t) => {
+  const { send, engine, evaluator } = await setup(t);
+  const failures: unknown[] = [];
+  evaluator.onFail((e) => failures.push(e));
+  engine.throwError = new PalisadeError('POLICY_EVAL_FAILED', 'wasm trap');
+  await send('uid-a', { node: NODE, events: [enriched(1, '/etc/shadow', 'uid-a')] });
+  await until('the failure', () => failures.length === 1);
+  assert.equal(evaluator.state, 'failed');
+});

@@ -1,0 +1,25 @@
+// CPU pinning of this process through taskset(1): Node has no sched_setaffinity. -a moves every thread (the main
+// thread, libuv's pool, V8's helpers), so the collector under test really has one CPU and the load the other.
+import { spawnSync } from 'node:child_process';
+
+function taskset(args: string[]): string {
+  const r = spawnSync('taskset', args, { encoding: 'utf8' });
+  if (r.error !== undefined) throw new Error(`taskset: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`taskset ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** This process' CPU list, as taskset prints it ("0,1" or "0-3"). */
+export function currentCpuList(pid = process.pid): string {
+  const out = taskset(['-p', '-c', String(pid)]);
+  const m = /:\s*(\S+)\s*$/.exec(out.trim());
+  if (!m?.[1]) throw new Error(`taskset: cannot read the affinity of ${pid} from ${JSON.stringify(out)}`);
+  return m[1];
+}
+
+/** Pins every thread of this process to `cpus`; returns a function that restores the previous list. */
+export function pinProcess(cpus: string, pid = process.pid): () => void {
+  const before = currentCpuList(pid);
+  taskset(['-a', '-p', '-c', cpus, String(pid)]);
+  return () => { taskset(['-a', '-p', '-c', before, String(pid)]); };
+}

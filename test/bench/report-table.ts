@@ -1,0 +1,64 @@
+// The human-readable form of a bench result: one section per stage, aligned columns.
+import type { BenchResult } from './bench-result.js';
+
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const fix = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+const pct = (n: number): string => (Number.isFinite(n) ? `${(n * 100).toFixed(2)}%` : 'n/a');
+
+function grid(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+export function renderTable(r: BenchResult): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`machine: ${m.nproc} CPU × ${m.cpu_model}, ${int(m.memory_mib)} MiB, Linux ${m.kernel}, node ${m.node}`);
+  const c = r.collector;
+  if (c) {
+    out.push('', `collector — KernelSource in the bench process on CPU ${c.collector_cpu}; openat+close storm on CPU ` +
+      `${c.storm_cpu}; ${c.buffer_mode} ${int(c.ring_buffer_bytes / 2 ** 20)} MiB; no Kafka`);
+    out.push(...grid([
+      ['  offered', `${int(c.offered_per_s)} /s`, `${int(c.storm_opens)} opens in ${fix(c.storm_seconds, 2)} s`],
+      ['  delivered', `${int(c.delivered_per_s)} /s`, `${int(c.delivered)} storm events received`],
+      ['  lost', int(c.lost), `${pct(c.lost_ratio)} of the storm; kernel loss counters +${int(c.kernel_lost)}` +
+        `, decode errors +${int(c.decode_errors)}`],
+      ['  cpu per event', `${fix(c.cpu_us_per_event, 2)} µs`, `${int(c.events_received)} events received in the window`],
+      ['  rss peak', `${fix(c.rss_mib)} MiB`, 'bench process'],
+    ]));
+  }
+  const e = r.evaluator;
+  if (e) {
+    out.push('', `evaluator — PolicyEngine, rules ${e.rules.join(' ')}, ${int(e.events)} events in batches of ${e.batch_size}`);
+    out.push(...grid([
+      ['  decisions', `${int(e.decisions_per_s)} /s`, `${int(e.events_to_opa)} to OPA, ${int(e.events_skipped)} skipped by kind, ` +
+        `${fix(e.seconds, 2)} s in evaluate()`],
+      ['  batch time', `p50 ${fix(e.batch_ms.p50, 2)} ms`, `p99 ${fix(e.batch_ms.p99, 2)} ms, max ${fix(e.batch_ms.max, 2)} ms`],
+      ['  alerts', int(e.alerts), Object.entries(e.alerts_by_rule).map(([k, v]) => `${k} ${int(v)}`).join(', ')],
+    ]));
+  }
+  const p = r.pipeline;
+  if (p) {
+    out.push('', 'pipeline — Kafka 3.9.1 on loopback + collector, enricher, evaluator, responder as processes; ' +
+      `events_per_s ${int(p.events_per_s)} /s, latency p50 ${fix(p.latency_ms.p50)} ms, p99 ${fix(p.latency_ms.p99)} ms`);
+    out.push(...grid([
+      ['  phase', 'offered/s', 'carried/s', 'alerts', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'coll. lost',
+        'cpu s (coll/enr/eval/resp)'],
+      ...p.phases.map((ph) => [
+        `  ${ph.name}`, int(ph.offered_per_s), int(ph.carried_per_s), `${int(ph.alerts_received)}/${int(ph.alerts_expected)}`,
+        fix(ph.latency_ms.p50), fix(ph.latency_ms.p90), fix(ph.latency_ms.p99), fix(ph.latency_ms.max),
+        int(ph.collector_lost),
+        [ph.cpu_s.collector, ph.cpu_s.enricher, ph.cpu_s.evaluator, ph.cpu_s.responder].map((x) => fix(x)).join('/'),
+      ]),
+    ]));
+    for (const ph of p.phases) {
+      const reasons = Object.entries(ph.collector_lost_by_reason);
+      if (reasons.length > 0) out.push(`  ${ph.name} collector drops: ${reasons.map(([k, v]) => `${k} ${int(v)}`).join(', ')}`);
+    }
+    out.push(`  rss MiB: ${Object.entries(p.rss_mib).map(([k, v]) => `${k} ${fix(v)}`).join(', ')}; ` +
+      `start-up: Kafka ${fix(p.kafka_start_s)} s, services ${fix(p.services_start_s)} s, first alert ${fix(p.first_alert_s)} s`);
+  }
+  out.push('', `total ${fix(r.total_seconds)} s`);
+  return out.join('\n') + '\n';
+}
