@@ -96,7 +96,8 @@ const steps = {
 
   npm() {
     const stamp = join(root, 'node_modules/.package-lock.json');
-    if (mtime(stamp) >= mtime(join(root, 'package-lock.json')) && mtime(stamp) >= mtime(join(root, 'package.json'))) {
+    // The lockfile decides: editing a script in package.json must not reinstall everything.
+    if (mtime(stamp) >= mtime(join(root, 'package-lock.json'))) {
       return note('npm dependencies current');
     }
     say('installing npm dependencies (npm ci)');
