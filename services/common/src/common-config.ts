@@ -6,7 +6,8 @@ import { LOG_LEVELS } from './logger.js';
 
 export const commonKeys = {
   kafka: list('Kafka bootstrap brokers, comma-separated', 'PALISADE_KAFKA_BROKERS', ['127.0.0.1:9092']),
-  node: str('This node\'s name, as Kubernetes knows it (the collector keys its records with it)', 'NODE_NAME', hostname()),
+  node: { ...str('This node\'s name, as Kubernetes knows it (the collector keys its records with it)', 'NODE_NAME', hostname()),
+    show: 'the host name' },
   logLevel: oneOf('Minimum log level', 'PALISADE_LOG_LEVEL', 'info', LOG_LEVELS),
   metricsHost: str('Address the /metrics, /healthz and /readyz endpoint listens on', 'PALISADE_METRICS_HOST', '0.0.0.0'),
   shutdownDeadlineMs: int('How long a SIGTERM drain may take before the process exits anyway', 'PALISADE_SHUTDOWN_DEADLINE_MS', 10_000, 100),

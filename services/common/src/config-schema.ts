@@ -127,7 +127,8 @@ export function describeConfig(schema: ConfigSchema): string {
 export function configTable(schema: ConfigSchema): string {
   const lines = ['| flag | env | default | meaning |', '|---|---|---|---|'];
   for (const [key, s] of Object.entries(schema)) {
-    lines.push(`| \`${flagName(key)}\` | \`${s.env}\` | \`${s.show ?? JSON.stringify(s.default)}\` | ${s.doc} |`);
+    const cell = (text: string): string => text.replace(/\|/g, '\\|');
+    lines.push(`| \`${flagName(key)}\` | \`${s.env}\` | \`${cell(s.show ?? JSON.stringify(s.default))}\` | ${cell(s.doc)} |`);
   }
   return lines.join('\n');
 }
