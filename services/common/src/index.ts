@@ -16,3 +16,4 @@ export { KafkaBus, type KafkaBusOptions, type KafkaLike } from './kafka-bus.js';
 export { loadKubeConfig, type LoadedKubeConfig, type KubeConfigSources } from './kube-config.js';
 export { kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';
+export { ConsumerStage, type ConsumerStageOptions } from './consumer-stage.js';

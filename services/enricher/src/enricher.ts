@@ -7,9 +7,7 @@
 // container that timed out once passes straight through for negativeTtlMs, so one unknown container cannot stall a
 // node's stream on every batch.
 import {
-  Lifecycle, TOPICS, decodeOrThrow, consumeTopic, pb,
-  type Bus, type Consumer, type Logger, type Metrics, type OutgoingMessage, type Producer, type Service,
-  type ServiceState, type palisade,
+  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type OutgoingMessage, type palisade,
 } from '@palisade/common';
 
 export interface ContainerIdentity {
@@ -42,15 +40,20 @@ export interface EnricherOptions {
 
 const Status = pb.EnrichmentStatus;
 
-export class Enricher implements Service {
-  readonly name = 'enricher';
-  private readonly life = new Lifecycle();
-  private consumer: Consumer | undefined;
-  private producer: Producer | undefined;
+export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
   private readonly negative = new Map<string, number>(); // container id -> until (ms)
   private readonly m;
 
   constructor(private readonly opts: EnricherOptions) {
+    super({
+      name: 'enricher', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
+      input: TOPICS.raw, outputs: [TOPICS.enriched], schema: 'palisade.v1.RawEventBatch',
+      decode: (buf) => {
+        const b = pb.RawEventBatch.decode(buf);
+        if (!b.node) throw new Error('node is empty');
+        return b;
+      },
+    });
     const mt = opts.metrics;
     this.m = {
       events: mt.counter('palisade_enricher_events_total', 'Events enriched, by outcome.', ['status']),
@@ -65,37 +68,14 @@ export class Enricher implements Service {
     };
   }
 
-  get state(): ServiceState { return this.life.state; }
-  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
-
   private readonly lastSeq = new Map<string, number>();
 
-  async start(): Promise<void> {
+  protected override async beforeStart(): Promise<void> {
     await this.opts.beforeStart?.();
-    await this.opts.bus.ensureTopics([{ topic: TOPICS.raw }, { topic: TOPICS.enriched }, { topic: TOPICS.deadLetter }]);
-    const producer = this.opts.bus.producer();
-    this.producer = producer;
-    this.consumer = await consumeTopic({
-      stage: 'enricher', groupId: this.opts.groupId, topic: TOPICS.raw, bus: this.opts.bus, producer,
-      metrics: this.opts.metrics, logger: this.opts.logger,
-      decode: (buf) => decodeOrThrow('palisade.v1.RawEventBatch', () => {
-        const b = pb.RawEventBatch.decode(buf);
-        if (!b.node) throw new Error('node is empty');
-        return b;
-      }),
-      handle: async (records) => {
-        for (const r of records) await this.enrichBatch(r.value);
-      },
-      onFatal: (err) => this.life.fail(err),
-    });
-    this.life.set('ready');
   }
 
-  async stop(): Promise<void> {
-    if (this.life.state === 'stopped') return;
-    this.life.set('draining');
-    await this.consumer?.stop();
-    this.life.set('stopped');
+  protected async handle(batches: palisade.v1.RawEventBatch[]): Promise<void> {
+    for (const b of batches) await this.enrichBatch(b);
   }
 
   /** Enriches one raw batch and publishes it; resolves once everything in it is published. */
@@ -129,7 +109,7 @@ export class Enricher implements Service {
         headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
       });
     }
-    if (messages.length > 0) await this.producer?.send(TOPICS.enriched, messages);
+    if (messages.length > 0) await this.producer.send(TOPICS.enriched, messages);
   }
 
   private checkSeq(node: string, seq: number): void {

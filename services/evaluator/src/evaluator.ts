@@ -1,8 +1,7 @@
 // The evaluator stage: enriched events in, alerts out. The policy engine (Rego compiled to wasm) sees whole batches;
 // events of kinds no rule reads never reach it.
 import {
-  LATENCY_BUCKETS_S, Lifecycle, TOPICS, consumeTopic, decodeOrThrow, pb,
-  type Bus, type Consumer, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
+  ConsumerStage, LATENCY_BUCKETS_S, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
 } from '@palisade/common';
 
 /** What the evaluator needs of a policy engine (policy-engine.ts in production). */
@@ -20,14 +19,19 @@ export interface EvaluatorOptions {
   onAlert?: (alert: palisade.v1.IAlert) => void;
 }
 
-export class Evaluator implements Service {
-  readonly name = 'evaluator';
-  private readonly life = new Lifecycle();
-  private consumer: Consumer | undefined;
-  private producer: Producer | undefined;
+export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
   private readonly m;
 
   constructor(private readonly opts: EvaluatorOptions) {
+    super({
+      name: 'evaluator', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
+      input: TOPICS.enriched, outputs: [TOPICS.alerts], schema: 'palisade.v1.EnrichedEventBatch',
+      decode: (buf) => {
+        const b = pb.EnrichedEventBatch.decode(buf);
+        for (const e of b.events) if (!e.event) throw new Error('an enriched event has no event');
+        return b;
+      },
+    });
     const mt = opts.metrics;
     this.m = {
       events: mt.counter('palisade_evaluator_events_total', 'Enriched events received.'),
@@ -40,39 +44,13 @@ export class Evaluator implements Service {
     };
   }
 
-  get state(): ServiceState { return this.life.state; }
-  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
-
-  async start(): Promise<void> {
-    await this.opts.bus.ensureTopics([{ topic: TOPICS.enriched }, { topic: TOPICS.alerts }, { topic: TOPICS.deadLetter }]);
-    const producer = this.opts.bus.producer();
-    this.producer = producer;
-    this.consumer = await consumeTopic({
-      stage: 'evaluator', groupId: this.opts.groupId, topic: TOPICS.enriched, bus: this.opts.bus, producer,
-      metrics: this.opts.metrics, logger: this.opts.logger,
-      decode: (buf) => decodeOrThrow('palisade.v1.EnrichedEventBatch', () => {
-        const b = pb.EnrichedEventBatch.decode(buf);
-        for (const e of b.events) if (!e.event) throw new Error('an enriched event has no event');
-        return b;
-      }),
-      handle: async (records) => {
-        const events: palisade.v1.IEnrichedEvent[] = [];
-        for (const r of records) {
-          for (const e of r.value.events) events.push(e);
-          for (const l of r.value.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
-        }
-        await this.evaluate(events);
-      },
-      onFatal: (err) => this.life.fail(err),
-    });
-    this.life.set('ready');
-  }
-
-  async stop(): Promise<void> {
-    if (this.life.state === 'stopped') return;
-    this.life.set('draining');
-    await this.consumer?.stop();
-    this.life.set('stopped');
+  protected async handle(batches: palisade.v1.EnrichedEventBatch[]): Promise<void> {
+    const events: palisade.v1.IEnrichedEvent[] = [];
+    for (const b of batches) {
+      for (const e of b.events) events.push(e);
+      for (const l of b.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
+    }
+    await this.evaluate(events);
   }
 
   private async evaluate(events: palisade.v1.IEnrichedEvent[]): Promise<void> {
@@ -82,7 +60,7 @@ export class Evaluator implements Service {
     const alerts = this.opts.engine.evaluate(events, Date.now() * 1e6);
     this.m.evalSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     if (alerts.length === 0) return;
-    await this.producer?.send(TOPICS.alerts, alerts.map((a) => ({
+    await this.producer.send(TOPICS.alerts, alerts.map((a) => ({
       key: a.event?.pod?.uid || `${a.event?.node ?? ''}/cgroup/${a.event?.event?.process?.cgroupId ?? 0}`,
       value: pb.Alert.encode(a).finish(),
       headers: { 'palisade-schema': 'palisade.v1.Alert', 'palisade-rule': a.ruleId ?? '' },

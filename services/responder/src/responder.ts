@@ -4,24 +4,12 @@
 // Rails, in order: the alert must name a pod; protected namespaces are never touched; one pod is acted on once per
 // dedupe window; at most maxActionsPerMinute writes; dry-run (the default) reads but never writes.
 import {
-  Lifecycle, TOPICS, consumeTopic, decodeOrThrow, pb,
-  type Bus, type Consumer, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
+  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
 } from '@palisade/common';
+import type { QuarantineOutcome, QuarantineResult, QuarantineTarget } from './quarantine.js';
 
-export type QuarantineOutcome = 'done' | 'dry_run' | 'refused' | 'failed';
-
-export interface QuarantineResult {
-  outcome: QuarantineOutcome;
-  reason: string;
-  steps: string[];
-  attempts: number;
-}
-
-export interface PodTarget {
-  namespace: string;
-  name: string;
-  uid: string;
-}
+export type { QuarantineOutcome, QuarantineResult };
+export type PodTarget = QuarantineTarget;
 
 /** Carries out a quarantine against the Kubernetes API (quarantine.ts), or says what it would do. */
 export type Quarantiner = (pod: PodTarget, dryRun: boolean) => Promise<QuarantineResult>;
@@ -50,50 +38,29 @@ const OUTCOMES: Record<QuarantineOutcome, palisade.v1.ActionOutcome> = {
   failed: Outcome.ACTION_OUTCOME_FAILED,
 };
 
-export class Responder implements Service {
-  readonly name = 'responder';
-  private readonly life = new Lifecycle();
-  private consumer: Consumer | undefined;
-  private producer: Producer | undefined;
+export class Responder extends ConsumerStage<palisade.v1.Alert> {
   private readonly actedOn = new Map<string, number>(); // pod uid -> time of the last done/dry-run action
   private writes: number[] = [];
   private readonly m;
 
   constructor(private readonly opts: ResponderOptions) {
+    super({
+      name: 'responder', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
+      input: TOPICS.alerts, outputs: [TOPICS.actions], schema: 'palisade.v1.Alert',
+      decode: (buf) => {
+        const a = pb.Alert.decode(buf);
+        if (!a.id || !a.ruleId) throw new Error('alert has no id or rule_id');
+        return a;
+      },
+    });
     this.m = {
       actions: opts.metrics.counter('palisade_responder_actions_total', 'Action decisions, by kind and outcome.',
         ['kind', 'outcome']),
     };
   }
 
-  get state(): ServiceState { return this.life.state; }
-  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
-
-  async start(): Promise<void> {
-    await this.opts.bus.ensureTopics([{ topic: TOPICS.alerts }, { topic: TOPICS.actions }, { topic: TOPICS.deadLetter }]);
-    const producer = this.opts.bus.producer();
-    this.producer = producer;
-    this.consumer = await consumeTopic({
-      stage: 'responder', groupId: this.opts.groupId, topic: TOPICS.alerts, bus: this.opts.bus, producer,
-      metrics: this.opts.metrics, logger: this.opts.logger,
-      decode: (buf) => decodeOrThrow('palisade.v1.Alert', () => {
-        const a = pb.Alert.decode(buf);
-        if (!a.id || !a.ruleId) throw new Error('alert has no id or rule_id');
-        return a;
-      }),
-      handle: async (records) => {
-        for (const r of records) await this.respond(r.value);
-      },
-      onFatal: (err) => this.life.fail(err),
-    });
-    this.life.set('ready');
-  }
-
-  async stop(): Promise<void> {
-    if (this.life.state === 'stopped') return;
-    this.life.set('draining');
-    await this.consumer?.stop();
-    this.life.set('stopped');
+  protected async handle(alerts: palisade.v1.Alert[]): Promise<void> {
+    for (const a of alerts) await this.respond(a);
   }
 
   private async respond(alert: palisade.v1.Alert): Promise<void> {
@@ -114,7 +81,7 @@ export class Responder implements Service {
     const level = decided.outcome === 'failed' ? 'error' : 'info';
     this.opts.logger[level]('action decided', { alertId: alert.id, rule: alert.ruleId, outcome: decided.outcome, reason: decided.reason,
       namespace: pod?.namespace, pod: pod?.name });
-    await this.producer?.send(TOPICS.actions, [{
+    await this.producer.send(TOPICS.actions, [{
       key: pod?.uid || alert.id, value: pb.ActionRecord.encode(record).finish(),
       headers: { 'palisade-schema': 'palisade.v1.ActionRecord' },
     }]);

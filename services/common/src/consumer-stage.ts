@@ -1,0 +1,73 @@
+// The shape every consuming stage shares (enricher, evaluator, responder): one input topic of protobuf records,
+// decoded and validated (bad ones dead-lettered by consumeTopic), handed to the stage in batches; a lifecycle of
+// starting -> ready -> draining -> stopped, or failed on a fatal consumer error.
+import type { Bus, Consumer, Producer } from './bus.js';
+import { TOPICS } from './bus.js';
+import { Lifecycle, type ServiceState } from './lifecycle.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { RunnableService } from './run-services.js';
+import { consumeTopic, decodeOrThrow } from './topic-consumer.js';
+
+export interface ConsumerStageOptions<T> {
+  name: string;
+  bus: Bus;
+  metrics: Metrics;
+  logger: Logger;
+  groupId: string;
+  input: string;
+  /** Topics this stage writes; created at start with the input and the dead-letter topic. */
+  outputs: string[];
+  /** The message's full name, for dead-letter reasons. */
+  schema: string;
+  /** Decodes one record and throws (with a reason) when it is unusable. */
+  decode(buf: Buffer): T;
+}
+
+export abstract class ConsumerStage<T> implements RunnableService {
+  readonly name: string;
+  protected readonly life = new Lifecycle();
+  private consumer: Consumer | undefined;
+  private out: Producer | undefined;
+
+  constructor(private readonly stage: ConsumerStageOptions<T>) {
+    this.name = stage.name;
+  }
+
+  get state(): ServiceState { return this.life.state; }
+  onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
+
+  /** The producer for the stage's outputs; set once start() has run. */
+  protected get producer(): Producer {
+    if (!this.out) throw new Error(`${this.name}: producer used before start()`);
+    return this.out;
+  }
+
+  /** Handles a batch of decoded records; resolves once everything they produce is published. */
+  protected abstract handle(values: T[]): Promise<void>;
+
+  /** Runs first in start(), e.g. waiting for a cache, so the stage is ready only once it can do its work. */
+  protected async beforeStart(): Promise<void> { /* nothing by default */ }
+
+  async start(): Promise<void> {
+    await this.beforeStart();
+    const s = this.stage;
+    await s.bus.ensureTopics([s.input, ...s.outputs, TOPICS.deadLetter].map((topic) => ({ topic })));
+    this.out = s.bus.producer();
+    this.consumer = await consumeTopic({
+      stage: s.name, groupId: s.groupId, topic: s.input, bus: s.bus, producer: this.out,
+      metrics: s.metrics, logger: s.logger,
+      decode: (buf) => decodeOrThrow(s.schema, () => s.decode(buf)),
+      handle: (records) => this.handle(records.map((r) => r.value)),
+      onFatal: (err) => this.life.fail(err),
+    });
+    this.life.set('ready');
+  }
+
+  async stop(): Promise<void> {
+    if (this.life.state === 'stopped') return;
+    this.life.set('draining');
+    await this.consumer?.stop();
+    this.life.set('stopped');
+  }
+}
