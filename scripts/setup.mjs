@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { goBin, opaPath } from './toolchain.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -91,7 +92,7 @@ const steps = {
     const have = existsSync(bin) ? output(bin, ['version']) : undefined;
     if (have && have.includes(`Version: ${PINS.opa.slice(1)}`)) return note(`opa ${PINS.opa} present`);
     say(`building the OPA compiler ${PINS.opa} with go install (a few minutes, once per machine)`);
-    run('go', ['install', `github.com/open-policy-agent/opa@${PINS.opa}`], { cwd: '/' });
+    run(goBin(), ['install', `github.com/open-policy-agent/opa@${PINS.opa}`], { cwd: '/' });
   },
 
   npm() {
@@ -137,12 +138,6 @@ const steps = {
     writeFileSync(stamp, new Date().toISOString() + '\n');
   },
 };
-
-export function opaPath() {
-  if (process.env.OPA_BIN) return process.env.OPA_BIN;
-  const gobin = output('go', ['env', 'GOBIN']) || join(output('go', ['env', 'GOPATH']) || '/root/go', 'bin');
-  return join(gobin, 'opa');
-}
 
 const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'policies', 'kafka', 'build'];
 const t0 = Date.now();
