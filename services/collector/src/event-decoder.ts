@@ -61,6 +61,52 @@ function cString(buf: Buffer, start: number, max: number): string {
   return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
 }
 
+/** An unsigned 64-bit little-endian field as a number, rounded once exactly as Number(readBigUInt64LE) would. */
+function u64(buf: Buffer, at: number): number {
+  // hi * 2^32 is exact (hi < 2^32), so the one addition is the only rounding: no BigInt allocated per field.
+  return buf.readUInt32LE(at + 4) * 4294967296 + buf.readUInt32LE(at);
+}
+
+/** A signed 64-bit little-endian field (syscall results: small negatives or small positives) as a number. */
+function i64(buf: Buffer, at: number): number {
+  return buf.readInt32LE(at + 4) * 4294967296 + buf.readUInt32LE(at);
+}
+
+const COMM_CACHE_SLOTS = 512; // a power of two
+
+/**
+ * comm[16] -> string, direct-mapped by the field's four 32-bit words. Every event carries two comms and they repeat
+ * (one process makes many syscalls), so most events decode no comm at all: a string per event per comm was a fifth
+ * of the decoder's allocations, and what the scavenger had to copy.
+ */
+class CommCache {
+  private readonly words = new Int32Array(COMM_CACHE_SLOTS * 4);
+  private readonly strings: string[] = new Array<string>(COMM_CACHE_SLOTS).fill('');
+  private readonly filled = new Uint8Array(COMM_CACHE_SLOTS);
+
+  get(buf: Buffer, at: number): string {
+    const w0 = buf.readInt32LE(at);
+    const w1 = buf.readInt32LE(at + 4);
+    const w2 = buf.readInt32LE(at + 8);
+    const w3 = buf.readInt32LE(at + 12);
+    const slot = (Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35),
+      0x27d4eb2f) >>> 23) & (COMM_CACHE_SLOTS - 1);
+    const k = slot * 4;
+    const words = this.words;
+    if (this.filled[slot] === 1 && words[k] === w0 && words[k + 1] === w1 && words[k + 2] === w2 && words[k + 3] === w3) {
+      return this.strings[slot] ?? '';
+    }
+    const s = cString(buf, at, C.commLen);
+    words[k] = w0;
+    words[k + 1] = w1;
+    words[k + 2] = w2;
+    words[k + 3] = w3;
+    this.strings[slot] = s;
+    this.filled[slot] = 1;
+    return s;
+  }
+}
+
 export function formatIPv4(bytes: Buffer): string {
   return `${bytes[0] ?? 0}.${bytes[1] ?? 0}.${bytes[2] ?? 0}.${bytes[3] ?? 0}`;
 }
@@ -106,11 +152,16 @@ function splitArgs(bytes: Buffer): string[] {
 }
 
 export class EventDecoder {
-  private readonly offsetNs: bigint;
+  /** bootToRealtimeOffsetNs split into 32-bit halves, so timestamps are added without a BigInt per event. */
+  private readonly offsetHi: number;
+  private readonly offsetLo: number;
+  private readonly comms = new CommCache();
   private errors = 0;
 
   constructor(opts: { bootToRealtimeOffsetNs: bigint }) {
-    this.offsetNs = opts.bootToRealtimeOffsetNs;
+    const offset = opts.bootToRealtimeOffsetNs;
+    this.offsetHi = Number(offset >> 32n); // signed: a negative offset (clock before 1970) still adds up
+    this.offsetLo = Number(offset & 0xffffffffn);
   }
 
   /** Records that were short, inconsistent or of an unknown kind, since construction. */
@@ -133,7 +184,8 @@ export class EventDecoder {
         this.errors++;
         break;
       }
-      const event = this.decodeRecord(batch.subarray(off, off + size));
+      // Fields are read at off + offset from the batch itself: a subarray per record was one more object per event.
+      const event = this.decodeRecord(batch, off, size);
       if (event === undefined) this.errors++;
       else events.push(event);
       off += size;
@@ -141,96 +193,112 @@ export class EventDecoder {
     return events;
   }
 
-  private decodeRecord(rec: Buffer): palisade.v1.IRawEvent | undefined {
-    const kind = rec.readUInt16LE(H.kind);
-    const base: palisade.v1.IRawEvent = {
-      timeUnixNano: Number(rec.readBigUInt64LE(H.ts_ns) + this.offsetNs),
-      cpu: rec.readUInt32LE(H.cpu),
-      process: {
-        pid: rec.readUInt32LE(H.pid),
-        tid: rec.readUInt32LE(H.tid),
-        ppid: rec.readUInt32LE(H.ppid),
-        uid: rec.readUInt32LE(H.uid),
-        gid: rec.readUInt32LE(H.gid),
-        euid: rec.readUInt32LE(H.euid),
-        comm: cString(rec, H.comm, C.commLen),
-        parentComm: cString(rec, H.parent_comm, C.commLen),
-        cgroupId: Number(rec.readBigUInt64LE(H.cgroup_id)),
-        cgroupPath: '',
-        binary: '',
-      },
-    };
-    switch (kind) {
+  /**
+   * Each kind builds its event in one object literal with the same field order, so V8 keeps one shape per kind and
+   * nothing is built twice (a spread of a shared base object used to copy every event once more).
+   */
+  private decodeRecord(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    switch (buf.readUInt16LE(at + H.kind)) {
       case C.kindExec:
-        return this.decodeExec(rec, base);
+        return this.decodeExec(buf, at, size);
       case C.kindExit:
-        if (rec.length < LAYOUT.exit.sizeof) return undefined; // longer: fields appended by a newer kernel side
-        return { ...base, kind: pb.EventKind.EVENT_KIND_PROCESS_EXIT, exit: decodeExit(rec.readUInt32LE(XT.exit_code)) };
+        if (size < LAYOUT.exit.sizeof) return undefined; // longer: fields appended by a newer kernel side
+        return {
+          timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+          kind: pb.EventKind.EVENT_KIND_PROCESS_EXIT, exit: decodeExit(buf.readUInt32LE(at + XT.exit_code)),
+        };
       case C.kindFileOpen:
-        return this.decodeFileOpen(rec, base);
+        return this.decodeFileOpen(buf, at, size);
       case C.kindNetConnect:
-        return this.decodeNetConnect(rec, base);
+        return this.decodeNetConnect(buf, at, size);
       default:
         return undefined;
     }
   }
 
-  private decodeExec(rec: Buffer, base: palisade.v1.IRawEvent): palisade.v1.IRawEvent | undefined {
-    if (rec.length < EX.args) return undefined;
-    const argsLen = rec.readUInt16LE(EX.args_len);
-    if (argsLen > C.argvMaxBytes || rec.length !== EX.args + argsLen) return undefined;
-    const argc = rec.readUInt32LE(EX.argc);
-    const all = splitArgs(rec.subarray(EX.args, EX.args + argsLen));
-    const argv = all.slice(0, C.argvMaxArgs);
-    const argvTruncated =
-      (rec.readUInt8(EX.flags) & C.execArgsTruncated) !== 0 || all.length > argv.length || argv.length < argc;
+  /** ts_ns (CLOCK_BOOTTIME) + offset as Unix nanoseconds, rounded once, as Number(ts + offset) would be. */
+  private time(buf: Buffer, at: number): number {
+    let lo = buf.readUInt32LE(at + H.ts_ns) + this.offsetLo;
+    let hi = buf.readUInt32LE(at + H.ts_ns + 4) + this.offsetHi;
+    if (lo >= 4294967296) {
+      lo -= 4294967296;
+      hi += 1;
+    }
+    return hi * 4294967296 + lo;
+  }
+
+  private process(buf: Buffer, at: number): palisade.v1.IProcess {
     return {
-      ...base,
+      pid: buf.readUInt32LE(at + H.pid),
+      tid: buf.readUInt32LE(at + H.tid),
+      ppid: buf.readUInt32LE(at + H.ppid),
+      uid: buf.readUInt32LE(at + H.uid),
+      gid: buf.readUInt32LE(at + H.gid),
+      euid: buf.readUInt32LE(at + H.euid),
+      comm: this.comms.get(buf, at + H.comm),
+      parentComm: this.comms.get(buf, at + H.parent_comm),
+      cgroupId: u64(buf, at + H.cgroup_id),
+      cgroupPath: '',
+      binary: '',
+    };
+  }
+
+  private decodeExec(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < EX.args) return undefined;
+    const argsLen = buf.readUInt16LE(at + EX.args_len);
+    if (argsLen > C.argvMaxBytes || size !== EX.args + argsLen) return undefined;
+    const argc = buf.readUInt32LE(at + EX.argc);
+    const all = splitArgs(buf.subarray(at + EX.args, at + EX.args + argsLen));
+    const argv = all.length > C.argvMaxArgs ? all.slice(0, C.argvMaxArgs) : all;
+    const argvTruncated =
+      (buf.readUInt8(at + EX.flags) & C.execArgsTruncated) !== 0 || all.length > argv.length || argv.length < argc;
+    return {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC,
       exec: {
-        filename: cString(rec, EX.filename, C.pathMax),
+        filename: cString(buf, at + EX.filename, C.pathMax),
         argv,
         argvTruncated,
-        cgroupName: cString(rec, EX.cgroup_name, C.cgroupNameMax),
+        cgroupName: cString(buf, at + EX.cgroup_name, C.cgroupNameMax),
       },
     };
   }
 
-  private decodeFileOpen(rec: Buffer, base: palisade.v1.IRawEvent): palisade.v1.IRawEvent | undefined {
-    if (rec.length < FO.path) return undefined;
-    const pathLen = rec.readUInt16LE(FO.path_len);
-    if (pathLen > C.pathMax || rec.length !== FO.path + pathLen) return undefined;
+  private decodeFileOpen(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < FO.path) return undefined;
+    const pathLen = buf.readUInt16LE(at + FO.path_len);
+    if (pathLen > C.pathMax || size !== FO.path + pathLen) return undefined;
     return {
-      ...base,
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_FILE_OPEN,
       fileOpen: {
-        path: cString(rec, FO.path, pathLen),
+        path: cString(buf, at + FO.path, pathLen),
         // O_* flags all live in the low 32 bits; the proto field is int32.
-        flags: rec.readInt32LE(FO.flags),
-        mode: rec.readUInt32LE(FO.mode),
-        result: Number(rec.readBigInt64LE(FO.result)),
-        syscall: SYSCALL_NAMES[rec.readUInt16LE(FO.syscall)] ?? '',
+        flags: buf.readInt32LE(at + FO.flags),
+        mode: buf.readUInt32LE(at + FO.mode),
+        result: i64(buf, at + FO.result),
+        syscall: SYSCALL_NAMES[buf.readUInt16LE(at + FO.syscall)] ?? '',
       },
     };
   }
 
-  private decodeNetConnect(rec: Buffer, base: palisade.v1.IRawEvent): palisade.v1.IRawEvent | undefined {
-    if (rec.length < LAYOUT.netConnect.sizeof) return undefined;
-    const family = rec.readUInt16LE(NC.family);
-    const addr = rec.subarray(NC.daddr, NC.daddr + 16);
+  private decodeNetConnect(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < LAYOUT.netConnect.sizeof) return undefined;
+    const family = buf.readUInt16LE(at + NC.family);
+    const addr = buf.subarray(at + NC.daddr, at + NC.daddr + 16);
     let daddr: string;
     if (family === AF_INET) daddr = formatIPv4(addr);
     else if (family === AF_INET6) daddr = formatIPv6(addr);
     else return undefined;
     return {
-      ...base,
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_NET_CONNECT,
       netConnect: {
         family: family === AF_INET ? pb.AddressFamily.ADDRESS_FAMILY_INET : pb.AddressFamily.ADDRESS_FAMILY_INET6,
         daddr,
-        dport: rec.readUInt16LE(NC.dport),
-        result: Number(rec.readBigInt64LE(NC.result)),
-        protocol: IPPROTO_NAMES[rec.readUInt8(NC.protocol)] ?? '',
+        dport: buf.readUInt16LE(at + NC.dport),
+        result: i64(buf, at + NC.result),
+        protocol: IPPROTO_NAMES[buf.readUInt8(at + NC.protocol)] ?? '',
       },
     };
   }
