@@ -1,21 +1,23 @@
-// The collector's kernel side in one object: the BPF session (native.ts), the batch decoder and the cgroup
-// resolver, plus the small bit of process state the kernel events do not carry (the binary of a pid).
-import { readlinkSync } from 'node:fs';
-import { PalisadeError, pb, type palisade } from '@palisade/common';
+// The collector's kernel side in one object: the BPF session (native.ts), the batch decoder, the cgroup resolver and
+// the process cache (the binary, exec id and ancestry the kernel events do not carry).
+import { PalisadeError, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
 import { bootToRealtimeOffsetNs, EventDecoder } from './event-decoder.js';
 import type { EventSource } from './event-source.js';
 import { BpfSession, clocks, type BpfSessionOptions } from './native.js';
+import { ProcessCache, type ProcessCacheStats } from './process-cache.js';
 
 export interface KernelSourceOptions extends BpfSessionOptions {
   /** cgroup2 mount point the resolver walks. */
   cgroupRoot?: string;
   /** Minimum time between two cgroup walks triggered by unknown ids. */
   cgroupWalkIntervalMs?: number;
-  /** Most pids whose binary is remembered. */
+  /** Most processes the process cache remembers (binary, exec id, parent). */
   binaryCacheSize?: number;
-  /** Where to read /proc/<pid>/exe for processes whose exec happened before we started. */
+  /** Where procfs is mounted: read at start for every process, and later for pids no event introduced. */
   procRoot?: string;
+  /** How long an exited process stays resolvable, for its late events and its children's. */
+  processExitGraceMs?: number;
 }
 
 /**
@@ -34,58 +36,14 @@ export interface KernelSourceStats {
   counters: Record<string, number>;
   /** Records the decoder rejected. */
   decodeErrors: number;
-}
-
-/**
- * pid -> path of its last exec. Bounded: when full, the oldest insertion goes (Map iteration order), which is the
- * longest-lived process, the one most likely to be looked up again through /proc if it is still running.
- */
-class ProcessBinaries {
-  private readonly byPid = new Map<number, string>();
-
-  constructor(
-    private readonly maxEntries: number,
-    private readonly procRoot: string,
-  ) {}
-
-  exec(pid: number, filename: string): void {
-    this.byPid.delete(pid);
-    this.byPid.set(pid, filename);
-    this.evict();
-  }
-
-  lookup(pid: number): string {
-    const known = this.byPid.get(pid);
-    if (known !== undefined) return known;
-    // Started before us: ask procfs once, and remember a failure too, so a vanished pid costs one syscall.
-    let binary = '';
-    try {
-      binary = readlinkSync(`${this.procRoot}/${pid}/exe`);
-    } catch {
-      binary = '';
-    }
-    this.byPid.set(pid, binary);
-    this.evict();
-    return binary;
-  }
-
-  exit(pid: number): void {
-    this.byPid.delete(pid);
-  }
-
-  private evict(): void {
-    while (this.byPid.size > this.maxEntries) {
-      const oldest = this.byPid.keys().next();
-      if (oldest.done === true) break;
-      this.byPid.delete(oldest.value);
-    }
-  }
+  /** Hits, misses and /proc lookups of the process cache. */
+  processCache: ProcessCacheStats;
 }
 
 export class KernelSource implements EventSource {
   private readonly opts: KernelSourceOptions;
   private readonly resolver: CgroupResolver;
-  private readonly binaries: ProcessBinaries;
+  private readonly processes: ProcessCache;
   private session: BpfSession | undefined;
   private decoder: EventDecoder | undefined;
   private closed = false;
@@ -96,7 +54,11 @@ export class KernelSource implements EventSource {
       ...(opts.cgroupRoot !== undefined && { root: opts.cgroupRoot }),
       ...(opts.cgroupWalkIntervalMs !== undefined && { minWalkIntervalMs: opts.cgroupWalkIntervalMs }),
     });
-    this.binaries = new ProcessBinaries(opts.binaryCacheSize ?? 16384, opts.procRoot ?? '/proc');
+    this.processes = new ProcessCache({
+      ...(opts.binaryCacheSize !== undefined && { maxEntries: opts.binaryCacheSize }),
+      ...(opts.procRoot !== undefined && { procRoot: opts.procRoot }),
+      ...(opts.processExitGraceMs !== undefined && { exitGraceMs: opts.processExitGraceMs }),
+    });
   }
 
   /**
@@ -113,7 +75,12 @@ export class KernelSource implements EventSource {
     if (this.closed) throw new PalisadeError('INTERNAL', 'KernelSource.start() after close()');
     if (this.session !== undefined) throw new PalisadeError('INTERNAL', 'KernelSource.start() called twice');
     // Before loading, so the first events already have a clock offset.
-    const decoder = new EventDecoder({ bootToRealtimeOffsetNs: bootToRealtimeOffsetNs(clocks(this.opts.addonPath)) });
+    const offsetNs = bootToRealtimeOffsetNs(clocks(this.opts.addonPath));
+    const decoder = new EventDecoder({ bootToRealtimeOffsetNs: offsetNs });
+    this.processes.setBootToRealtimeOffsetNs(offsetNs);
+    // Before attaching, so the walk does not hold up the first drains while the ring buffer fills. A process that
+    // starts between the walk and the attach is found by a lazy /proc lookup at its first event.
+    this.processes.scanProc();
     const session = BpfSession.open(this.opts);
     this.decoder = decoder;
     this.session = session;
@@ -121,6 +88,7 @@ export class KernelSource implements EventSource {
       session.start((batch) => {
         const events = decoder.decode(batch);
         for (const event of events) this.annotate(event);
+        this.processes.expire();
         if (events.length > 0) onEvents(events);
       }, onError);
     } catch (err) {
@@ -133,7 +101,9 @@ export class KernelSource implements EventSource {
     const counters: Record<string, number> = this.session !== undefined && !this.closed ? { ...this.session.stats() } : {};
     const kernel: Record<string, number> = {};
     for (const reason of KERNEL_LOSS_COUNTERS) kernel[reason] = counters[reason] ?? 0;
-    return { kernel, counters, decodeErrors: this.decoder?.decodeErrors ?? 0 };
+    return {
+      kernel, counters, decodeErrors: this.decoder?.decodeErrors ?? 0, processCache: this.processes.stats(),
+    };
   }
 
   /** Detaches everything. Idempotent. */
@@ -145,14 +115,7 @@ export class KernelSource implements EventSource {
   private annotate(event: palisade.v1.IRawEvent): void {
     const proc = event.process;
     if (proc === null || proc === undefined) return;
-    const pid = proc.pid ?? 0;
     proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
-    if (event.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC) {
-      this.binaries.exec(pid, event.exec?.filename ?? '');
-      proc.binary = event.exec?.filename ?? '';
-      return;
-    }
-    proc.binary = this.binaries.lookup(pid);
-    if (event.kind === pb.EventKind.EVENT_KIND_PROCESS_EXIT) this.binaries.exit(pid);
+    this.processes.annotate(event);
   }
 }

@@ -17,6 +17,11 @@ const process: palisade.v1.IProcess = {
   cgroupId: 73912,
   cgroupPath: `/kubepods.slice/cri-containerd-${CONTAINER_ID}.scope`,
   binary: '/usr/bin/cat',
+  execId: '3f2a9c1e:4242:k81234567890123',
+  ancestors: [
+    { pid: 4200, binary: '/usr/bin/python3.11', comm: 'python3', execId: '3f2a9c1e:4200:p1234' },
+    { pid: 1, binary: '/usr/bin/tini', comm: 'tini', execId: '3f2a9c1e:1:p1000' },
+  ],
 };
 
 const pod: palisade.v1.IPod = {
@@ -82,6 +87,12 @@ describe('toRegoEvent', () => {
         parent_comm: 'python3',
         binary: '/usr/bin/cat',
         cgroup_id: 73912,
+        exec_id: '3f2a9c1e:4242:k81234567890123',
+        parent_binary: '/usr/bin/python3.11',
+        ancestors: [
+          { pid: 4200, binary: '/usr/bin/python3.11', comm: 'python3', exec_id: '3f2a9c1e:4200:p1234' },
+          { pid: 1, binary: '/usr/bin/tini', comm: 'tini', exec_id: '3f2a9c1e:1:p1000' },
+        ],
       },
       file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat' },
       container: { id: CONTAINER_ID, runtime: 'containerd' },
@@ -164,6 +175,20 @@ describe('toRegoEvent', () => {
       }));
       assert.deepEqual(net?.net_connect, { family: name, daddr: '2001:db8::7', dport: 4444, result: -115 });
     }
+  });
+
+  it('gives empty ancestry, not missing keys, for an event from a producer without the process cache', () => {
+    const { execId: _e, ancestors: _a, ...older } = process;
+    const r = toRegoEvent(roundTrip({ ...fileOpen(pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST, null), event: {
+      kind: pb.EventKind.EVENT_KIND_FILE_OPEN, process: older, fileOpen: { path: '/x' } } }));
+    assert.equal(r?.process.exec_id, '');
+    assert.equal(r?.process.parent_binary, '');
+    assert.deepEqual(r?.process.ancestors, []);
+    // A parent the collector could not resolve still has its pid and comm; parent_binary is then "".
+    const partial = toRegoEvent(roundTrip({ event: {
+      kind: pb.EventKind.EVENT_KIND_FILE_OPEN, process: { ...older, ancestors: [{ pid: 4200, comm: 'python3' }] } } }));
+    assert.deepEqual(partial?.process.ancestors, [{ pid: 4200, binary: '', comm: 'python3', exec_id: '' }]);
+    assert.equal(partial?.process.parent_binary, '');
   });
 
   it('rejects events without a raw event or with an unknown kind', () => {

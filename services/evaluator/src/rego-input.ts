@@ -7,6 +7,14 @@ export type RegoEventKind = 'exec' | 'exit' | 'file_open' | 'net_connect';
 
 export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ['exec', 'exit', 'file_open', 'net_connect'];
 
+/** A process above the event's one: parent first, then grandparent (proto Ancestor). */
+export interface RegoAncestor {
+  pid: number;
+  binary: string;
+  comm: string;
+  exec_id: string;
+}
+
 export interface RegoProcess {
   pid: number;
   ppid: number;
@@ -17,6 +25,10 @@ export interface RegoProcess {
   parent_comm: string;
   binary: string;
   cgroup_id: number;
+  exec_id: string;
+  /** ancestors[0].binary, "" when the parent is unknown: the common case gets a plain field. */
+  parent_binary: string;
+  ancestors: RegoAncestor[];
 }
 
 export interface RegoExec {
@@ -98,7 +110,12 @@ function family(f: number | null | undefined): RegoNetConnect['family'] {
   return 'unspecified';
 }
 
+function regoAncestor(a: palisade.v1.IAncestor): RegoAncestor {
+  return { pid: a.pid ?? 0, binary: a.binary ?? '', comm: a.comm ?? '', exec_id: a.execId ?? '' };
+}
+
 function regoProcess(p: palisade.v1.IProcess | null | undefined): RegoProcess {
+  const ancestors = (p?.ancestors ?? []).map(regoAncestor);
   return {
     pid: p?.pid ?? 0,
     ppid: p?.ppid ?? 0,
@@ -109,6 +126,9 @@ function regoProcess(p: palisade.v1.IProcess | null | undefined): RegoProcess {
     parent_comm: p?.parentComm ?? '',
     binary: p?.binary ?? '',
     cgroup_id: p?.cgroupId ?? 0,
+    exec_id: p?.execId ?? '',
+    parent_binary: ancestors[0]?.binary ?? '',
+    ancestors,
   };
 }
 

@@ -1,0 +1,87 @@
+// The process cache behind KernelSource, against the real kernel: exec events of real children carry their ancestry,
+// and the ancestors' exec ids are the ones their own exec events carried.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test, type TestContext } from 'node:test';
+import { pb, type palisade } from '@palisade/common';
+import { KernelSource } from './kernel-source.js';
+import { bpfUnavailableReason } from './native.js';
+import { readBootId } from './process-cache.js';
+
+type RawEvent = palisade.v1.IRawEvent;
+
+const unavailable = bpfUnavailableReason();
+
+function needBpf(t: TestContext): boolean {
+  if (unavailable === undefined) return true;
+  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
+  t.skip(`needs BPF: ${unavailable}`);
+  return false;
+}
+
+function run(script: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', () => resolve(child.pid ?? 0));
+  });
+}
+
+async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) assert.fail(`no ${what} within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+let source: KernelSource | undefined;
+const execs: RawEvent[] = [];
+
+before(() => {
+  if (unavailable !== undefined) return;
+  source = new KernelSource();
+  source.start((batch) => execs.push(...batch.filter((e) => e.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC)));
+});
+
+after(() => source?.close());
+
+const execOf = (pid: number, filename: RegExp): RawEvent | undefined =>
+  execs.find((e) => e.process?.pid === pid && filename.test(e.exec?.filename ?? ''));
+
+test('exec: the process carries an exec id and its parent and grandparent (found in /proc at start)', async (t) => {
+  if (!needBpf(t)) return;
+  const pid = await run('exec cat /etc/hostname');
+  const ev = await waitFor(() => execOf(pid, /\/cat$/), 'exec of cat');
+  assert.match(ev.process?.execId ?? '', new RegExp(`^${readBootId()}:${pid}:k\\d+$`));
+  assert.equal(ev.process?.binary, ev.exec?.filename);
+  const [parent, grandparent, ...rest] = ev.process?.ancestors ?? [];
+  assert.equal(parent?.pid, process.pid);
+  assert.equal(parent?.binary, readlinkSync('/proc/self/exe'));
+  assert.equal(parent?.comm, readFileSync('/proc/self/comm', 'utf8').trim());
+  assert.match(parent?.execId ?? '', new RegExp(`^[0-9a-f]{8}:${process.pid}:p\\d+$`));
+  assert.equal(grandparent?.pid, process.ppid);
+  assert.equal(grandparent?.binary, readlinkSync(`/proc/${process.ppid}/exe`));
+  assert.deepEqual(rest, []);
+});
+
+test('exec: a grandchild\'s parent is the shell whose exec we saw, with that exec\'s id', async (t) => {
+  if (!needBpf(t)) return;
+  // Two commands, so the shell forks for cat instead of exec'ing it.
+  const shPid = await run('cat /etc/hostname > /dev/null; true');
+  const sh = await waitFor(() => execOf(shPid, /sh$/), 'exec of sh');
+  const cat = await waitFor(
+    () => execs.find((e) => e.process?.ppid === shPid && /\/cat$/.test(e.exec?.filename ?? '')), 'exec of cat');
+  const [parent, grandparent] = cat.process?.ancestors ?? [];
+  assert.equal(parent?.pid, shPid);
+  assert.equal(parent?.binary, sh.exec?.filename);
+  assert.equal(parent?.execId, sh.process?.execId);
+  assert.notEqual(cat.process?.execId, sh.process?.execId);
+  assert.equal(grandparent?.pid, process.pid);
+  const stats = source?.stats().processCache;
+  assert.ok((stats?.hits ?? 0) > 0 && (stats?.entries ?? 0) > 0, JSON.stringify(stats));
+});
