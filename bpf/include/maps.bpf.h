@@ -15,6 +15,11 @@
  *                                                                           LRU so an entry whose sys_exit never
  *                                                                           came cannot leak a slot forever
  *   pal_stats        PERCPU_ARRAY            enum pal_stat -> u64           failure/drop counters, summed by userspace
+ *   pal_filter_comm  HASH                    pal_filter_comm_key ->         per-binary (comm) actions; written by
+ *                                            pal_filter_comm_value          userspace at runtime (setFilter)
+ *   pal_filter_prefix ARRAY[16]              slot -> pal_filter_prefix      open path prefixes + actions (setFilter)
+ *   pal_filter_state ARRAY[1]                0 -> pal_filter_state          counts that let an empty filter cost
+ *                                                                           one array lookup per event
  */
 #ifndef PALISADE_MAPS_BPF_H
 #define PALISADE_MAPS_BPF_H
@@ -38,6 +43,7 @@ union pal_scratch {
 	struct pal_exit_event exit;
 	struct pal_file_open_event file_open;
 	struct pal_net_connect_event net_connect;
+	struct pal_process_kill_event kill;
 };
 
 enum pal_stash_kind {
@@ -55,7 +61,8 @@ struct pal_stash {
 	__u64 uptr;        /* filename or sockaddr */
 	__u32 addrlen;
 	__u8 protocol;
-	__u8 _pad0[3];
+	__u8 killed;       /* a SIGKILL filter already fired at sys_enter: sys_exit reports nothing more */
+	__u8 _pad0[2];
 };
 
 struct {
@@ -89,5 +96,26 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } pal_stats SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PAL_FILTER_COMM_ENTRIES);
+	__type(key, struct pal_filter_comm_key);
+	__type(value, struct pal_filter_comm_value);
+} pal_filter_comm SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PAL_FILTER_PREFIXES);
+	__type(key, __u32);
+	__type(value, struct pal_filter_prefix);
+} pal_filter_prefix SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pal_filter_state);
+} pal_filter_state SEC(".maps") __weak;
 
 #endif /* PALISADE_MAPS_BPF_H */

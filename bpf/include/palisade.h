@@ -30,6 +30,7 @@ enum pal_event_kind {
 	PAL_EVENT_PROCESS_EXIT = 2,
 	PAL_EVENT_FILE_OPEN = 3,
 	PAL_EVENT_NET_CONNECT = 4,
+	PAL_EVENT_PROCESS_KILL = 5,   /* emitted only when PAL_FILTER_EMIT_KILL_EVENTS is set (see pal_filter_state) */
 };
 
 /* Index into the per-CPU stats array map (pal_stats). Append-only; names live in native/src/session.cc. */
@@ -42,6 +43,9 @@ enum pal_stat {
 	PAL_STAT_READ_USER_FAILED,        /* a bpf_probe_read_user* failed; the field is left empty */
 	PAL_STAT_STASH_MISSING,           /* sys_exit without the matching sys_enter stash entry, event lost */
 	PAL_STAT_STASH_UPDATE_FAILED,     /* stash map full at sys_enter, event lost */
+	PAL_STAT_FILTERED,                /* event dropped on purpose by a DROP filter (not a loss) */
+	PAL_STAT_KILLED,                  /* bpf_send_signal(SIGKILL) sent by a SIGKILL filter */
+	PAL_STAT_KILL_FAILED,             /* bpf_send_signal failed: the process was NOT killed */
 	PAL_STAT__COUNT,
 };
 
@@ -118,6 +122,63 @@ struct pal_net_connect_event {
 	__u8 protocol;       /* IPPROTO_TCP, IPPROTO_UDP, ... (sk->sk_protocol); 0 if unknown */
 	__u8 _pad0[3];
 	__u8 daddr[16];      /* network byte order; AF_INET uses the first 4 bytes */
+};
+
+/*
+ * In-kernel filter (maps pal_filter_comm, pal_filter_prefix, pal_filter_state), written by the addon's
+ * setFilter() while the programs stay attached. Actions are bit flags.
+ */
+#define PAL_FILTER_COMM_ENTRIES 1024
+#define PAL_FILTER_PREFIXES 16
+#define PAL_FILTER_PREFIX_MAX 64  /* bytes of a path prefix, no NUL */
+
+enum pal_filter_action {
+	PAL_ACTION_DROP = 0x1,     /* do not emit: counted in PAL_STAT_FILTERED */
+	PAL_ACTION_SIGKILL = 0x2,  /* bpf_send_signal(SIGKILL) at sys_enter of the open */
+};
+
+/* pal_filter_comm key: the task's comm exactly as the kernel keeps it (15 bytes max), NUL-padded to 16. */
+struct pal_filter_comm_key {
+	char comm[PAL_COMM_LEN];
+};
+
+struct pal_filter_comm_value {
+	__u32 actions;       /* enum pal_filter_action bits */
+	__u32 _pad0;
+};
+
+/* pal_filter_prefix[i]; len == 0 is an empty slot. Matches when the open's path starts with prefix[0..len). */
+struct pal_filter_prefix {
+	__u32 len;
+	__u32 actions;       /* enum pal_filter_action bits */
+	char prefix[PAL_FILTER_PREFIX_MAX];
+};
+
+#define PAL_FILTER_EMIT_KILL_EVENTS 0x1  /* emit a PAL_EVENT_PROCESS_KILL record per kill */
+
+/* pal_filter_state[0]: what the hot path needs to know to skip the filter entirely when it is empty. */
+struct pal_filter_state {
+	__u32 comm_count;    /* entries in pal_filter_comm; 0 = skip the lookup */
+	__u32 prefix_count;  /* slots of pal_filter_prefix in use, packed from 0 */
+	__u32 prefix_kill;   /* of those, how many have PAL_ACTION_SIGKILL: > 0 = read the path at sys_enter */
+	__u32 flags;         /* PAL_FILTER_* */
+};
+
+enum pal_kill_reason {
+	PAL_KILL_BINARY = 1,       /* pal_filter_comm matched */
+	PAL_KILL_PATH_PREFIX = 2,  /* pal_filter_prefix[rule] matched */
+};
+
+/* Variable size: the record ends after path_len bytes of path (NUL included). */
+struct pal_process_kill_event {
+	struct pal_event_header hdr;
+	__u32 signal;        /* 9 */
+	__u16 reason;        /* enum pal_kill_reason */
+	__u16 syscall;       /* enum pal_open_syscall of the syscall the process was killed in */
+	__u32 rule;          /* pal_filter_prefix slot for PAL_KILL_PATH_PREFIX, else 0 */
+	__u16 late;          /* 1: the path was unreadable at sys_enter, so the kill came at sys_exit (open done) */
+	__u16 path_len;
+	char path[PAL_PATH_MAX];
 };
 
 #endif /* PALISADE_H */

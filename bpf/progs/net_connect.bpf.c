@@ -9,6 +9,7 @@
 #include "output.bpf.h"
 #include "stats.bpf.h"
 #include "task.bpf.h"
+#include "filter.bpf.h"
 
 #define PAL_AF_INET 2
 #define PAL_AF_INET6 10
@@ -93,6 +94,8 @@ int pal_connect_out(struct trace_event_raw_sys_exit *ctx)
 		goto out;
 	/* AF_UNSPEC (disconnect) and anything else is not a connection attempt we report. */
 	if (family != PAL_AF_INET && family != PAL_AF_INET6)
+		goto out;
+	if (filter__drop_current())
 		goto out;
 	s = output__scratch();
 	if (!s)

@@ -9,6 +9,7 @@
 #include "output.bpf.h"
 #include "stats.bpf.h"
 #include "task.bpf.h"
+#include "filter.bpf.h"
 
 /*
  * tp_btf rather than the classic tracepoint: it hands us the typed bprm, so the filename is bprm->filename as the
@@ -23,7 +24,9 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	union pal_scratch *s;
 	unsigned long arg_start, arg_end, len;
 
-	if (task__is_ignored(bpf_get_current_pid_tgid()))
+	/* current->comm is already the new binary's name here (begin_new_exec set it), so a DROP by binary name
+	 * also drops the exec that starts it. */
+	if (task__is_ignored(bpf_get_current_pid_tgid()) || filter__drop_current())
 		return 0;
 	s = output__scratch();
 	if (!s)

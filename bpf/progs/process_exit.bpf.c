@@ -8,6 +8,7 @@
 #include "maps.bpf.h"
 #include "output.bpf.h"
 #include "task.bpf.h"
+#include "filter.bpf.h"
 
 /*
  * Only the first tracepoint argument is declared: kernels >= 6.16 pass a group_dead flag too, older ones do not,
@@ -22,6 +23,8 @@ int BPF_PROG(pal_exit, struct task_struct *p)
 	union pal_scratch *s;
 
 	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) || task__is_ignored(pid_tgid))
+		return 0;
+	if (filter__drop_current())
 		return 0;
 	s = output__scratch();
 	if (!s)

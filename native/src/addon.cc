@@ -10,6 +10,7 @@ namespace palisade {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfPrint();
   exports.Set("layout", Napi::Function::New(env, Layout, "layout"));
+  exports.Set("filterLayout", Napi::Function::New(env, FilterLayout, "filterLayout"));
   exports.Set("clocks", Napi::Function::New(env, Clocks, "clocks"));
   exports.Set("Session", Session::Define(env));
   return exports;

@@ -78,6 +78,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   PAL_FIELD(conn, pal_net_connect_event, daddr);
   out.Set("netConnect", Struct(env, sizeof(pal_net_connect_event), conn));
 
+
   Napi::Object c = Napi::Object::New(env);
   c.Set("commLen", PAL_COMM_LEN);
   c.Set("pathMax", PAL_PATH_MAX);
@@ -92,6 +93,36 @@ Napi::Value Layout(const Napi::CallbackInfo& info) {
   c.Set("syscallOpenat", static_cast<int>(PAL_SYSCALL_OPENAT));
   c.Set("syscallOpenat2", static_cast<int>(PAL_SYSCALL_OPENAT2));
   c.Set("syscallOpen", static_cast<int>(PAL_SYSCALL_OPEN));
+  out.Set("constants", c);
+  return out;
+}
+
+
+// Kept apart from layout() until the event decoder knows PAL_EVENT_PROCESS_KILL: layout() is compared whole with
+// the decoder's LAYOUT, and the filter's constants are checked by native.test.ts against native.ts.
+Napi::Value FilterLayout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+
+  Napi::Object kill = Napi::Object::New(env);
+  PAL_FIELD(kill, pal_process_kill_event, signal);
+  PAL_FIELD(kill, pal_process_kill_event, reason);
+  PAL_FIELD(kill, pal_process_kill_event, syscall);
+  PAL_FIELD(kill, pal_process_kill_event, rule);
+  PAL_FIELD(kill, pal_process_kill_event, late);
+  PAL_FIELD(kill, pal_process_kill_event, path_len);
+  PAL_FIELD(kill, pal_process_kill_event, path);
+  out.Set("processKill", Struct(env, sizeof(pal_process_kill_event), kill));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("kindProcessKill", static_cast<int>(PAL_EVENT_PROCESS_KILL));
+  c.Set("killReasonBinary", static_cast<int>(PAL_KILL_BINARY));
+  c.Set("killReasonPathPrefix", static_cast<int>(PAL_KILL_PATH_PREFIX));
+  c.Set("filterCommEntries", PAL_FILTER_COMM_ENTRIES);
+  c.Set("filterPrefixes", PAL_FILTER_PREFIXES);
+  c.Set("filterPrefixMax", PAL_FILTER_PREFIX_MAX);
+  c.Set("actionDrop", static_cast<int>(PAL_ACTION_DROP));
+  c.Set("actionSigkill", static_cast<int>(PAL_ACTION_SIGKILL));
+  c.Set("filterEmitKillEvents", PAL_FILTER_EMIT_KILL_EVENTS);
   out.Set("constants", c);
   return out;
 }

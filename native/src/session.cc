@@ -25,6 +25,7 @@ constexpr const char* kConfigVar = "pal_cfg";
 constexpr const char* kStatNames[] = {
     "events_emitted",      "ringbuf_output_failed", "perfbuf_output_failed", "scratch_missing",
     "read_kernel_failed",  "read_user_failed",      "stash_missing",         "stash_update_failed",
+    "filtered",            "killed",                "kill_failed",
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PAL_STAT__COUNT,
               "kStatNames must name every enum pal_stat value in bpf/include/palisade.h");
@@ -94,6 +95,74 @@ int SetConfig(bpf_object* obj, const pal_config& cfg) {
   return ENOENT;
 }
 
+// One setFilter() argument, checked again here although native.ts validates it: a bad key must never reach a map.
+struct FilterSpec {
+  std::vector<pal_filter_comm_key> comm_keys;
+  std::vector<pal_filter_comm_value> comm_values;
+  std::vector<pal_filter_prefix> prefixes;
+  uint32_t flags = 0;
+};
+
+FilterSpec ParseFilter(Napi::Env env, const Napi::Object& spec) {
+  constexpr uint32_t kActions = PAL_ACTION_DROP | PAL_ACTION_SIGKILL;
+  auto actions_of = [&](const Napi::Object& o, const char* what) -> uint32_t {
+    Napi::Value v = o.Get("actions");
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + ".actions must be a number");
+    uint32_t a = v.As<Napi::Number>().Uint32Value();
+    if (a == 0 || (a & ~kActions) != 0) throw Napi::TypeError::New(env, std::string(what) + ".actions is invalid");
+    return a;
+  };
+  FilterSpec out;
+  Napi::Value binaries = spec.Get("binaries");
+  Napi::Value prefixes = spec.Get("pathPrefixes");
+  Napi::Value flags = spec.Get("flags");
+  if (!binaries.IsArray() || !prefixes.IsArray() || !flags.IsNumber()) {
+    throw Napi::TypeError::New(env, "filter must be {binaries: [], pathPrefixes: [], flags: number}");
+  }
+  out.flags = flags.As<Napi::Number>().Uint32Value();
+  if ((out.flags & ~static_cast<uint32_t>(PAL_FILTER_EMIT_KILL_EVENTS)) != 0) {
+    throw Napi::TypeError::New(env, "filter.flags is invalid");
+  }
+  Napi::Array b = binaries.As<Napi::Array>();
+  if (b.Length() > PAL_FILTER_COMM_ENTRIES) throw Napi::TypeError::New(env, "too many filter binaries");
+  for (uint32_t i = 0; i < b.Length(); i++) {
+    Napi::Value item = b.Get(i);
+    if (!item.IsObject()) throw Napi::TypeError::New(env, "filter.binaries[] must be objects");
+    Napi::Object o = item.As<Napi::Object>();
+    Napi::Value comm = o.Get("comm");
+    if (!comm.IsString()) throw Napi::TypeError::New(env, "filter.binaries[].comm must be a string");
+    std::string c = comm.As<Napi::String>().Utf8Value();
+    if (c.empty() || c.size() >= PAL_COMM_LEN || c.find('\0') != std::string::npos) {
+      throw Napi::TypeError::New(env, "filter.binaries[].comm must be 1-15 bytes without NUL");
+    }
+    pal_filter_comm_key key = {};
+    memcpy(key.comm, c.data(), c.size());
+    pal_filter_comm_value value = {};
+    value.actions = actions_of(o, "filter.binaries[]");
+    out.comm_keys.push_back(key);
+    out.comm_values.push_back(value);
+  }
+  Napi::Array p = prefixes.As<Napi::Array>();
+  if (p.Length() > PAL_FILTER_PREFIXES) throw Napi::TypeError::New(env, "too many filter path prefixes");
+  for (uint32_t i = 0; i < p.Length(); i++) {
+    Napi::Value item = p.Get(i);
+    if (!item.IsObject()) throw Napi::TypeError::New(env, "filter.pathPrefixes[] must be objects");
+    Napi::Object o = item.As<Napi::Object>();
+    Napi::Value prefix = o.Get("prefix");
+    if (!prefix.IsString()) throw Napi::TypeError::New(env, "filter.pathPrefixes[].prefix must be a string");
+    std::string s = prefix.As<Napi::String>().Utf8Value();
+    if (s.empty() || s.size() > PAL_FILTER_PREFIX_MAX || s.find('\0') != std::string::npos) {
+      throw Napi::TypeError::New(env, "filter.pathPrefixes[].prefix must be 1-64 bytes without NUL");
+    }
+    pal_filter_prefix slot = {};
+    slot.len = static_cast<uint32_t>(s.size());
+    slot.actions = actions_of(o, "filter.pathPrefixes[]");
+    memcpy(slot.prefix, s.data(), s.size());
+    out.prefixes.push_back(slot);
+  }
+  return out;
+}
+
 template <typename Handle>
 void CloseHandle(Handle* handle) {
   uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
@@ -106,6 +175,7 @@ Napi::Function Session::Define(Napi::Env env) {
                      {
                          InstanceMethod<&Session::Start>("start"),
                          InstanceMethod<&Session::Stats>("stats"),
+                         InstanceMethod<&Session::SetFilter>("setFilter"),
                          InstanceMethod<&Session::Close>("close"),
                      });
 }
@@ -185,6 +255,15 @@ void Session::Open(Napi::Env env, const Napi::Object& options) {
     if (!ring_) fail("ring_buffer__new", errno);
   }
   stats_fd_ = bpf_map__fd(stats);
+  bpf_map* filter_comm = bpf_object__find_map_by_name(obj_.get(), "pal_filter_comm");
+  bpf_map* filter_prefix = bpf_object__find_map_by_name(obj_.get(), "pal_filter_prefix");
+  bpf_map* filter_state = bpf_object__find_map_by_name(obj_.get(), "pal_filter_state");
+  if (filter_comm == nullptr || filter_prefix == nullptr || filter_state == nullptr) {
+    fail("bpf_object__find_map_by_name(pal_filter_*)", ENOENT);
+  }
+  filter_comm_fd_ = bpf_map__fd(filter_comm);
+  filter_prefix_fd_ = bpf_map__fd(filter_prefix);
+  filter_state_fd_ = bpf_map__fd(filter_state);
   LogCaptureEnd();
 }
 
@@ -243,6 +322,59 @@ Napi::Value Session::Stats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Replaces the whole filter while the programs run. Write order (see bpf/include/filter.bpf.h): new comm entries,
+// then every prefix slot (unused ones cleared), then stale comm entries deleted, then the state counts last, so a
+// program never trusts a count that covers a slot not written yet.
+Napi::Value Session::SetFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) throw MakeNativeError(env, "setFilter", EBADF);
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "filter must be an object");
+  FilterSpec spec = ParseFilter(env, info[0].As<Napi::Object>());
+
+  for (size_t i = 0; i < spec.comm_keys.size(); i++) {
+    if (bpf_map_update_elem(filter_comm_fd_, &spec.comm_keys[i], &spec.comm_values[i], BPF_ANY) != 0) {
+      throw MakeNativeError(env, "bpf_map_update_elem(pal_filter_comm)", errno);
+    }
+  }
+  pal_filter_state state = {};
+  for (uint32_t slot = 0; slot < PAL_FILTER_PREFIXES; slot++) {
+    pal_filter_prefix value = {};
+    if (slot < spec.prefixes.size()) {
+      value = spec.prefixes[slot];
+      state.prefix_count++;
+      if (value.actions & PAL_ACTION_SIGKILL) state.prefix_kill++;
+    }
+    if (bpf_map_update_elem(filter_prefix_fd_, &slot, &value, BPF_ANY) != 0) {
+      throw MakeNativeError(env, "bpf_map_update_elem(pal_filter_prefix)", errno);
+    }
+  }
+  // Collect first, delete after: deleting the key get_next_key is walking from restarts the walk.
+  std::vector<pal_filter_comm_key> stale;
+  pal_filter_comm_key key = {};
+  pal_filter_comm_key next = {};
+  const void* cursor = nullptr;
+  while (bpf_map_get_next_key(filter_comm_fd_, cursor, &next) == 0) {
+    bool wanted = false;
+    for (const auto& k : spec.comm_keys) wanted = wanted || memcmp(k.comm, next.comm, sizeof(k.comm)) == 0;
+    if (!wanted) stale.push_back(next);
+    key = next;
+    cursor = &key;
+  }
+  for (const auto& k : stale) {
+    if (bpf_map_delete_elem(filter_comm_fd_, &k) != 0 && errno != ENOENT) {
+      throw MakeNativeError(env, "bpf_map_delete_elem(pal_filter_comm)", errno);
+    }
+  }
+  // Programs only test it for zero (skip the hash lookup), so duplicated comms over-counting is harmless.
+  state.comm_count = static_cast<uint32_t>(spec.comm_keys.size());
+  state.flags = spec.flags;
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(filter_state_fd_, &zero, &state, BPF_ANY) != 0) {
+    throw MakeNativeError(env, "bpf_map_update_elem(pal_filter_state)", errno);
+  }
+  return env.Undefined();
+}
+
 Napi::Value Session::Close(const Napi::CallbackInfo& info) {
   CloseAll();
   return info.Env().Undefined();
@@ -268,6 +400,7 @@ void Session::CloseAll() {
   while (!links_.empty()) links_.pop_back();
   obj_.reset();
   stats_fd_ = -1;
+  filter_comm_fd_ = filter_prefix_fd_ = filter_state_fd_ = -1;
   on_batch_.Reset();
   on_error_.Reset();
   if (cleanup_hook_added_) {

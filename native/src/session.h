@@ -39,6 +39,7 @@ class Session : public Napi::ObjectWrap<Session> {
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value SetFilter(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   void Open(Napi::Env env, const Napi::Object& options);
@@ -70,6 +71,9 @@ class Session : public Napi::ObjectWrap<Session> {
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
   std::unique_ptr<perf_buffer, PerfBufferDeleter> perf_;
   int stats_fd_ = -1;
+  int filter_comm_fd_ = -1;
+  int filter_prefix_fd_ = -1;
+  int filter_state_fd_ = -1;
 
   // Owned by libuv between uv_close() and its close callback, which frees them.
   uv_poll_t* poll_ = nullptr;

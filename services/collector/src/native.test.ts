@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
-import { BpfSession, bpfUnavailableReason, resolveSessionOptions, toPalisadeError } from './native.js';
+import {
+  BpfSession,
+  bpfUnavailableReason,
+  DEFAULT_ADDON_PATH,
+  FILTER_ABI,
+  filterLayout,
+  resolveKernelFilter,
+  resolveSessionOptions,
+  toPalisadeError,
+} from './native.js';
 
 const unavailable = bpfUnavailableReason();
 
@@ -60,6 +69,51 @@ test('options are validated before anything crosses into native code', () => {
   const resolved = resolveSessionOptions({});
   assert.equal(resolved.mode, 'ringbuf');
   assert.equal(resolved.ignoreTgid, process.pid);
+});
+
+test('the filter ABI in native.ts matches bpf/include/palisade.h as the addon was compiled', (t) => {
+  if (!existsSync(DEFAULT_ADDON_PATH)) {
+    if (process.env.CI === 'true') assert.fail('native addon not built');
+    t.skip('native addon not built');
+    return;
+  }
+  assert.deepEqual(filterLayout().constants, FILTER_ABI);
+});
+
+test('a kernel filter is validated and turned into map values before crossing', () => {
+  const resolved = resolveKernelFilter({
+    binaries: [
+      { comm: 'sh', action: 'drop' },
+      { comm: 'sh', action: 'sigkill' },
+      { comm: 'nginx', action: 'drop' },
+    ],
+    pathPrefixes: [{ prefix: '/tmp/', action: 'sigkill' }],
+    emitKillEvents: true,
+  });
+  assert.deepEqual(resolved, {
+    binaries: [
+      { comm: 'sh', actions: FILTER_ABI.actionDrop | FILTER_ABI.actionSigkill },
+      { comm: 'nginx', actions: FILTER_ABI.actionDrop },
+    ],
+    pathPrefixes: [{ prefix: '/tmp/', actions: FILTER_ABI.actionSigkill }],
+    flags: FILTER_ABI.filterEmitKillEvents,
+  });
+  const bad: unknown[] = [
+    { binaries: [{ comm: '', action: 'drop' }], pathPrefixes: [] },
+    { binaries: [{ comm: 'a-name-of-16-byt', action: 'drop' }], pathPrefixes: [] },
+    { binaries: [{ comm: 'sh', action: 'kill' }], pathPrefixes: [] },
+    { binaries: [], pathPrefixes: [{ prefix: 'relative', action: 'drop' }] },
+    { binaries: [], pathPrefixes: [{ prefix: `/${'x'.repeat(64)}`, action: 'drop' }] },
+    { binaries: [], pathPrefixes: Array.from({ length: 17 }, (_, i) => ({ prefix: `/p${i}`, action: 'drop' })) },
+    { binaries: 'sh', pathPrefixes: [] },
+  ];
+  for (const filter of bad) {
+    assert.throws(
+      () => resolveKernelFilter(filter as Parameters<typeof resolveKernelFilter>[0]),
+      (err: unknown) => err instanceof PalisadeError && err.code === 'CONFIG_INVALID',
+      JSON.stringify(filter),
+    );
+  }
 });
 
 test('native {errno, code, op} errors become typed PalisadeErrors', () => {

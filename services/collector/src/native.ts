@@ -1,5 +1,5 @@
 // The whole native surface of the collector, declared once, in the order native/src/addon.cc exports it:
-//   layout(), clocks(), Session { start, stats, close }.
+//   layout(), filterLayout(), clocks(), Session { start, stats, setFilter, close }.
 // The addon reports failures as plain objects {errno, code, op, log?}; this file validates arguments before they
 // cross, and turns those objects into PalisadeError with a stable code and a message an operator can act on.
 import { existsSync } from 'node:fs';
@@ -20,6 +20,51 @@ export interface NativeLayout {
   readonly fileOpen: StructLayout;
   readonly netConnect: StructLayout;
   readonly constants: Readonly<Record<string, number>>;
+}
+
+/** The in-kernel filter's limits and the (not yet decoded) PAL_EVENT_PROCESS_KILL record; see bpf/include/palisade.h. */
+export interface NativeFilterLayout {
+  readonly processKill: StructLayout;
+  readonly constants: Readonly<Record<string, number>>;
+}
+
+/**
+ * Mirrors the filter part of bpf/include/palisade.h; keep in sync (native.test.ts checks it against the addon's
+ * filterLayout(), compiled from that header).
+ */
+export const FILTER_ABI = {
+  kindProcessKill: 5,
+  killReasonBinary: 1,
+  killReasonPathPrefix: 2,
+  filterCommEntries: 1024,
+  filterPrefixes: 16,
+  filterPrefixMax: 64,
+  actionDrop: 0x1,
+  actionSigkill: 0x2,
+  filterEmitKillEvents: 0x1,
+} as const;
+
+/** Comm is the kernel's task name: at most 15 bytes (TASK_COMM_LEN - 1). */
+export const COMM_MAX_BYTES = 15;
+
+/** drop: the process' (or path's) events never leave the kernel, counted in `filtered`. sigkill: see setFilter. */
+export type FilterAction = 'drop' | 'sigkill';
+
+/** The whole in-kernel filter; setFilter replaces the previous one. */
+export interface KernelFilter {
+  /** By task comm (the first 15 bytes of the exec'd file name, or what prctl(PR_SET_NAME) set). */
+  readonly binaries: readonly { readonly comm: string; readonly action: FilterAction }[];
+  /** By the path argument of open/openat/openat2 as the process passed it (absolute prefixes only). */
+  readonly pathPrefixes: readonly { readonly prefix: string; readonly action: FilterAction }[];
+  /** Emit a process_kill record (kind 5) per kill. Off until the event decoder knows kind 5. */
+  readonly emitKillEvents?: boolean;
+}
+
+/** Exactly what Session.setFilter in native/src/session.cc reads. */
+export interface NativeFilter {
+  binaries: { comm: string; actions: number }[];
+  pathPrefixes: { prefix: string; actions: number }[];
+  flags: number;
 }
 
 /** CLOCK_REALTIME (midpoint of two reads) and CLOCK_BOOTTIME, read back to back in the addon. */
@@ -47,11 +92,13 @@ export type NativeStats = Record<string, number>;
 interface NativeSession {
   start(onBatch: (batch: Buffer) => void, onError?: (err: unknown) => void): void;
   stats(): NativeStats;
+  setFilter(filter: NativeFilter): void;
   close(): void;
 }
 
 interface NativeAddon {
   layout(): NativeLayout;
+  filterLayout(): NativeFilterLayout;
   clocks(): NativeClocks;
   Session: new (options: NativeSessionOptions) => NativeSession;
 }
@@ -88,6 +135,10 @@ export function loadAddon(path: string = DEFAULT_ADDON_PATH): NativeAddon {
 
 export function layout(addonPath?: string): NativeLayout {
   return loadAddon(addonPath).layout();
+}
+
+export function filterLayout(addonPath?: string): NativeFilterLayout {
+  return loadAddon(addonPath).filterLayout();
 }
 
 export function clocks(addonPath?: string): NativeClocks {
@@ -156,6 +207,62 @@ export function resolveSessionOptions(opts: BpfSessionOptions): NativeSessionOpt
     wakeupBytes,
     ignoreTgid: (opts.ignoreSelf ?? SESSION_DEFAULTS.ignoreSelf) ? process.pid : 0,
     drainIntervalMs,
+  };
+}
+
+function actionBits(action: unknown, where: string): number {
+  if (action === 'drop') return FILTER_ABI.actionDrop;
+  if (action === 'sigkill') return FILTER_ABI.actionSigkill;
+  throw invalid(`${where}.action must be 'drop' or 'sigkill', got ${JSON.stringify(action)}`);
+}
+
+/**
+ * Checks a KernelFilter against the kernel side's limits and turns it into what the addon writes into the maps.
+ * The same comm given twice gets the union of its actions; path prefixes are all checked by the kernel (the
+ * actions of every matching prefix apply), so their order does not matter.
+ */
+export function resolveKernelFilter(filter: KernelFilter): NativeFilter {
+  if (typeof filter !== 'object' || filter === null) throw invalid('filter must be an object');
+  if (!Array.isArray(filter.binaries)) throw invalid('filter.binaries must be an array');
+  if (!Array.isArray(filter.pathPrefixes)) throw invalid('filter.pathPrefixes must be an array');
+  const emit = filter.emitKillEvents ?? false;
+  if (typeof emit !== 'boolean') throw invalid('filter.emitKillEvents must be a boolean');
+
+  const comms = new Map<string, number>();
+  filter.binaries.forEach((b, i) => {
+    const where = `filter.binaries[${i}]`;
+    const comm: unknown = (b as { comm?: unknown } | null)?.comm;
+    if (typeof comm !== 'string' || comm === '') throw invalid(`${where}.comm must be a non-empty string`);
+    if (comm.includes('\0')) throw invalid(`${where}.comm must not contain NUL`);
+    const bytes = Buffer.byteLength(comm, 'utf8');
+    if (bytes > COMM_MAX_BYTES) {
+      throw invalid(`${where}.comm '${comm}' is ${bytes} bytes; the kernel keeps only ${COMM_MAX_BYTES}: use its first ${COMM_MAX_BYTES}`);
+    }
+    comms.set(comm, (comms.get(comm) ?? 0) | actionBits(b.action, where));
+  });
+  if (comms.size > FILTER_ABI.filterCommEntries) {
+    throw invalid(`filter.binaries has ${comms.size} distinct comms; at most ${FILTER_ABI.filterCommEntries}`);
+  }
+  if (filter.pathPrefixes.length > FILTER_ABI.filterPrefixes) {
+    throw invalid(`filter.pathPrefixes has ${filter.pathPrefixes.length} entries; at most ${FILTER_ABI.filterPrefixes}`);
+  }
+  const pathPrefixes = filter.pathPrefixes.map((p, i) => {
+    const where = `filter.pathPrefixes[${i}]`;
+    const prefix: unknown = (p as { prefix?: unknown } | null)?.prefix;
+    if (typeof prefix !== 'string' || !prefix.startsWith('/')) {
+      throw invalid(`${where}.prefix must be an absolute path, got ${JSON.stringify(prefix)}`);
+    }
+    if (prefix.includes('\0')) throw invalid(`${where}.prefix must not contain NUL`);
+    const bytes = Buffer.byteLength(prefix, 'utf8');
+    if (bytes > FILTER_ABI.filterPrefixMax) {
+      throw invalid(`${where}.prefix is ${bytes} bytes; at most ${FILTER_ABI.filterPrefixMax}`);
+    }
+    return { prefix, actions: actionBits(p.action, where) };
+  });
+  return {
+    binaries: [...comms].map(([comm, actions]) => ({ comm, actions })),
+    pathPrefixes,
+    flags: emit ? FILTER_ABI.filterEmitKillEvents : 0,
   };
 }
 
@@ -254,6 +361,24 @@ export class BpfSession {
     if (this.closed) throw new PalisadeError('NATIVE_ERROR', 'stats() on a closed BPF session');
     try {
       return this.native.stats();
+    } catch (err) {
+      throw toPalisadeError(err);
+    }
+  }
+
+  /**
+   * Replaces the in-kernel filter while the programs stay attached (map writes only). Throws CONFIG_INVALID for a
+   * filter the kernel side cannot hold.
+   *
+   * sigkill on a binary kills it at its next open/openat/openat2; on a path prefix, kills whoever opens a path
+   * with that prefix. The signal is sent at sys_enter, before userspace sees anything, but a tracepoint cannot
+   * fail the syscall: the open itself still runs and the process dies when it returns (see bpf/README.md).
+   */
+  setFilter(filter: KernelFilter): void {
+    if (this.closed) throw new PalisadeError('NATIVE_ERROR', 'setFilter() on a closed BPF session');
+    const resolved = resolveKernelFilter(filter);
+    try {
+      this.native.setFilter(resolved);
     } catch (err) {
       throw toPalisadeError(err);
     }
