@@ -2,12 +2,14 @@
 import type { CollectorBenchResult } from './collector-bench.js';
 import type { EvaluatorBenchResult } from './evaluator-bench.js';
 import type { MachineInfo } from './machine-info.js';
+import type { OverheadBenchResult } from './overhead-bench.js';
 import type { PipelineBenchResult } from './pipeline-bench.js';
 
 export interface BenchResult {
   machine: MachineInfo;
   /** Absent when left out with --only. */
   collector?: CollectorBenchResult;
+  overhead?: OverheadBenchResult;
   evaluator?: EvaluatorBenchResult;
   pipeline?: PipelineBenchResult;
   total_seconds: number;

@@ -1,6 +1,8 @@
-// Collector throughput: the kernel side of the collector (KernelSource: BPF programs, ring buffer, addon drain,
-// decoder, cgroup and binary annotation) in this process, pinned to one CPU, against a C loop of openat+close of one
-// unique file pinned to the other CPU. No Kafka: this is the most the collector can take in, before publishing costs.
+// Collector throughput: a C loop of openat+close of one unique file pinned to CPU 0 against the collector in this
+// process pinned to CPU 1, along the real path (collector-run.ts): KernelSource -> Collector -> RawEventBatch encode
+// -> MemoryBus publish -> a discarding consumer. Then the same storm against KernelSource alone (BPF programs, ring
+// buffer, addon drain, decoder, cgroup and binary annotation), to split the CPU per event into taking events in and
+// publishing them.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -9,23 +11,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pb } from '@palisade/common';
 import { loadCollectorConfig } from '@palisade/collector';
 import { KernelSource } from '@palisade/collector/dist/kernel-source.js';
-import { pinProcess } from './cpu-affinity.js';
-import { KERNEL_LOSS_COUNTERS } from './loss-reasons.js';
+import { runCollectorStorm } from './collector-run.js';
+import { pinProcess, setProcessNice } from './cpu-affinity.js';
 import { OpenLoad } from './open-load.js';
 import type { Teardown } from './teardown.js';
 
 export interface CollectorBenchOptions {
   openLoadBin: string;
-  /** openat+close pairs the storm makes. */
+  /** openat+close pairs each storm makes. */
   stormOpens: number;
 }
 
 export interface CollectorBenchResult {
+  /** What was measured, in words (the table prints it). */
+  path: string;
   storm_opens: number;
   storm_seconds: number;
   /** Storm opens ÷ the storm's own run time (its CLOCK_MONOTONIC start to end). */
   offered_per_s: number;
-  /** Storm events the collector received. */
+  /** Storm events the Collector received and published (received − its backpressure drops). */
   delivered: number;
   /** delivered ÷ (storm start → last storm event received, or storm end if later). */
   delivered_per_s: number;
@@ -37,12 +41,23 @@ export interface CollectorBenchResult {
   /** Growth of every kernel/addon counter over the storm. */
   kernel_counters: Record<string, number>;
   decode_errors: number;
-  /** All events received during the storm window, the storm's and everyone else's. */
+  /** Events the Collector dropped because the bus did not keep up. */
+  backpressure_dropped: number;
+  /** All events the Collector received in the window, the storm's and everyone else's. */
   events_received: number;
-  /** CPU time (user+system) of this process over the window ÷ events received: the collector's cost per event. */
+  batches_published: number;
+  batches_consumed: number;
+  bytes_published: number;
+  /** User+system CPU of the collector process (Collector, bus, discarding consumer) ÷ events received. */
   cpu_us_per_event: number;
-  /** Peak resident set of this process (the collector side only: no Kafka client, no service around it). */
+  /** Peak resident set of the collector process during the storm (VmHWM). */
   rss_mib: number;
+  /** Its resident set when the storm started (BPF maps and ring buffer mapped, /proc walked, heap warm). */
+  rss_start_mib: number;
+  /** The same storm against KernelSource alone (no Collector, no publish): CPU ÷ events received. */
+  kernel_source_cpu_us_per_event: number;
+  /** Storm events KernelSource alone did not receive. */
+  kernel_source_lost: number;
   ring_buffer_bytes: number;
   buffer_mode: string;
   collector_cpu: string;
@@ -50,7 +65,6 @@ export interface CollectorBenchResult {
 }
 
 export async function benchCollector(opts: CollectorBenchOptions, teardown: Teardown): Promise<CollectorBenchResult> {
-  // The collector's production defaults, so the bench measures what a deployment runs.
   const cfg = loadCollectorConfig({ env: {}, argv: [] });
   const dir = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
   const removeDir = teardown.add('storm temp dir', () => rmSync(dir, { recursive: true, force: true }));
@@ -58,11 +72,58 @@ export async function benchCollector(opts: CollectorBenchOptions, teardown: Tear
   writeFileSync(stormPath, 'x');
 
   // Two CPUs at least: the collector on CPU 1, the storm on CPU 0. With one CPU both share it (reported as such).
-  const twoCpus = cpus().length >= 2;
-  const collectorCpu = twoCpus ? '1' : '0';
+  const collectorCpu = cpus().length >= 2 ? '1' : '0';
   const stormCpu = 0;
   const unpin = teardown.add('CPU pinning', pinProcess(collectorCpu));
+  // nice -20, inherited by the storm: on a machine others share, both keep their CPUs (see overhead-bench.ts).
+  const unnice = teardown.add('priority', setProcessNice(-20));
 
+  const run = await runCollectorStorm({
+    openLoadBin: opts.openLoadBin, stormOpens: opts.stormOpens, stormPath, stormCpu, settleMs: 500,
+  }, teardown);
+  const kernelOnly = await kernelSourceOnly(opts.openLoadBin, opts.stormOpens, stormPath, stormCpu, teardown);
+  await unnice();
+  await unpin();
+  await removeDir();
+
+  const opens = run.storm.opens;
+  const delivered = Math.max(0, run.stormDelivered - run.backpressureDropped);
+  const stormNs = Number(run.storm.endNs - run.storm.startNs);
+  const lastNs = run.lastStormDeliveryNs > run.storm.endNs ? run.lastStormDeliveryNs : run.storm.endNs;
+  return {
+    path: 'KernelSource → Collector → RawEventBatch → MemoryBus → discarding consumer',
+    storm_opens: opens,
+    storm_seconds: stormNs / 1e9,
+    offered_per_s: opens / (stormNs / 1e9),
+    delivered,
+    delivered_per_s: delivered / (Number(lastNs - run.storm.startNs) / 1e9),
+    lost: opens - delivered,
+    lost_ratio: (opens - delivered) / opens,
+    kernel_lost: run.kernelLost,
+    kernel_counters: run.kernelCounters,
+    decode_errors: run.decodeErrors,
+    backpressure_dropped: run.backpressureDropped,
+    events_received: run.eventsReceived,
+    batches_published: run.batchesPublished,
+    batches_consumed: run.batchesConsumed,
+    bytes_published: run.bytesPublished,
+    cpu_us_per_event: run.eventsReceived > 0 ? run.cpuUs / run.eventsReceived : Number.NaN,
+    rss_mib: run.rssPeakMib,
+    rss_start_mib: run.rssStartMib,
+    kernel_source_cpu_us_per_event: kernelOnly.cpuUsPerEvent,
+    kernel_source_lost: kernelOnly.lost,
+    ring_buffer_bytes: cfg.ringBufferBytes,
+    buffer_mode: cfg.bufferMode,
+    collector_cpu: collectorCpu,
+    storm_cpu: String(stormCpu),
+  };
+}
+
+/** The storm against KernelSource with a handler that only counts: the cost of taking events in. */
+async function kernelSourceOnly(
+  openLoadBin: string, stormOpens: number, stormPath: string, stormCpu: number, teardown: Teardown,
+): Promise<{ cpuUsPerEvent: number; lost: number }> {
+  const cfg = loadCollectorConfig({ env: {}, argv: [] });
   const source = new KernelSource({
     mode: cfg.bufferMode, ringBufferBytes: cfg.ringBufferBytes, perfBufferPages: cfg.perfBufferPages,
     ignoreSelf: cfg.ignoreSelf,
@@ -70,64 +131,32 @@ export async function benchCollector(opts: CollectorBenchOptions, teardown: Tear
   const closeSource = teardown.add('kernel source', () => source.close());
   let received = 0;
   let delivered = 0;
-  let lastDeliveryNs = 0n;
   source.start((events) => {
     received += events.length;
-    let mine = 0;
     for (const e of events) {
-      if (e.kind === pb.EventKind.EVENT_KIND_FILE_OPEN && e.fileOpen?.path === stormPath) mine++;
+      if (e.kind === pb.EventKind.EVENT_KIND_FILE_OPEN && e.fileOpen?.path === stormPath) delivered++;
     }
-    if (mine > 0) { delivered += mine; lastDeliveryNs = process.hrtime.bigint(); }
   });
-  // Let the start-up burst (whatever was queued while attaching) drain before the window opens.
   await sleep(500);
 
-  const before = source.stats();
   const receivedBefore = received;
   const cpuBefore = process.cpuUsage();
-  const storm = new OpenLoad(opts.openLoadBin, { count: opts.stormOpens, ratePerS: 0, paths: [stormPath], cpu: stormCpu });
+  const storm = new OpenLoad(openLoadBin, { count: stormOpens, ratePerS: 0, paths: [stormPath], cpu: stormCpu });
   const killStorm = teardown.add('storm process', () => storm.kill());
   const result = await storm.done;
   await killStorm();
-
-  // Drain: until every storm event is in, or nothing more came for 500 ms.
   const drainDeadline = Date.now() + 10_000;
   let seen = delivered;
   let quietSince = Date.now();
-  while (delivered < opts.stormOpens && Date.now() < drainDeadline && Date.now() - quietSince < 500) {
+  while (delivered < stormOpens && Date.now() < drainDeadline && Date.now() - quietSince < 500) {
     await sleep(50);
     if (delivered !== seen) { seen = delivered; quietSince = Date.now(); }
   }
   const cpu = process.cpuUsage(cpuBefore);
-  const after = source.stats();
-  const eventsReceived = received - receivedBefore;
   await closeSource();
-  await unpin();
-  await removeDir();
-
-  const counters: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after.kernel)) counters[k] = v - (before.kernel[k] ?? 0);
-  const kernelLost = KERNEL_LOSS_COUNTERS.reduce((s, k) => s + (counters[k] ?? 0), 0);
-  const stormNs = Number(result.endNs - result.startNs);
-  const lastNs = lastDeliveryNs > result.endNs ? lastDeliveryNs : result.endNs;
-  const deliveryNs = Number(lastNs - result.startNs);
+  const eventsReceived = received - receivedBefore;
   return {
-    storm_opens: result.opens,
-    storm_seconds: stormNs / 1e9,
-    offered_per_s: result.opens / (stormNs / 1e9),
-    delivered,
-    delivered_per_s: delivered / (deliveryNs / 1e9),
+    cpuUsPerEvent: eventsReceived > 0 ? (cpu.user + cpu.system) / eventsReceived : Number.NaN,
     lost: result.opens - delivered,
-    lost_ratio: (result.opens - delivered) / result.opens,
-    kernel_lost: kernelLost,
-    kernel_counters: counters,
-    decode_errors: after.decodeErrors - before.decodeErrors,
-    events_received: eventsReceived,
-    cpu_us_per_event: eventsReceived > 0 ? (cpu.user + cpu.system) / eventsReceived : Number.NaN,
-    rss_mib: process.resourceUsage().maxRSS / 1024,
-    ring_buffer_bytes: cfg.ringBufferBytes,
-    buffer_mode: cfg.bufferMode,
-    collector_cpu: collectorCpu,
-    storm_cpu: String(stormCpu),
   };
 }

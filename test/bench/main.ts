@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// npm run bench [-- --json] [--only collector,evaluator,pipeline]
+// npm run bench [-- --json] [--only collector,overhead,evaluator,pipeline]
 //
-// Three measurements, in this order so each runs on an otherwise idle machine:
-//   collector  KernelSource in this process (one CPU) against a C openat+close storm (the other CPU): events/s in,
-//              events lost, CPU per event. No Kafka.
+// Four measurements, in this order so each runs on an otherwise idle machine:
+//   collector  the real Collector (KernelSource -> Collector -> RawEventBatch -> MemoryBus) in this process (CPU 1)
+//              against a C openat+close storm (CPU 0): events/s in, events lost, CPU per event, peak RSS. No Kafka.
+//   overhead   the storm's wall time with nothing, empty hooks, the filtered collector, the collector, opensnoop
+//              attached, interleaved over 3 rounds: the ratios to bare.
 //   evaluator  PolicyEngine with the shipped rules over pre-built events: decisions/s inside evaluate().
 //   pipeline   real Kafka + the four services as processes, load from a pod cgroup: events/s carried end to end and
 //              alert latency (kernel timestamp to a user's consumer).
@@ -15,16 +17,18 @@ import { benchCollector } from './collector-bench.js';
 import { benchEvaluator } from './evaluator-bench.js';
 import { describeMachine } from './machine-info.js';
 import { buildOpenLoad } from './open-load.js';
+import { benchOverhead } from './overhead-bench.js';
 import { benchPipeline } from './pipeline-bench.js';
 import { renderTable } from './report-table.js';
 import { Teardown } from './teardown.js';
 
-const STAGES = ['collector', 'evaluator', 'pipeline'] as const;
+const STAGES = ['collector', 'overhead', 'evaluator', 'pipeline'] as const;
 type Stage = (typeof STAGES)[number];
 
-/** Sized so the whole run takes about a minute on the 2-core reference VM (Kafka start-up included). */
+/** Sized so the whole run takes about three minutes on the 2-core reference VM (Kafka start-up included). */
 const PLAN = {
   stormOpens: 1_000_000,
+  overheadRounds: 3,
   evaluatorEvents: 200_000,
   pipelinePhases: [
     // Latency at a steady, ordinary rate: one container opening 2,000 files a second.
@@ -39,7 +43,8 @@ const PLAN = {
 const USAGE = `usage: node test/dist/bench/main.js [--json] [--only ${STAGES.join(',')}]
   --json   print one JSON object on stdout (the table goes to stderr)
   --only   run only these measurements (comma-separated)
-Needs root (BPF, cgroups), a C compiler, java and the Kafka jars (node scripts/setup.mjs).
+Needs root (BPF, cgroups), a C compiler, clang, libbpf, opensnoop (libbpf-tools), java and the Kafka jars
+(node scripts/setup.mjs).
 `;
 
 function log(msg: string): void {
@@ -62,9 +67,9 @@ function parse(): { json: boolean; stages: Set<Stage> } {
 async function run(teardown: Teardown): Promise<void> {
   const { json, stages } = parse();
   const t0 = Date.now();
-  const needsKernel = stages.has('collector') || stages.has('pipeline');
+  const needsKernel = stages.has('collector') || stages.has('overhead') || stages.has('pipeline');
   if (needsKernel && process.getuid?.() !== 0) {
-    throw new Error('the collector and pipeline measurements need root (BPF, cgroups); run as root or use --only evaluator');
+    throw new Error('the collector, overhead and pipeline measurements need root (BPF, cgroups); run as root or use --only evaluator');
   }
   const machine = describeMachine();
   log(`${machine.nproc} CPU × ${machine.cpu_model}, ${machine.memory_mib} MiB, Linux ${machine.kernel}`);
@@ -72,8 +77,13 @@ async function run(teardown: Teardown): Promise<void> {
   const result: BenchResult = { machine, total_seconds: 0 };
 
   if (stages.has('collector')) {
-    log(`collector: ${PLAN.stormOpens.toLocaleString('en-US')} openat+close against KernelSource`);
+    log(`collector: ${PLAN.stormOpens.toLocaleString('en-US')} openat+close against the Collector, then KernelSource alone`);
     result.collector = await benchCollector({ openLoadBin, stormOpens: PLAN.stormOpens }, teardown);
+  }
+  if (stages.has('overhead')) {
+    log(`overhead: ${PLAN.overheadRounds} rounds of ${PLAN.stormOpens.toLocaleString('en-US')} openat+close with ` +
+      'nothing, empty hooks, the filtered collector, the collector, opensnoop attached');
+    result.overhead = await benchOverhead({ openLoadBin, stormOpens: PLAN.stormOpens, rounds: PLAN.overheadRounds, log }, teardown);
   }
   if (stages.has('evaluator')) {
     log(`evaluator: ${PLAN.evaluatorEvents.toLocaleString('en-US')} events through PolicyEngine`);

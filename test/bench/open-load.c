@@ -5,8 +5,9 @@
 //   open-load [--cgroup DIR] COUNT RATE PATH [PATH...]
 //
 // --cgroup moves the process into DIR (a cgroup v2 directory) first, so every open is attributed to that cgroup.
-// On success prints one JSON line: {"pid", "opens", "failed", "start_ns", "end_ns"}; the times are CLOCK_MONOTONIC,
-// the clock Node's process.hrtime.bigint() reads, so the caller can line them up with its own.
+// On success prints one JSON line: {"pid", "opens", "failed", "start_ns", "end_ns", "cpu_ns"}; the times are
+// CLOCK_MONOTONIC, the clock Node's process.hrtime.bigint() reads, so the caller can line them up with its own.
+// cpu_ns is the loop's own user+system CPU time: wall time minus it is time the load spent not running (preempted).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,13 @@ static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ull +
+         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ull;
 }
 
 static void sleep_until(uint64_t t) {
@@ -58,6 +67,7 @@ int main(int argc, char **argv) {
   const int npaths = argc - arg - 2;
   long long failed = 0;
 
+  const uint64_t cpu_start = cpu_ns();
   const uint64_t start = now_ns();
   for (long long i = 0; i < count; i++) {
     if (rate > 0) {
@@ -69,7 +79,8 @@ int main(int argc, char **argv) {
     else failed++;
   }
   const uint64_t end = now_ns();
-  printf("{\"pid\":%d,\"opens\":%lld,\"failed\":%lld,\"start_ns\":%llu,\"end_ns\":%llu}\n", (int)getpid(), count, failed,
-         (unsigned long long)start, (unsigned long long)end);
+  const uint64_t cpu_end = cpu_ns();
+  printf("{\"pid\":%d,\"opens\":%lld,\"failed\":%lld,\"start_ns\":%llu,\"end_ns\":%llu,\"cpu_ns\":%llu}\n", (int)getpid(),
+         count, failed, (unsigned long long)start, (unsigned long long)end, (unsigned long long)(cpu_end - cpu_start));
   return 0;
 }

@@ -15,6 +15,8 @@ export interface OpenLoadResult {
   /** CLOCK_MONOTONIC, comparable with process.hrtime.bigint(). */
   startNs: bigint;
   endNs: bigint;
+  /** The loop's own user+system CPU time. */
+  cpuNs: number;
 }
 
 export interface OpenLoadOptions {
@@ -64,10 +66,13 @@ export class OpenLoad {
       this.child.once('close', (code, signal) => {
         if (code !== 0) { reject(new Error(`open-load exited with ${code ?? signal}: ${err.trim()}`)); return; }
         try {
-          const r = JSON.parse(out) as { pid: number; opens: number; failed: number; start_ns: number; end_ns: number };
+          const r = JSON.parse(out) as { pid: number; opens: number; failed: number; cpu_ns?: number };
           // Re-read the times as bigints: nanosecond monotonic stamps exceed 2^53 after ~104 days of uptime.
           const ns = /"start_ns":(\d+),"end_ns":(\d+)/.exec(out);
-          resolve({ pid: r.pid, opens: r.opens, failed: r.failed, startNs: BigInt(ns?.[1] ?? 0), endNs: BigInt(ns?.[2] ?? 0) });
+          resolve({
+            pid: r.pid, opens: r.opens, failed: r.failed, startNs: BigInt(ns?.[1] ?? 0), endNs: BigInt(ns?.[2] ?? 0),
+            cpuNs: r.cpu_ns ?? Number.NaN,
+          });
         } catch (e) {
           reject(new Error(`open-load printed something unexpected: ${out.slice(0, 200)} (${String(e)})`));
         }

@@ -1,5 +1,7 @@
 // The human-readable form of a bench result: one section per stage, aligned columns.
 import type { BenchResult } from './bench-result.js';
+import type { OverheadBenchResult, OverheadMode } from './overhead-bench.js';
+import { collectorTargets, overheadTargets, targetCell } from './targets.js';
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const fix = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
@@ -17,16 +19,49 @@ export function renderTable(r: BenchResult): string {
   out.push(`machine: ${m.nproc} CPU × ${m.cpu_model}, ${int(m.memory_mib)} MiB, Linux ${m.kernel}, node ${m.node}`);
   const c = r.collector;
   if (c) {
-    out.push('', `collector — KernelSource in the bench process on CPU ${c.collector_cpu}; openat+close storm on CPU ` +
-      `${c.storm_cpu}; ${c.buffer_mode} ${int(c.ring_buffer_bytes / 2 ** 20)} MiB; no Kafka`);
+    const t = collectorTargets(c);
+    out.push('', `collector — ${c.path}, in the bench process on CPU ${c.collector_cpu}; openat+close storm on CPU ` +
+      `${c.storm_cpu}; ${c.buffer_mode} ${int(c.ring_buffer_bytes / 2 ** 20)} MiB`);
     out.push(...grid([
-      ['  offered', `${int(c.offered_per_s)} /s`, `${int(c.storm_opens)} opens in ${fix(c.storm_seconds, 2)} s`],
-      ['  delivered', `${int(c.delivered_per_s)} /s`, `${int(c.delivered)} storm events received`],
-      ['  lost', int(c.lost), `${pct(c.lost_ratio)} of the storm; kernel loss counters +${int(c.kernel_lost)}` +
-        `, decode errors +${int(c.decode_errors)}`],
-      ['  cpu per event', `${fix(c.cpu_us_per_event, 2)} µs`, `${int(c.events_received)} events received in the window`],
-      ['  rss peak', `${fix(c.rss_mib)} MiB`, 'bench process'],
+      ['  offered', `${int(c.offered_per_s)} /s`, '', `${int(c.storm_opens)} opens in ${fix(c.storm_seconds, 2)} s`],
+      ['  delivered', `${int(c.delivered_per_s)} /s`, '', `${int(c.delivered)} storm events received and published ` +
+        `(${int(c.batches_published)} batches, ${fix(c.bytes_published / 2 ** 20)} MiB, ${int(c.batches_consumed)} consumed)`],
+      ['  lost', int(c.lost), targetCell(t.lost), `${pct(c.lost_ratio)} of the storm; kernel loss counters +${int(c.kernel_lost)}` +
+        `, decode errors +${int(c.decode_errors)}, backpressure ${int(c.backpressure_dropped)}`],
+      ['  cpu per event', `${fix(c.cpu_us_per_event, 2)} µs`, targetCell(t.cpu_us_per_event),
+        `${int(c.events_received)} events received in the window; KernelSource alone ` +
+        `${fix(c.kernel_source_cpu_us_per_event, 2)} µs (lost ${int(c.kernel_source_lost)})`],
+      ['  rss peak', `${fix(c.rss_mib)} MiB`, targetCell(t.rss_mib),
+        `bench process (VmHWM during the storm; ${fix(c.rss_start_mib)} MiB at its start)`],
     ]));
+  }
+  const o = r.overhead;
+  if (o) {
+    const t = overheadTargets(o);
+    out.push('', `overhead — storm of ${int(o.storm_opens)} openat+close on CPU ${o.storm_cpu}, its wall time with X ` +
+      `attached ÷ with nothing; tracers on CPU ${o.tracer_cpu}; ${o.rounds} interleaved rounds, median`);
+    const runsOf = (m: OverheadMode): OverheadBenchResult['runs'] => o.runs.filter((x) => x.mode === m);
+    const times = (m: OverheadMode): string => runsOf(m).map((x) => fix(x.seconds, 3)).join(' ');
+    const onCpu = (m: OverheadMode): string => runsOf(m).map((x) => fix(100 * x.cpu_seconds / x.seconds, 0)).join(' ');
+    const steal = (m: OverheadMode): string => runsOf(m).map((x) => fix(x.steal_seconds, 2)).join(' ');
+    const cpuRatio = (m: OverheadMode): string => (m === 'bare' ? '1.00' : fix(o.cpu_time_ratios[m], 2));
+    const rows: [OverheadMode, string, string, string][] = [
+      ['bare', '1.00', '', 'nothing attached'],
+      ['empty_hook', fix(o.empty_hook_ratio, 2), '', `${o.empty_hook_sections.length} collector sections, empty programs`],
+      ['filtered', fix(o.filtered_ratio, 2), targetCell(t.filtered_ratio), `collector, comm ${o.filtered_comm} dropped in the kernel (${o.filter_via})`],
+      ['all_events', fix(o.all_events_ratio, 2), targetCell(t.all_events_ratio), 'collector, every event published; lost ' +
+        o.runs.filter((x) => x.mode === 'all_events').map((x) => int(x.lost ?? Number.NaN)).join('/')],
+      ['opensnoop', fix(o.opensnoop_ratio, 2), '', `${o.opensnoop_path} > /dev/null`],
+    ];
+    out.push(...grid([
+      ['  mode', 'ratio', 'median s', 'runs s', 'on-CPU %', 'steal s', 'cpu ratio', 'target', 'what'],
+      ...rows.map(([m, ratio, target, what]) =>
+        [`  ${m}`, ratio, fix(o.median_seconds[m], 3), times(m), onCpu(m), steal(m), cpuRatio(m), target || '-', what]),
+    ]));
+    out.push('  ratio: storm wall time; cpu ratio: the storm\'s own CPU time (blind to steal and interrupts); ' +
+      `on-CPU %: CPU ÷ wall; steal s: the storm CPU's steal; load average ${fix(o.load_average[0], 2)} before, ` +
+      `${fix(o.load_average[1], 2)} after`);
+    if (o.leftover_programs.length > 0) out.push(`  BPF programs left loaded: ${o.leftover_programs.join('; ')}`);
   }
   const e = r.evaluator;
   if (e) {
