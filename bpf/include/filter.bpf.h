@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The in-kernel filter: per-binary (comm) and per-path-prefix actions, read from maps that userspace rewrites
- * while the programs stay attached. An empty filter costs one array lookup (pal_filter_state) per hook.
+ * The in-kernel filter: event kinds, per-binary (comm, exact or prefix), per-cgroup, per-destination-port and
+ * per-path-prefix actions, read from maps that userspace rewrites while the programs stay attached. An empty filter
+ * costs one array lookup (pal_filter_state) per hook.
+ *
+ * Order of the checks in filter__drop(kind): the kind mask, the exact comm, the comm prefixes, the cgroup (the
+ * task's own, else its deepest listed ancestor); then, in their hooks, the destination port (filter__drop_port) and
+ * the open's path prefixes. The first selector whose action is DROP drops the event (PAL_STAT_FILTERED); a POST
+ * with a rate id spends a token of its (rate id, tgid) bucket and drops the event when there is none
+ * (PAL_STAT_RATE_LIMITED).
  *
  * Userspace rewrites entries one at a time and writes pal_filter_state last (counts shrink first, grow last), so a
  * program sees for an instant a mix of old and new entries, never a count that covers unwritten slots. An ARRAY
@@ -17,6 +24,53 @@
 
 #define PAL_SIGKILL 9
 
+/*
+ * The filter maps beyond comm/prefix/state. Declared here rather than in maps.bpf.h only because that file has
+ * another owner this round; same __weak rule (identical definitions merge at link time).
+ *
+ *   map                     type             key -> value                        why
+ *   pal_filter_comm_prefix  ARRAY[8]         slot -> pal_filter_comm_prefix      binary-name prefixes + actions
+ *   pal_filter_cgroup       HASH[1024]       cgroup v2 id -> pal_filter_value    by cgroup (or ancestor cgroup)
+ *   pal_filter_port         HASH[1024]       u32 port -> pal_filter_value        net_connect destination port
+ *   pal_filter_rate         ARRAY[65]        rate id -> pal_filter_rate          token bucket shapes (slot 0 unused)
+ *   pal_filter_bucket       LRU_HASH[16384]  (rate id, tgid) -> pal_filter_bucket  the buckets; LRU so exited
+ *                                                                                processes' buckets age out
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PAL_FILTER_COMM_PREFIXES);
+	__type(key, __u32);
+	__type(value, struct pal_filter_comm_prefix);
+} pal_filter_comm_prefix SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PAL_FILTER_CGROUP_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct pal_filter_value);
+} pal_filter_cgroup SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PAL_FILTER_PORT_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct pal_filter_value);
+} pal_filter_port SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PAL_FILTER_RATES + 1);
+	__type(key, __u32);
+	__type(value, struct pal_filter_rate);
+} pal_filter_rate SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PAL_FILTER_RATE_BUCKETS);
+	__type(key, struct pal_filter_bucket_key);
+	__type(value, struct pal_filter_bucket);
+} pal_filter_bucket SEC(".maps") __weak;
+
 static __always_inline struct pal_filter_state *filter__state(void)
 {
 	__u32 zero = 0;
@@ -24,30 +78,227 @@ static __always_inline struct pal_filter_state *filter__state(void)
 	return bpf_map_lookup_elem(&pal_filter_state, &zero);
 }
 
-/* Actions configured for the current task's comm; 0 when none or the comm map is empty. */
+/* True when a selector narrowed to `kinds` applies to an event of `kind`; kind 0 (unknown) meets only kinds == 0. */
+static __always_inline bool filter__kind_in(__u64 kinds, __u32 kind)
+{
+	if (kinds == 0)
+		return true;
+	return kind != 0 && kind < PAL_FILTER_KINDS && (kinds & (1ULL << kind));
+}
+
+/*
+ * Spends one event's cost from the (rate, tgid) token bucket; false when the bucket is empty (counted). A new
+ * bucket starts full. Buckets on two CPUs for the same process can race (read-modify-write without a lock): the
+ * worst case is a few events over the limit, which a rate limit can afford and a spin lock per event cannot.
+ */
+static __always_inline bool filter__rate_ok(__u32 rate)
+{
+	struct pal_filter_bucket_key key = {};
+	struct pal_filter_rate *cfg;
+	struct pal_filter_bucket *b;
+	__u64 now, credit;
+
+	if (rate == 0 || rate > PAL_FILTER_RATES)
+		return true;
+	cfg = bpf_map_lookup_elem(&pal_filter_rate, &rate);
+	if (!cfg || cfg->cost_ns == 0)
+		return true;
+	key.rate = rate;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	now = bpf_ktime_get_ns();
+	b = bpf_map_lookup_elem(&pal_filter_bucket, &key);
+	if (!b) {
+		struct pal_filter_bucket fresh = {
+			.credit_ns = cfg->burst_ns > cfg->cost_ns ? cfg->burst_ns - cfg->cost_ns : 0,
+			.last_ns = now,
+		};
+
+		bpf_map_update_elem(&pal_filter_bucket, &key, &fresh, BPF_ANY);
+		return true;
+	}
+	credit = b->credit_ns + (now > b->last_ns ? now - b->last_ns : 0);
+	if (credit > cfg->burst_ns)
+		credit = cfg->burst_ns;
+	b->last_ns = now;
+	if (credit < cfg->cost_ns) {
+		b->credit_ns = credit;
+		stats__inc(PAL_STAT_RATE_LIMITED);
+		return false;
+	}
+	b->credit_ns = credit - cfg->cost_ns;
+	return true;
+}
+
+/* One matched selector's verdict for an event of `kind`: true (and counted) when the event is dropped. */
+static __always_inline bool filter__apply(__u32 actions, __u32 rate, __u64 kinds, __u32 kind)
+{
+	if (!filter__kind_in(kinds, kind))
+		return false;
+	if (actions & PAL_ACTION_DROP) {
+		stats__inc(PAL_STAT_FILTERED);
+		return true;
+	}
+	if ((actions & PAL_ACTION_POST) && rate != 0)
+		return !filter__rate_ok(rate);
+	return false;
+}
+
+/* The first comm-prefix slot `comm` starts with, or NULL. At most PAL_FILTER_COMM_PREFIXES x 15 byte compares. */
+static __always_inline struct pal_filter_comm_prefix *filter__comm_prefix(const char *comm, __u32 count)
+{
+	for (__u32 i = 0; i < PAL_FILTER_COMM_PREFIXES; i++) {
+		struct pal_filter_comm_prefix *p;
+		__u32 key = i, len, j;
+		bool match = true;
+
+		if (i >= count)
+			break;
+		p = bpf_map_lookup_elem(&pal_filter_comm_prefix, &key);
+		if (!p)
+			break;
+		len = p->len;
+		if (len == 0 || len >= PAL_COMM_LEN)
+			continue;
+		for (j = 0; j < PAL_COMM_LEN - 1; j++) {
+			if (j >= len)
+				break;
+			if (p->prefix[j] != comm[j]) {
+				match = false;
+				break;
+			}
+		}
+		if (match)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Actions configured for the current task's comm (exact entry, else the first matching prefix), as they apply in
+ * an open: a DROP narrowed to other kinds than file_open is left out. 0 when none or both maps are empty.
+ */
 static __always_inline __u32 filter__comm_actions(void)
 {
 	struct pal_filter_state *st = filter__state();
 	struct pal_filter_comm_key key = {};
 	struct pal_filter_comm_value *v;
+	struct pal_filter_comm_prefix *p;
+	__u32 actions;
+	__u64 kinds;
 
-	if (!st || st->comm_count == 0)
+	if (!st || (st->comm_count == 0 && st->comm_prefix_count == 0))
 		return 0;
 	/* bpf_get_current_comm pads with NULs (strscpy_pad), and key starts zeroed anyway: the key is exact. */
 	if (bpf_get_current_comm(key.comm, sizeof(key.comm)) < 0)
 		return 0;
-	v = bpf_map_lookup_elem(&pal_filter_comm, &key);
-	return v ? v->actions : 0;
+	v = st->comm_count ? bpf_map_lookup_elem(&pal_filter_comm, &key) : NULL;
+	if (v) {
+		actions = v->actions;
+		kinds = v->kinds;
+	} else {
+		p = filter__comm_prefix(key.comm, st->comm_prefix_count);
+		if (!p)
+			return 0;
+		actions = p->actions;
+		kinds = p->kinds;
+	}
+	if (!filter__kind_in(kinds, PAL_EVENT_FILE_OPEN))
+		actions &= PAL_ACTION_SIGKILL;
+	return actions;
 }
 
-/* For hooks that emit at once: true (and counted) when the current task's events are dropped. */
-static __always_inline bool filter__drop_current(void)
+/*
+ * The cgroup selector's verdict. The task's own cgroup v2 entry wins; else the deepest listed ancestor (a pod's
+ * cgroup holds its containers' cgroups, so a selector on the pod covers them). Walks at most
+ * PAL_FILTER_CGROUP_DEPTH levels, only when the cgroup map is not empty.
+ */
+static __always_inline bool filter__drop_cgroup(struct pal_filter_state *st, __u32 kind)
 {
-	if (filter__comm_actions() & PAL_ACTION_DROP) {
+	__u64 id = bpf_get_current_cgroup_id();
+	struct pal_filter_value *v = bpf_map_lookup_elem(&pal_filter_cgroup, &id);
+
+	if (!v) {
+		for (int level = 0; level < PAL_FILTER_CGROUP_DEPTH; level++) {
+			__u64 anc = bpf_get_current_ancestor_cgroup_id(level);
+			struct pal_filter_value *w;
+
+			if (anc == 0)
+				break;
+			w = bpf_map_lookup_elem(&pal_filter_cgroup, &anc);
+			if (w)
+				v = w;
+		}
+	}
+	if (st->cgroup_only && (!v || !(v->actions & PAL_ACTION_LISTED))) {
 		stats__inc(PAL_STAT_FILTERED);
 		return true;
 	}
+	return v && filter__apply(v->actions, v->rate, v->kinds, kind);
+}
+
+/*
+ * For hooks that emit at once: true (and counted) when the current task's event of `kind` is dropped by the kind
+ * mask, a binary (exact or prefix) selector or a cgroup selector. kind 0 means "not known here": the kind mask and
+ * selectors narrowed to some kinds are then skipped.
+ */
+static __always_inline bool filter__drop(__u32 kind)
+{
+	struct pal_filter_state *st = filter__state();
+
+	if (!st)
+		return false;
+	if (kind != 0 && kind < PAL_FILTER_KINDS && (st->kinds_dropped & (1ULL << kind))) {
+		stats__inc(PAL_STAT_FILTERED);
+		return true;
+	}
+	if (st->comm_count != 0 || st->comm_prefix_count != 0) {
+		struct pal_filter_comm_key key = {};
+		struct pal_filter_comm_value *v = NULL;
+
+		if (bpf_get_current_comm(key.comm, sizeof(key.comm)) == 0) {
+			if (st->comm_count != 0)
+				v = bpf_map_lookup_elem(&pal_filter_comm, &key);
+			if (v) {
+				if (filter__apply(v->actions, v->rate, v->kinds, kind))
+					return true;
+			} else if (st->comm_prefix_count != 0) {
+				struct pal_filter_comm_prefix *p = filter__comm_prefix(key.comm, st->comm_prefix_count);
+
+				if (p && filter__apply(p->actions, p->rate, p->kinds, kind))
+					return true;
+			}
+		}
+	}
+	if (st->cgroup_count != 0 || st->cgroup_only)
+		return filter__drop_cgroup(st, kind);
 	return false;
+}
+
+/* True when the kind mask drops `kind`, not counted: for a sys_enter that skips work its sys_exit will count. */
+static __always_inline bool filter__kind_dropped(__u32 kind)
+{
+	struct pal_filter_state *st = filter__state();
+
+	return st && kind != 0 && kind < PAL_FILTER_KINDS && (st->kinds_dropped & (1ULL << kind));
+}
+
+/* filter__drop for hooks that do not pass their kind: binary and cgroup selectors not narrowed to kinds. */
+static __always_inline bool filter__drop_current(void)
+{
+	return filter__drop(0);
+}
+
+/* net_connect: the destination port selector (host byte order). True (and counted) when the connect is dropped. */
+static __always_inline bool filter__drop_port(__u16 port)
+{
+	struct pal_filter_state *st = filter__state();
+	struct pal_filter_value *v;
+	__u32 key = port;
+
+	if (!st || st->port_count == 0)
+		return false;
+	v = bpf_map_lookup_elem(&pal_filter_port, &key);
+	return v && filter__apply(v->actions, v->rate, v->kinds, PAL_EVENT_NET_CONNECT);
 }
 
 /*

@@ -25,7 +25,7 @@ constexpr const char* kConfigVar = "pal_cfg";
 constexpr const char* kStatNames[] = {
     "events_emitted",      "ringbuf_output_failed", "perfbuf_output_failed", "scratch_missing",
     "read_kernel_failed",  "read_user_failed",      "stash_missing",         "stash_update_failed",
-    "filtered",            "killed",                "kill_failed",
+    "filtered",            "killed",                "kill_failed",           "rate_limited",
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PAL_STAT__COUNT,
               "kStatNames must name every enum pal_stat value in bpf/include/palisade.h");
@@ -99,68 +99,219 @@ int SetConfig(bpf_object* obj, const pal_config& cfg) {
 struct FilterSpec {
   std::vector<pal_filter_comm_key> comm_keys;
   std::vector<pal_filter_comm_value> comm_values;
+  std::vector<pal_filter_comm_prefix> comm_prefixes;
   std::vector<pal_filter_prefix> prefixes;
+  std::vector<uint64_t> cgroup_keys;
+  std::vector<pal_filter_value> cgroup_values;
+  std::vector<uint32_t> port_keys;
+  std::vector<pal_filter_value> port_values;
+  std::vector<pal_filter_rate> rates;  // rate id = index + 1
+  uint64_t kinds_dropped = 0;
+  uint32_t cgroup_only = 0;
   uint32_t flags = 0;
 };
 
-FilterSpec ParseFilter(Napi::Env env, const Napi::Object& spec) {
-  constexpr uint32_t kActions = PAL_ACTION_DROP | PAL_ACTION_SIGKILL;
-  auto actions_of = [&](const Napi::Object& o, const char* what) -> uint32_t {
-    Napi::Value v = o.Get("actions");
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + ".actions must be a number");
-    uint32_t a = v.As<Napi::Number>().Uint32Value();
-    if (a == 0 || (a & ~kActions) != 0) throw Napi::TypeError::New(env, std::string(what) + ".actions is invalid");
+static_assert(sizeof(pal_filter_comm_value) == sizeof(pal_filter_value), "comm value must have pal_filter_value's layout");
+
+class FilterParser {
+ public:
+  explicit FilterParser(Napi::Env env) : env_(env) {}
+
+  [[noreturn]] void Fail(const std::string& msg) const { throw Napi::TypeError::New(env_, msg); }
+
+  Napi::Array List(const Napi::Object& o, const char* key, uint32_t max) const {
+    Napi::Value v = o.Get(key);
+    if (!v.IsArray()) Fail(std::string("filter.") + key + " must be an array");
+    Napi::Array a = v.As<Napi::Array>();
+    if (a.Length() > max) Fail(std::string("too many filter.") + key);
     return a;
-  };
-  FilterSpec out;
-  Napi::Value binaries = spec.Get("binaries");
-  Napi::Value prefixes = spec.Get("pathPrefixes");
-  Napi::Value flags = spec.Get("flags");
-  if (!binaries.IsArray() || !prefixes.IsArray() || !flags.IsNumber()) {
-    throw Napi::TypeError::New(env, "filter must be {binaries: [], pathPrefixes: [], flags: number}");
   }
-  out.flags = flags.As<Napi::Number>().Uint32Value();
-  if ((out.flags & ~static_cast<uint32_t>(PAL_FILTER_EMIT_KILL_EVENTS)) != 0) {
-    throw Napi::TypeError::New(env, "filter.flags is invalid");
+
+  Napi::Object Item(const Napi::Array& a, uint32_t i, const std::string& where) const {
+    Napi::Value v = a.Get(i);
+    if (!v.IsObject()) Fail(where + "[] must be objects");
+    return v.As<Napi::Object>();
   }
-  Napi::Array b = binaries.As<Napi::Array>();
-  if (b.Length() > PAL_FILTER_COMM_ENTRIES) throw Napi::TypeError::New(env, "too many filter binaries");
-  for (uint32_t i = 0; i < b.Length(); i++) {
-    Napi::Value item = b.Get(i);
-    if (!item.IsObject()) throw Napi::TypeError::New(env, "filter.binaries[] must be objects");
-    Napi::Object o = item.As<Napi::Object>();
-    Napi::Value comm = o.Get("comm");
-    if (!comm.IsString()) throw Napi::TypeError::New(env, "filter.binaries[].comm must be a string");
-    std::string c = comm.As<Napi::String>().Utf8Value();
-    if (c.empty() || c.size() >= PAL_COMM_LEN || c.find('\0') != std::string::npos) {
-      throw Napi::TypeError::New(env, "filter.binaries[].comm must be 1-15 bytes without NUL");
+
+  double Number(const Napi::Object& o, const char* key, const std::string& where) const {
+    Napi::Value v = o.Get(key);
+    if (!v.IsNumber()) Fail(where + "." + key + " must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
+      Fail(where + "." + key + " must be a non-negative integer");
     }
+    return d;
+  }
+
+  std::string String(const Napi::Object& o, const char* key, const std::string& where, size_t max) const {
+    Napi::Value v = o.Get(key);
+    if (!v.IsString()) Fail(where + "." + key + " must be a string");
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s.empty() || s.size() > max || s.find('\0') != std::string::npos) {
+      Fail(where + "." + key + " must be 1-" + std::to_string(max) + " bytes without NUL");
+    }
+    return s;
+  }
+
+  uint32_t Actions(const Napi::Object& o, const std::string& where, uint32_t allowed) const {
+    auto a = static_cast<uint32_t>(Number(o, "actions", where));
+    if (a == 0 || (a & ~allowed) != 0) Fail(where + ".actions is invalid");
+    return a;
+  }
+
+  uint32_t Rate(const Napi::Object& o, const std::string& where, size_t rates) const {
+    auto r = static_cast<uint32_t>(Number(o, "rate", where));
+    if (r > rates) Fail(where + ".rate names no entry of filter.rates");
+    return r;
+  }
+
+  uint64_t Kinds(const Napi::Object& o, const char* key, const std::string& where) const {
+    Napi::Array a = List(o, key, PAL_FILTER_KINDS);
+    uint64_t mask = 0;
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsNumber()) Fail(where + "." + key + "[] must be numbers");
+      uint32_t k = v.As<Napi::Number>().Uint32Value();
+      if (k == 0 || k >= PAL_FILTER_KINDS) Fail(where + "." + key + "[] must be event kinds 1-63");
+      mask |= 1ULL << k;
+    }
+    return mask;
+  }
+
+  pal_filter_value Value(const Napi::Object& o, const std::string& where, uint32_t allowed, size_t rates) const {
+    pal_filter_value v = {};
+    v.actions = Actions(o, where, allowed);
+    v.rate = Rate(o, where, rates);
+    v.kinds = Kinds(o, "kinds", where);
+    if (v.rate != 0 && !(v.actions & PAL_ACTION_POST)) Fail(where + ": a rate needs the POST action");
+    return v;
+  }
+
+ private:
+  Napi::Env env_;
+};
+
+FilterSpec ParseFilter(Napi::Env env, const Napi::Object& spec) {
+  constexpr uint32_t kKeyed = PAL_ACTION_DROP | PAL_ACTION_SIGKILL | PAL_ACTION_POST;
+  constexpr uint32_t kCgroup = PAL_ACTION_DROP | PAL_ACTION_POST | PAL_ACTION_LISTED;
+  constexpr uint32_t kPort = PAL_ACTION_DROP | PAL_ACTION_POST;
+  constexpr uint32_t kPath = PAL_ACTION_DROP | PAL_ACTION_SIGKILL;
+  FilterParser p(env);
+  FilterSpec out;
+
+  Napi::Value flags = spec.Get("flags");
+  if (!flags.IsNumber()) p.Fail("filter.flags must be a number");
+  out.flags = flags.As<Napi::Number>().Uint32Value();
+  if ((out.flags & ~static_cast<uint32_t>(PAL_FILTER_EMIT_KILL_EVENTS)) != 0) p.Fail("filter.flags is invalid");
+  out.cgroup_only = spec.Get("cgroupOnly").ToBoolean().Value() ? 1 : 0;
+  out.kinds_dropped = p.Kinds(spec, "kindsDropped", "filter");
+
+  Napi::Array rates = p.List(spec, "rates", PAL_FILTER_RATES);
+  for (uint32_t i = 0; i < rates.Length(); i++) {
+    Napi::Object o = p.Item(rates, i, "filter.rates");
+    pal_filter_rate r = {};
+    r.cost_ns = static_cast<uint64_t>(p.Number(o, "costNs", "filter.rates[]"));
+    r.burst_ns = static_cast<uint64_t>(p.Number(o, "burstNs", "filter.rates[]"));
+    if (r.cost_ns == 0 || r.burst_ns < r.cost_ns) p.Fail("filter.rates[] needs 0 < costNs <= burstNs");
+    out.rates.push_back(r);
+  }
+  const size_t nrates = out.rates.size();
+
+  Napi::Array b = p.List(spec, "binaries", PAL_FILTER_COMM_ENTRIES);
+  for (uint32_t i = 0; i < b.Length(); i++) {
+    Napi::Object o = p.Item(b, i, "filter.binaries");
+    std::string c = p.String(o, "comm", "filter.binaries[]", PAL_COMM_LEN - 1);
     pal_filter_comm_key key = {};
     memcpy(key.comm, c.data(), c.size());
+    pal_filter_value v = p.Value(o, "filter.binaries[]", kKeyed, nrates);
     pal_filter_comm_value value = {};
-    value.actions = actions_of(o, "filter.binaries[]");
+    value.actions = v.actions;
+    value.rate = v.rate;
+    value.kinds = v.kinds;
     out.comm_keys.push_back(key);
     out.comm_values.push_back(value);
   }
-  Napi::Array p = prefixes.As<Napi::Array>();
-  if (p.Length() > PAL_FILTER_PREFIXES) throw Napi::TypeError::New(env, "too many filter path prefixes");
-  for (uint32_t i = 0; i < p.Length(); i++) {
-    Napi::Value item = p.Get(i);
-    if (!item.IsObject()) throw Napi::TypeError::New(env, "filter.pathPrefixes[] must be objects");
-    Napi::Object o = item.As<Napi::Object>();
-    Napi::Value prefix = o.Get("prefix");
-    if (!prefix.IsString()) throw Napi::TypeError::New(env, "filter.pathPrefixes[].prefix must be a string");
-    std::string s = prefix.As<Napi::String>().Utf8Value();
-    if (s.empty() || s.size() > PAL_FILTER_PREFIX_MAX || s.find('\0') != std::string::npos) {
-      throw Napi::TypeError::New(env, "filter.pathPrefixes[].prefix must be 1-64 bytes without NUL");
-    }
+  Napi::Array bp = p.List(spec, "binaryPrefixes", PAL_FILTER_COMM_PREFIXES);
+  for (uint32_t i = 0; i < bp.Length(); i++) {
+    Napi::Object o = p.Item(bp, i, "filter.binaryPrefixes");
+    std::string c = p.String(o, "prefix", "filter.binaryPrefixes[]", PAL_COMM_LEN - 1);
+    pal_filter_value v = p.Value(o, "filter.binaryPrefixes[]", kKeyed, nrates);
+    pal_filter_comm_prefix slot = {};
+    slot.len = static_cast<uint32_t>(c.size());
+    slot.actions = v.actions;
+    slot.rate = v.rate;
+    slot.kinds = v.kinds;
+    memcpy(slot.prefix, c.data(), c.size());
+    out.comm_prefixes.push_back(slot);
+  }
+  Napi::Array pp = p.List(spec, "pathPrefixes", PAL_FILTER_PREFIXES);
+  for (uint32_t i = 0; i < pp.Length(); i++) {
+    Napi::Object o = p.Item(pp, i, "filter.pathPrefixes");
+    std::string s = p.String(o, "prefix", "filter.pathPrefixes[]", PAL_FILTER_PREFIX_MAX);
     pal_filter_prefix slot = {};
     slot.len = static_cast<uint32_t>(s.size());
-    slot.actions = actions_of(o, "filter.pathPrefixes[]");
+    slot.actions = p.Actions(o, "filter.pathPrefixes[]", kPath);
     memcpy(slot.prefix, s.data(), s.size());
     out.prefixes.push_back(slot);
   }
+  Napi::Array cg = p.List(spec, "cgroups", PAL_FILTER_CGROUP_ENTRIES);
+  for (uint32_t i = 0; i < cg.Length(); i++) {
+    Napi::Object o = p.Item(cg, i, "filter.cgroups");
+    auto id = static_cast<uint64_t>(p.Number(o, "id", "filter.cgroups[]"));
+    if (id == 0) p.Fail("filter.cgroups[].id must not be 0");
+    out.cgroup_keys.push_back(id);
+    out.cgroup_values.push_back(p.Value(o, "filter.cgroups[]", kCgroup, nrates));
+  }
+  Napi::Array ports = p.List(spec, "ports", PAL_FILTER_PORT_ENTRIES);
+  for (uint32_t i = 0; i < ports.Length(); i++) {
+    Napi::Object o = p.Item(ports, i, "filter.ports");
+    auto port = static_cast<uint64_t>(p.Number(o, "port", "filter.ports[]"));
+    if (port == 0 || port > 65535) p.Fail("filter.ports[].port must be 1-65535");
+    out.port_keys.push_back(static_cast<uint32_t>(port));
+    out.port_values.push_back(p.Value(o, "filter.ports[]", kPort, nrates));
+  }
   return out;
+}
+
+// Makes a HASH map hold exactly keys -> values: writes every wanted entry, then deletes the others. Collect first,
+// delete after: deleting the key get_next_key is walking from restarts the walk.
+template <typename Key, typename Value>
+int SyncHash(int fd, const std::vector<Key>& keys, const std::vector<Value>& values, std::string* op) {
+  for (size_t i = 0; i < keys.size(); i++) {
+    if (bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY) != 0) {
+      *op = "bpf_map_update_elem";
+      return errno;
+    }
+  }
+  std::vector<Key> stale;
+  Key key = {};
+  Key next = {};
+  const void* cursor = nullptr;
+  while (bpf_map_get_next_key(fd, cursor, &next) == 0) {
+    bool wanted = false;
+    for (const auto& k : keys) wanted = wanted || memcmp(&k, &next, sizeof(Key)) == 0;
+    if (!wanted) stale.push_back(next);
+    key = next;
+    cursor = &key;
+  }
+  for (const auto& k : stale) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
+      *op = "bpf_map_delete_elem";
+      return errno;
+    }
+  }
+  return 0;
+}
+
+// Writes slots [0, max) of an ARRAY map: the given values first, zeroed (empty) slots after.
+template <typename Value>
+int FillArray(int fd, const std::vector<Value>& values, uint32_t first, uint32_t max) {
+  for (uint32_t slot = first; slot < max; slot++) {
+    Value value = {};
+    if (slot - first < values.size()) value = values[slot - first];
+    if (bpf_map_update_elem(fd, &slot, &value, BPF_ANY) != 0) return errno;
+  }
+  return 0;
 }
 
 template <typename Handle>
@@ -258,12 +409,23 @@ void Session::Open(Napi::Env env, const Napi::Object& options) {
   bpf_map* filter_comm = bpf_object__find_map_by_name(obj_.get(), "pal_filter_comm");
   bpf_map* filter_prefix = bpf_object__find_map_by_name(obj_.get(), "pal_filter_prefix");
   bpf_map* filter_state = bpf_object__find_map_by_name(obj_.get(), "pal_filter_state");
-  if (filter_comm == nullptr || filter_prefix == nullptr || filter_state == nullptr) {
+  bpf_map* filter_comm_prefix = bpf_object__find_map_by_name(obj_.get(), "pal_filter_comm_prefix");
+  bpf_map* filter_cgroup = bpf_object__find_map_by_name(obj_.get(), "pal_filter_cgroup");
+  bpf_map* filter_port = bpf_object__find_map_by_name(obj_.get(), "pal_filter_port");
+  bpf_map* filter_rate = bpf_object__find_map_by_name(obj_.get(), "pal_filter_rate");
+  bpf_map* filter_bucket = bpf_object__find_map_by_name(obj_.get(), "pal_filter_bucket");
+  if (filter_comm == nullptr || filter_prefix == nullptr || filter_state == nullptr || filter_comm_prefix == nullptr ||
+      filter_cgroup == nullptr || filter_port == nullptr || filter_rate == nullptr || filter_bucket == nullptr) {
     fail("bpf_object__find_map_by_name(pal_filter_*)", ENOENT);
   }
   filter_comm_fd_ = bpf_map__fd(filter_comm);
   filter_prefix_fd_ = bpf_map__fd(filter_prefix);
   filter_state_fd_ = bpf_map__fd(filter_state);
+  filter_comm_prefix_fd_ = bpf_map__fd(filter_comm_prefix);
+  filter_cgroup_fd_ = bpf_map__fd(filter_cgroup);
+  filter_port_fd_ = bpf_map__fd(filter_port);
+  filter_rate_fd_ = bpf_map__fd(filter_rate);
+  filter_bucket_fd_ = bpf_map__fd(filter_bucket);
   LogCaptureEnd();
 }
 
@@ -322,52 +484,53 @@ Napi::Value Session::Stats(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// Replaces the whole filter while the programs run. Write order (see bpf/include/filter.bpf.h): new comm entries,
-// then every prefix slot (unused ones cleared), then stale comm entries deleted, then the state counts last, so a
-// program never trusts a count that covers a slot not written yet.
+// Replaces the whole filter while the programs run. Write order (see bpf/include/filter.bpf.h): rate shapes and
+// a reset of the buckets, then every selector map (new entries, then stale ones deleted; array slots rewritten,
+// unused ones cleared), then the state counts and the kind mask last, so a program never trusts a count that covers
+// a slot not written yet.
 Napi::Value Session::SetFilter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closed_) throw MakeNativeError(env, "setFilter", EBADF);
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "filter must be an object");
   FilterSpec spec = ParseFilter(env, info[0].As<Napi::Object>());
+  std::string op;
+  auto check = [&](int err, const std::string& what) {
+    if (err != 0) throw MakeNativeError(env, what, err);
+  };
 
-  for (size_t i = 0; i < spec.comm_keys.size(); i++) {
-    if (bpf_map_update_elem(filter_comm_fd_, &spec.comm_keys[i], &spec.comm_values[i], BPF_ANY) != 0) {
-      throw MakeNativeError(env, "bpf_map_update_elem(pal_filter_comm)", errno);
-    }
+  check(FillArray(filter_rate_fd_, spec.rates, 1, PAL_FILTER_RATES + 1), "bpf_map_update_elem(pal_filter_rate)");
+  // Buckets of the old policy would carry its credit (or its debt) into a rate id that now means something else.
+  {
+    std::vector<pal_filter_bucket_key> none;
+    std::vector<pal_filter_bucket> nothing;
+    if (int err = SyncHash(filter_bucket_fd_, none, nothing, &op); err != 0) check(err, op + "(pal_filter_bucket)");
   }
+  if (int err = SyncHash(filter_comm_fd_, spec.comm_keys, spec.comm_values, &op); err != 0) {
+    check(err, op + "(pal_filter_comm)");
+  }
+  check(FillArray(filter_comm_prefix_fd_, spec.comm_prefixes, 0, PAL_FILTER_COMM_PREFIXES),
+        "bpf_map_update_elem(pal_filter_comm_prefix)");
+  check(FillArray(filter_prefix_fd_, spec.prefixes, 0, PAL_FILTER_PREFIXES), "bpf_map_update_elem(pal_filter_prefix)");
+  if (int err = SyncHash(filter_cgroup_fd_, spec.cgroup_keys, spec.cgroup_values, &op); err != 0) {
+    check(err, op + "(pal_filter_cgroup)");
+  }
+  if (int err = SyncHash(filter_port_fd_, spec.port_keys, spec.port_values, &op); err != 0) {
+    check(err, op + "(pal_filter_port)");
+  }
+
   pal_filter_state state = {};
-  for (uint32_t slot = 0; slot < PAL_FILTER_PREFIXES; slot++) {
-    pal_filter_prefix value = {};
-    if (slot < spec.prefixes.size()) {
-      value = spec.prefixes[slot];
-      state.prefix_count++;
-      if (value.actions & PAL_ACTION_SIGKILL) state.prefix_kill++;
-    }
-    if (bpf_map_update_elem(filter_prefix_fd_, &slot, &value, BPF_ANY) != 0) {
-      throw MakeNativeError(env, "bpf_map_update_elem(pal_filter_prefix)", errno);
-    }
-  }
-  // Collect first, delete after: deleting the key get_next_key is walking from restarts the walk.
-  std::vector<pal_filter_comm_key> stale;
-  pal_filter_comm_key key = {};
-  pal_filter_comm_key next = {};
-  const void* cursor = nullptr;
-  while (bpf_map_get_next_key(filter_comm_fd_, cursor, &next) == 0) {
-    bool wanted = false;
-    for (const auto& k : spec.comm_keys) wanted = wanted || memcmp(k.comm, next.comm, sizeof(k.comm)) == 0;
-    if (!wanted) stale.push_back(next);
-    key = next;
-    cursor = &key;
-  }
-  for (const auto& k : stale) {
-    if (bpf_map_delete_elem(filter_comm_fd_, &k) != 0 && errno != ENOENT) {
-      throw MakeNativeError(env, "bpf_map_delete_elem(pal_filter_comm)", errno);
-    }
-  }
-  // Programs only test it for zero (skip the hash lookup), so duplicated comms over-counting is harmless.
+  // Programs only test counts for zero (skip a lookup), so duplicated keys over-counting is harmless.
   state.comm_count = static_cast<uint32_t>(spec.comm_keys.size());
+  state.prefix_count = static_cast<uint32_t>(spec.prefixes.size());
+  for (const auto& p : spec.prefixes) {
+    if (p.actions & PAL_ACTION_SIGKILL) state.prefix_kill++;
+  }
   state.flags = spec.flags;
+  state.kinds_dropped = spec.kinds_dropped;
+  state.comm_prefix_count = static_cast<uint32_t>(spec.comm_prefixes.size());
+  state.cgroup_count = static_cast<uint32_t>(spec.cgroup_keys.size());
+  state.cgroup_only = spec.cgroup_only;
+  state.port_count = static_cast<uint32_t>(spec.port_keys.size());
   uint32_t zero = 0;
   if (bpf_map_update_elem(filter_state_fd_, &zero, &state, BPF_ANY) != 0) {
     throw MakeNativeError(env, "bpf_map_update_elem(pal_filter_state)", errno);
@@ -401,6 +564,7 @@ void Session::CloseAll() {
   obj_.reset();
   stats_fd_ = -1;
   filter_comm_fd_ = filter_prefix_fd_ = filter_state_fd_ = -1;
+  filter_comm_prefix_fd_ = filter_cgroup_fd_ = filter_port_fd_ = filter_rate_fd_ = filter_bucket_fd_ = -1;
   on_batch_.Reset();
   on_error_.Reset();
   if (cleanup_hook_added_) {

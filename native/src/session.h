@@ -74,6 +74,11 @@ class Session : public Napi::ObjectWrap<Session> {
   int filter_comm_fd_ = -1;
   int filter_prefix_fd_ = -1;
   int filter_state_fd_ = -1;
+  int filter_comm_prefix_fd_ = -1;
+  int filter_cgroup_fd_ = -1;
+  int filter_port_fd_ = -1;
+  int filter_rate_fd_ = -1;
+  int filter_bucket_fd_ = -1;
 
   // Owned by libuv between uv_close() and its close callback, which frees them.
   uv_poll_t* poll_ = nullptr;

@@ -1,26 +1,80 @@
 // Builds the collector from its config and the shared pieces (bus, metrics, logger): used by main.ts and by the
 // embedded pipeline.
 import { isAbsolute, resolve } from 'node:path';
-import type { Bus, Logger, Metrics } from '@palisade/common';
+import { fileURLToPath } from 'node:url';
+import type { Bus, Logger, Metrics, palisade } from '@palisade/common';
 import { Collector } from './collector.js';
 import type { CollectorConfig } from './config.js';
+import type { EventSource, EventSourceStats } from './event-source.js';
 import { KernelSource } from './kernel-source.js';
+import type { KernelFilter } from './native.js';
+import { PolicyWatcher } from './policy-watcher.js';
+
+/** policies/tracing/default.yaml of this installation (services/collector/dist/ -> repo root). */
+export const DEFAULT_TRACING_POLICY = fileURLToPath(new URL('../../../policies/tracing/default.yaml', import.meta.url));
 
 export interface Composed<S> {
   service: S;
   cleanup: () => Promise<void>;
 }
 
+/** What the policy needs from the kernel side: KernelSource in production. */
+export interface FilterableSource extends EventSource {
+  setFilter(filter: KernelFilter): void;
+}
+
+/**
+ * The kernel source with its TracingPolicy: once the programs are attached, the policy is applied and then kept in
+ * sync with its file. Every kill is reported as a process_kill event (emitKillEvents), whatever the policy says.
+ * Between the attach and the first setFilter (map writes, well under a millisecond) nothing is filtered yet.
+ */
+export class PolicedSource implements EventSource {
+  readonly watcher: PolicyWatcher;
+
+  constructor(private readonly inner: FilterableSource, opts: {
+    path: string; checkIntervalMs: number; logger: Logger; metrics: Metrics;
+  }) {
+    this.watcher = new PolicyWatcher({
+      path: opts.path, checkIntervalMs: opts.checkIntervalMs, logger: opts.logger, metrics: opts.metrics,
+      apply: (policy) => inner.setFilter({ ...policy.filter, emitKillEvents: true }),
+    });
+  }
+
+  start(onEvents: (events: palisade.v1.IRawEvent[]) => void): void {
+    this.inner.start(onEvents);
+    try {
+      this.watcher.start();
+    } catch (err) {
+      this.inner.close();
+      throw err;
+    }
+  }
+
+  stats(): EventSourceStats {
+    return this.inner.stats();
+  }
+
+  close(): void {
+    this.watcher.stop();
+    this.inner.close();
+  }
+}
+
 export function composeCollector(cfg: CollectorConfig, shared: { bus: Bus; metrics: Metrics; logger: Logger }): Composed<Collector> {
-  const source = new KernelSource({
+  const kernel = new KernelSource({
     mode: cfg.bufferMode,
     ringBufferBytes: cfg.ringBufferBytes,
     perfBufferPages: cfg.perfBufferPages,
     ignoreSelf: cfg.ignoreSelf,
     ...(cfg.bpfObject !== '' && { objectPath: isAbsolute(cfg.bpfObject) ? cfg.bpfObject : resolve(cfg.bpfObject) }),
   });
+  const logger = shared.logger.child({ stage: 'collector' });
+  const source = new PolicedSource(kernel, {
+    path: cfg.policy !== '' ? resolve(cfg.policy) : DEFAULT_TRACING_POLICY,
+    checkIntervalMs: cfg.policyCheckIntervalMs, logger, metrics: shared.metrics,
+  });
   const service = new Collector({
-    node: cfg.node, bus: shared.bus, source, metrics: shared.metrics, logger: shared.logger.child({ stage: 'collector' }),
+    node: cfg.node, bus: shared.bus, source, metrics: shared.metrics, logger,
     maxBatchEvents: cfg.maxBatchEvents, flushIntervalMs: cfg.flushIntervalMs, maxPendingEvents: cfg.maxPendingEvents,
   });
   return { service, cleanup: async () => source.close() };

@@ -13,6 +13,10 @@ export const collectorSchema = {
   flushIntervalMs: int('A partial batch is published after this long', 'PALISADE_COLLECTOR_FLUSH_MS', 20, 1),
   maxPendingEvents: int('Events held while the bus is slow; beyond this they are dropped and counted in-band',
     'PALISADE_COLLECTOR_MAX_PENDING', 200_000, 1),
+  policy: str('TracingPolicy YAML for the in-kernel filter (kinds, binaries, paths, cgroups, ports; Drop/Sigkill/Post), ' +
+    'reloaded on change; empty: policies/tracing/default.yaml of this installation', 'PALISADE_TRACING_POLICY', ''),
+  policyCheckIntervalMs: int('How often the TracingPolicy file is re-checked besides fs.watch; 0: load once, never reload',
+    'PALISADE_TRACING_POLICY_CHECK_MS', 5000, 0),
   ignoreSelf: bool('Drop events of the collector\'s own process, so its work does not feed back into the pipeline',
     'PALISADE_COLLECTOR_IGNORE_SELF', true),
 };

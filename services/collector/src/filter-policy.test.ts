@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { PalisadeError } from '@palisade/common';
 import { parseTracingPolicy } from './filter-policy.js';
@@ -57,9 +58,9 @@ test('errors name the source, the field and what is wrong', () => {
   rejects(GOOD.replace('v1alpha1', 'v1'), /^test\.yaml: apiVersion must be palisade\.dev\/v1alpha1, got "palisade\.dev\/v1"/);
   rejects(GOOD.replace('kind: TracingPolicy', 'kind: Policy'), /kind must be TracingPolicy/);
   rejects(GOOD.replace('name: quiet-and-strict', 'name: ""'), /metadata\.name must be a non-empty string/);
-  rejects(GOOD.replace('action: Drop', 'action: Kill'), /spec\.selectors\[0\]\.action must be Drop or Sigkill, got "Kill"/);
+  rejects(GOOD.replace('action: Drop', 'action: Kill'), /spec\.selectors\[0\]\.action must be Drop or Sigkill or Post for binaries, got "Kill"/);
   rejects(policy('    - pathPrefix: [/tmp]\n      action: Drop\n'), /spec\.selectors\[0\]\.pathPrefix is not a known field/);
-  rejects(policy('    - action: Drop\n'), /spec\.selectors\[0\] needs binaries or pathPrefixes/);
+  rejects(policy('    - action: Drop\n'), /spec\.selectors\[0\] needs one of binaries, binaryPrefixes, pathPrefixes, cgroups, ports/);
   rejects(policy('    - binaries: [sh]\n      pathPrefixes: [/tmp]\n      action: Sigkill\n'), /both binaries and pathPrefixes/);
   rejects(policy('    - binaries: []\n      action: Drop\n'), /binaries must be a non-empty list/);
   rejects(policy('    - binaries: [/usr/bin/nc]\n      action: Sigkill\n'), /binaries\[0\] '\/usr\/bin\/nc' is a path.*write 'nc'/);
@@ -71,4 +72,73 @@ test('errors name the source, the field and what is wrong', () => {
   rejects('apiVersion: [unclosed', /YAML is malformed/);
   rejects(`${GOOD}\n---\n${GOOD}`, /exactly one policy, found 2/);
   rejects('- a\n- b\n', /document must be a mapping/);
+});
+
+test('kinds, binary prefixes, cgroups (paths resolved, missing ones warned), ports and rate limits', () => {
+  const ids: Record<string, number> = { '/kubepods/pod-a': 1001, '/kubepods/pod-b': 1002 };
+  const p = parseTracingPolicy(`
+apiVersion: palisade.dev/v1alpha1
+kind: TracingPolicy
+metadata: {name: all-selectors}
+spec:
+  kinds: [exec, exit, file_open, 6]
+  selectors:
+    - binaryPrefixes: [systemd-]
+      kinds: [file_open]
+      action: Drop
+    - cgroups: [/kubepods/pod-a, 77, /kubepods/gone]
+      action: Drop
+    - cgroups: [/kubepods/pod-b]
+      match: NotIn
+      action: Drop
+    - ports: [53, 5353]
+      action: Post
+      rateLimit: {events: 100, seconds: 1}
+    - binaries: [curl]
+      action: Post
+      rateLimit: {events: 5, seconds: 60}
+`, 'all.yaml', { resolveCgroup: (path) => ids[path] });
+  const rate = { events: 100, seconds: 1 };
+  assert.deepEqual(p.filter, {
+    binaries: [{ comm: 'curl', action: 'post', rateLimit: { events: 5, seconds: 60 } }],
+    pathPrefixes: [],
+    binaryPrefixes: [{ prefix: 'systemd-', action: 'drop', kinds: [3] }],
+    cgroups: [{ id: 1001, action: 'drop' }, { id: 77, action: 'drop' }],
+    onlyCgroups: [1002],
+    ports: [{ port: 53, action: 'post', rateLimit: rate }, { port: 5353, action: 'post', rateLimit: rate }],
+    kinds: [1, 2, 3, 6],
+  });
+  assert.deepEqual(p.warnings, ["all.yaml: spec.selectors[1].cgroups[2] '/kubepods/gone' does not exist (now); skipped"]);
+  // Both ports of one selector share one bucket per process.
+  const ports = p.filter.ports ?? [];
+  assert.equal(ports[0]?.rateLimit, ports[1]?.rateLimit);
+});
+
+test('selector combinations the kernel cannot do are refused with the reason', () => {
+  rejects(policy('    - ports: [53]\n      action: Sigkill\n'), /action must be Drop or Post for ports/);
+  rejects(policy('    - binaries: [sh]\n      action: Drop\n      rateLimit: {events: 1, seconds: 1}\n'), /rateLimit needs action Post/);
+  rejects(policy('    - binaries: [sh]\n      action: Post\n      rateLimit: {events: 0, seconds: 1}\n'), /rateLimit\.events must be a positive integer/);
+  rejects(policy('    - pathPrefixes: [/tmp]\n      action: Drop\n      kinds: [exec]\n'), /kinds is not supported on pathPrefixes/);
+  rejects(policy('    - binaries: [sh]\n      action: Sigkill\n      kinds: [exec]\n'), /does not apply to Sigkill/);
+  rejects(policy('    - binaries: [sh]\n      action: Drop\n      kinds: [syscalls]\n'), /kinds\[0\] must be an event kind/);
+  rejects(policy('    - binaries: [sh]\n      match: NotIn\n      action: Drop\n'), /match applies to cgroups only/);
+  rejects(policy('    - cgroups: [/x]\n      match: NotIn\n      action: Drop\n'), /resolve to no cgroup/);
+  rejects(policy('    - cgroups: [relative]\n      action: Drop\n'), /must be a cgroup id or a path/);
+  rejects(policy('    - ports: [0]\n      action: Drop\n'), /ports\[0\] must be a port 1-65535/);
+  rejects(policy('    - binaryPrefixes: [a-very-long-prefix]\n      action: Drop\n'), /at most 15/);
+  rejects('apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: p}\nspec: {kinds: [], selectors: []}\n', /spec\.kinds must be a non-empty list/);
+});
+
+test('the shipped default policy parses, keeps every kind and drops nothing a rule reads', () => {
+  const text = readFileSync(new URL('../../../policies/tracing/default.yaml', import.meta.url), 'utf8');
+  const p = parseTracingPolicy(text, 'default.yaml', { resolveCgroup: () => undefined });
+  assert.equal(p.filter.kinds, undefined, 'no kind is dropped wholesale');
+  assert.equal(p.filter.cgroups, undefined);
+  assert.equal(p.filter.ports, undefined);
+  for (const b of p.filter.binaries) assert.deepEqual(b.kinds, [3], `${b.comm}: only its opens`);
+  // PAL-001's paths (policies/rules/pal_001_credential_file_open.rego) must not fall under a dropped prefix.
+  for (const path of ['/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d/x']) {
+    assert.equal(p.filter.pathPrefixes.find((x) => path.startsWith(x.prefix)), undefined, path);
+  }
+  assert.ok(p.filter.pathPrefixes.every((x) => x.action === 'drop'));
 });

@@ -4,29 +4,63 @@
 //   kind: TracingPolicy
 //   metadata: { name: quiet-and-strict }
 //   spec:
+//     kinds: [exec, exit, file_open, net_connect]  # optional: the event kinds emitted at all (default: every kind)
 //     selectors:
 //       - binaries: [kubelet, containerd]   # by process name (comm): exact, at most 15 bytes, no path
 //         action: Drop                      # their events never leave the kernel
+//       - binaryPrefixes: [systemd-]        # by comm prefix (at most 8 in all); an exact binaries entry wins
+//         kinds: [file_open]                # optional: only these kinds of their events (default: all)
+//         action: Drop
 //       - pathPrefixes: [/etc/kubernetes/pki/]
 //         action: Sigkill                   # whoever opens a path under here is killed in that open
+//       - cgroups: [/kubepods.slice/kubepods-besteffort.slice, 4242]  # paths below the cgroup2 mount, or ids
+//         match: NotIn                      # optional: In (default) or NotIn ("only these cgroups"; Drop only)
+//         action: Drop                      # a cgroup covers its descendants (a pod covers its containers)
+//       - ports: [53]                       # net_connect destination port
+//         action: Post                      # emit (what happens anyway) ...
+//         rateLimit: {events: 100, seconds: 1}  # ... at most this often per process; the rest counted rate_limited
 //
-// Each selector has either binaries or pathPrefixes: the kernel filter cannot yet express "these binaries opening
-// these paths" (an AND of both), and accepting it as an OR would kill or hide far more than was written.
-// Unknown keys are errors: a typo such as `pathPrefix:` must not silently turn a rule off.
+// Each selector has exactly one of binaries, binaryPrefixes, pathPrefixes, cgroups, ports: the kernel filter cannot
+// yet express an AND of two (e.g. "these binaries opening these paths"), and accepting it as an OR would drop or
+// kill far more than was written. Unknown keys are errors: a typo such as `pathPrefix:` must not silently turn a
+// rule off.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { PalisadeError } from '@palisade/common';
-import { COMM_MAX_BYTES, FILTER_ABI, resolveKernelFilter, type FilterAction, type KernelFilter } from './native.js';
+import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
+import {
+  COMM_MAX_BYTES, FILTER_ABI, FILTER_LIMITS, resolveKernelFilter,
+  type FilterAction, type KernelFilter, type RateLimit,
+} from './native.js';
 
 export const TRACING_POLICY_API_VERSION = 'palisade.dev/v1alpha1';
 export const TRACING_POLICY_KIND = 'TracingPolicy';
 
-export type PolicyAction = 'Drop' | 'Sigkill';
+export type PolicyAction = 'Drop' | 'Sigkill' | 'Post';
 
-const ACTIONS: Readonly<Record<PolicyAction, FilterAction>> = { Drop: 'drop', Sigkill: 'sigkill' };
+const ACTIONS: Readonly<Record<PolicyAction, FilterAction>> = { Drop: 'drop', Sigkill: 'sigkill', Post: 'post' };
+
+/**
+ * Event kind names as the Rego input and the proto EventKind spell them (ids: bpf/include/palisade.h). A kind
+ * without a name here can be given by its id.
+ */
+export const EVENT_KIND_IDS: Readonly<Record<string, number>> = {
+  exec: 1, exit: 2, file_open: 3, net_connect: 4, process_kill: 5,
+};
 
 export interface TracingPolicy {
   readonly name: string;
   readonly filter: KernelFilter;
+  /** Things skipped rather than refused (a cgroup path that does not exist now); worth a log line. */
+  readonly warnings: readonly string[];
+}
+
+export interface ParseOptions {
+  /** cgroup2 mount point that cgroup paths are relative to. */
+  cgroupRoot?: string;
+  /** cgroup path -> id; default: the inode number of <cgroupRoot>/<path> (undefined when it does not exist). */
+  resolveCgroup?: (path: string) => number | undefined;
 }
 
 type Obj = Record<string, unknown>;
@@ -50,12 +84,36 @@ class Checker {
     return v;
   }
 
+  list(v: unknown, where: string): unknown[] {
+    if (!Array.isArray(v) || v.length === 0) this.fail(where, `must be a non-empty list, got ${describe(v)}`);
+    return v;
+  }
+
   strings(v: unknown, where: string): string[] {
     if (!Array.isArray(v) || v.length === 0) this.fail(where, `must be a non-empty list of strings, got ${describe(v)}`);
     return v.map((item, i) => {
       if (typeof item !== 'string' || item === '') this.fail(`${where}[${i}]`, `must be a non-empty string, got ${describe(item)}`);
       return item;
     });
+  }
+
+  kinds(v: unknown, where: string): number[] {
+    return this.list(v, where).map((k, i) => {
+      if (typeof k === 'string' && EVENT_KIND_IDS[k] !== undefined) return EVENT_KIND_IDS[k];
+      if (typeof k === 'number' && Number.isInteger(k) && k >= 1 && k < FILTER_LIMITS.filterKinds) return k;
+      return this.fail(`${where}[${i}]`, `must be an event kind (${Object.keys(EVENT_KIND_IDS).join(', ')}, or an id 1-63), got ${describe(k)}`);
+    });
+  }
+
+  rateLimit(v: unknown, where: string): RateLimit {
+    const r = this.obj(v, where, ['events', 'seconds']);
+    if (typeof r.events !== 'number' || !Number.isInteger(r.events) || r.events < 1) {
+      this.fail(`${where}.events`, `must be a positive integer, got ${describe(r.events)}`);
+    }
+    if (typeof r.seconds !== 'number' || !(r.seconds > 0) || r.seconds > 86_400) {
+      this.fail(`${where}.seconds`, `must be a number of seconds in (0, 86400], got ${describe(r.seconds)}`);
+    }
+    return { events: r.events, seconds: r.seconds };
   }
 }
 
@@ -67,13 +125,37 @@ function describe(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** The cgroup v2 id of a path below the cgroup2 mount (its directory's inode number), or undefined if it is gone. */
+export function cgroupIdOf(path: string, root = DEFAULT_CGROUP2_ROOT): number | undefined {
+  const full = path.startsWith(`${root}/`) || path === root ? path : join(root, path);
+  try {
+    return statSync(full).ino;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+const SELECTOR_KEYS = ['binaries', 'binaryPrefixes', 'pathPrefixes', 'cgroups', 'ports'] as const;
+type SelectorKey = (typeof SELECTOR_KEYS)[number];
+
+/** Actions each selector can take, and whether it accepts `kinds` (path prefixes and ports have one kind). */
+const SELECTOR_RULES: Readonly<Record<SelectorKey, { actions: readonly PolicyAction[]; kinds: boolean }>> = {
+  binaries: { actions: ['Drop', 'Sigkill', 'Post'], kinds: true },
+  binaryPrefixes: { actions: ['Drop', 'Sigkill', 'Post'], kinds: true },
+  pathPrefixes: { actions: ['Drop', 'Sigkill'], kinds: false },
+  cgroups: { actions: ['Drop', 'Post'], kinds: true },
+  ports: { actions: ['Drop', 'Post'], kinds: false },
+};
+
 /**
  * Parses one TracingPolicy document. Throws CONFIG_INVALID naming the source, the field path and what is wrong.
- * `source` (a file name, or "ConfigMap x") only labels the errors.
+ * `source` (a file name, or "ConfigMap x") only labels the errors. Cgroup paths are resolved to ids here.
  */
-export function parseTracingPolicy(text: string, source = 'policy'): TracingPolicy {
+export function parseTracingPolicy(text: string, source = 'policy', opts: ParseOptions = {}): TracingPolicy {
   // Annotated so that TypeScript narrows after check.fail(), which returns never.
   const check: Checker = new Checker(source);
+  const resolveCgroup = opts.resolveCgroup ?? ((p: string) => cgroupIdOf(p, opts.cgroupRoot));
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs)) check.fail('document', 'is empty');
   if (docs.length !== 1) check.fail('document', `must hold exactly one policy, found ${docs.length}`);
@@ -91,30 +173,44 @@ export function parseTracingPolicy(text: string, source = 'policy'): TracingPoli
   if (typeof metadata.name !== 'string' || metadata.name === '') {
     check.fail('metadata.name', `must be a non-empty string, got ${describe(metadata.name)}`);
   }
-  const spec = check.obj(root.spec, 'spec', ['selectors']);
+  const spec = check.obj(root.spec, 'spec', ['kinds', 'selectors']);
   if (!Array.isArray(spec.selectors)) check.fail('spec.selectors', `must be a list, got ${describe(spec.selectors)}`);
+  const kinds = spec.kinds === undefined ? undefined : check.kinds(spec.kinds, 'spec.kinds');
 
-  const binaries: { comm: string; action: FilterAction }[] = [];
-  const pathPrefixes: { prefix: string; action: FilterAction }[] = [];
+  const warnings: string[] = [];
+  const binaries: NonNullable<KernelFilter['binaries']>[number][] = [];
+  const binaryPrefixes: NonNullable<KernelFilter['binaryPrefixes']>[number][] = [];
+  const pathPrefixes: KernelFilter['pathPrefixes'][number][] = [];
+  const cgroups: NonNullable<KernelFilter['cgroups']>[number][] = [];
+  const ports: NonNullable<KernelFilter['ports']>[number][] = [];
+  let onlyCgroups: number[] | undefined;
+
   spec.selectors.forEach((raw: unknown, i: number) => {
     const where = `spec.selectors[${i}]`;
-    const sel = check.obj(raw, where, ['binaries', 'pathPrefixes', 'action']);
+    const sel = check.obj(raw, where, [...SELECTOR_KEYS, 'action', 'kinds', 'rateLimit', 'match']);
+    const present = SELECTOR_KEYS.filter((k) => sel[k] !== undefined);
+    const key = present[0];
+    if (key === undefined) check.fail(where, `needs one of ${SELECTOR_KEYS.join(', ')}`);
+    if (present.length > 1) {
+      check.fail(where, `has both ${present[0]} and ${present[1]}: the kernel filter cannot match both at once yet; split it into two selectors`);
+    }
+    const rules = SELECTOR_RULES[key];
     const actionName = sel.action;
-    if (actionName !== 'Drop' && actionName !== 'Sigkill') {
-      check.fail(`${where}.action`, `must be Drop or Sigkill, got ${describe(actionName)}`);
+    if (typeof actionName !== 'string' || !(rules.actions as readonly string[]).includes(actionName)) {
+      check.fail(`${where}.action`, `must be ${rules.actions.join(' or ')} for ${key}, got ${describe(actionName)}`);
     }
-    const action = ACTIONS[actionName];
-    const hasBinaries = sel.binaries !== undefined;
-    const hasPrefixes = sel.pathPrefixes !== undefined;
-    if (hasBinaries === hasPrefixes) {
-      check.fail(
-        where,
-        hasBinaries
-          ? 'has both binaries and pathPrefixes: the kernel filter cannot match both at once yet; split it into two selectors'
-          : 'needs binaries or pathPrefixes',
-      );
-    }
-    if (hasBinaries) {
+    const action = ACTIONS[actionName as PolicyAction];
+    if (sel.rateLimit !== undefined && action !== 'post') check.fail(`${where}.rateLimit`, 'needs action Post');
+    if (sel.rateLimit !== undefined && key === 'pathPrefixes') check.fail(`${where}.rateLimit`, 'is not supported on pathPrefixes');
+    // One object per selector: resolveKernelFilter gives each distinct object its own bucket per process.
+    const rateLimit = sel.rateLimit === undefined ? undefined : check.rateLimit(sel.rateLimit, `${where}.rateLimit`);
+    if (sel.kinds !== undefined && !rules.kinds) check.fail(`${where}.kinds`, `is not supported on ${key} (they have one kind)`);
+    const selKinds = sel.kinds === undefined ? undefined : check.kinds(sel.kinds, `${where}.kinds`);
+    if (selKinds !== undefined && action === 'sigkill') check.fail(`${where}.kinds`, 'does not apply to Sigkill, which acts at opens');
+    if (sel.match !== undefined && key !== 'cgroups') check.fail(`${where}.match`, 'applies to cgroups only');
+    const extra = { ...(rateLimit && { rateLimit }), ...(selKinds && { kinds: selKinds }) };
+
+    if (key === 'binaries') {
       check.strings(sel.binaries, `${where}.binaries`).forEach((name, j) => {
         const at = `${where}.binaries[${j}]`;
         if (name.includes('/')) {
@@ -124,27 +220,79 @@ export function parseTracingPolicy(text: string, source = 'policy'): TracingPoli
         if (bytes > COMM_MAX_BYTES) {
           check.fail(at, `'${name}' is ${bytes} bytes but the kernel keeps only the first ${COMM_MAX_BYTES} of a process name; write those`);
         }
-        binaries.push({ comm: name, action });
+        binaries.push({ comm: name, action, ...extra });
       });
-    } else {
+    } else if (key === 'binaryPrefixes') {
+      check.strings(sel.binaryPrefixes, `${where}.binaryPrefixes`).forEach((prefix, j) => {
+        const bytes = Buffer.byteLength(prefix, 'utf8');
+        if (bytes > COMM_MAX_BYTES) {
+          check.fail(`${where}.binaryPrefixes[${j}]`, `'${prefix}' is ${bytes} bytes; a process name has at most ${COMM_MAX_BYTES}`);
+        }
+        binaryPrefixes.push({ prefix, action, ...extra });
+      });
+    } else if (key === 'pathPrefixes') {
       check.strings(sel.pathPrefixes, `${where}.pathPrefixes`).forEach((prefix, j) => {
         const at = `${where}.pathPrefixes[${j}]`;
         if (!prefix.startsWith('/')) check.fail(at, `'${prefix}' must be an absolute path`);
         const bytes = Buffer.byteLength(prefix, 'utf8');
         if (bytes > FILTER_ABI.filterPrefixMax) check.fail(at, `is ${bytes} bytes; at most ${FILTER_ABI.filterPrefixMax}`);
-        pathPrefixes.push({ prefix, action });
+        pathPrefixes.push({ prefix, action: action === 'sigkill' ? 'sigkill' : 'drop' });
+      });
+    } else if (key === 'cgroups') {
+      const match = sel.match ?? 'In';
+      if (match !== 'In' && match !== 'NotIn') check.fail(`${where}.match`, `must be In or NotIn, got ${describe(match)}`);
+      if (match === 'NotIn' && (action !== 'drop' || rateLimit !== undefined || selKinds !== undefined)) {
+        check.fail(where, 'match NotIn ("only these cgroups") takes action Drop, without rateLimit or kinds');
+      }
+      const ids: number[] = [];
+      check.list(sel.cgroups, `${where}.cgroups`).forEach((c, j) => {
+        const at = `${where}.cgroups[${j}]`;
+        if (typeof c === 'number') {
+          if (!Number.isSafeInteger(c) || c < 1) check.fail(at, `must be a cgroup id (a positive integer) or a path, got ${describe(c)}`);
+          ids.push(c);
+        } else if (typeof c === 'string' && c.startsWith('/')) {
+          const id = resolveCgroup(c);
+          if (id === undefined) warnings.push(`${source}: ${at} '${c}' does not exist (now); skipped`);
+          else ids.push(id);
+        } else {
+          check.fail(at, `must be a cgroup id or a path starting with '/', got ${describe(c)}`);
+        }
+      });
+      if (match === 'NotIn') {
+        if (ids.length === 0) check.fail(`${where}.cgroups`, 'resolve to no cgroup: "only these cgroups" would drop every event');
+        onlyCgroups = [...(onlyCgroups ?? []), ...ids];
+      } else {
+        for (const id of ids) cgroups.push({ id, action: action === 'drop' ? 'drop' : 'post', ...extra });
+      }
+    } else {
+      check.list(sel.ports, `${where}.ports`).forEach((p, j) => {
+        if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
+          check.fail(`${where}.ports[${j}]`, `must be a port 1-65535, got ${describe(p)}`);
+        }
+        ports.push({ port: p, action: action === 'drop' ? 'drop' : 'post', ...(rateLimit && { rateLimit }) });
       });
     }
   });
   if (pathPrefixes.length > FILTER_ABI.filterPrefixes) {
     check.fail('spec.selectors', `list ${pathPrefixes.length} path prefixes in all; the kernel filter holds ${FILTER_ABI.filterPrefixes}`);
   }
-  const filter: KernelFilter = { binaries, pathPrefixes };
+  if (binaryPrefixes.length > FILTER_LIMITS.filterCommPrefixes) {
+    check.fail('spec.selectors', `list ${binaryPrefixes.length} binary prefixes in all; the kernel filter holds ${FILTER_LIMITS.filterCommPrefixes}`);
+  }
+  const filter: KernelFilter = {
+    binaries,
+    pathPrefixes,
+    ...(binaryPrefixes.length > 0 && { binaryPrefixes }),
+    ...(cgroups.length > 0 && { cgroups }),
+    ...(onlyCgroups !== undefined && { onlyCgroups }),
+    ...(ports.length > 0 && { ports }),
+    ...(kinds !== undefined && { kinds }),
+  };
   // The limits are the native layer's; running its validation here keeps the two from drifting apart.
   try {
     resolveKernelFilter(filter);
   } catch (err) {
     check.fail('spec', err instanceof Error ? err.message : String(err));
   }
-  return { name: metadata.name, filter };
+  return { name: metadata.name, filter, warnings };
 }

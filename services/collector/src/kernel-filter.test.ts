@@ -1,15 +1,19 @@
-// The in-kernel filter against the real kernel: DROP by binary name, SIGKILL by path prefix and by binary, and
-// filter changes on a running session (map writes only; the programs stay attached). Raw records are read here,
+// The in-kernel filter against the real kernel: DROP by binary name, SIGKILL by path prefix and by binary, the kind
+// mask, binary prefixes, cgroups, ports, Post rate limits, and filter changes on a running session (map writes
+// only; the programs stay attached), including through the TracingPolicy file watcher. Raw records are read here,
 // not decoded protos: the event decoder does not know PAL_EVENT_PROCESS_KILL yet.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
+import { Metrics, silentLogger } from '@palisade/common';
+import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import { BpfSession, bpfUnavailableReason, FILTER_ABI, filterLayout, layout, type NativeLayout } from './native.js';
+import { PolicyWatcher } from './policy-watcher.js';
 
 const unavailable = bpfUnavailableReason();
 
@@ -25,6 +29,9 @@ interface RawRecord {
   kind: number;
   pid: number;
   comm: string;
+  cgroupId: number;
+  /** net_connect: destination port. */
+  dport?: number;
   /** file_open and process_kill: the path. */
   path?: string;
   kill?: { signal: number; reason: number; rule: number; late: number };
@@ -53,8 +60,10 @@ function parseBatch(batch: Buffer, l: NativeLayout, kl: ReturnType<typeof filter
       kind: rec.readUInt16LE(at(h, 'kind')),
       pid: rec.readUInt32LE(at(h, 'pid')),
       comm: cString(rec, at(h, 'comm'), 16),
+      cgroupId: Number(rec.readBigUInt64LE(at(h, 'cgroup_id'))),
     };
     if (r.kind === 3) r.path = cString(rec, at(fo, 'path'), size - at(fo, 'path'));
+    if (r.kind === 4) r.dport = rec.readUInt16LE(at(l.netConnect.fields, 'dport'));
     if (r.kind === FILTER_ABI.kindProcessKill) {
       r.path = cString(rec, at(k, 'path'), size - at(k, 'path'));
       r.kill = {
@@ -91,6 +100,8 @@ async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3
 let session: BpfSession | undefined;
 let dir = '';
 const records: RawRecord[] = [];
+/** Test cgroups: their events are kept whatever their comm or path. */
+const testCgroups = new Set<number>();
 
 before(() => {
   if (unavailable !== undefined) return;
@@ -99,7 +110,8 @@ before(() => {
   const kl = filterLayout();
   session = BpfSession.open();
   session.start(
-    (batch) => records.push(...parseBatch(batch, l, kl).filter((r) => r.kind === FILTER_ABI.kindProcessKill || r.path?.startsWith(dir) || r.comm.startsWith('pal'))),
+    (batch) => records.push(...parseBatch(batch, l, kl).filter((r) => r.kind === FILTER_ABI.kindProcessKill || r.path?.startsWith(dir) ||
+      r.comm.startsWith('pal') || testCgroups.has(r.cgroupId))),
     (err) => assert.fail(err),
   );
 });
@@ -215,4 +227,202 @@ test('SIGKILL by binary: killed at its first open; swapping the filter on the ru
   const spared = await run(cat.path, ['/etc/hostname']);
   assert.equal(spared.code, 0);
   assert.equal(stat('killed'), killedBefore + 1);
+});
+
+function makeCgroup(): { dir: string; id: number } {
+  const d = join(DEFAULT_CGROUP2_ROOT, `palisade-filter-${randomBytes(4).toString('hex')}`);
+  mkdirSync(d);
+  const id = Number(statSync(d, { bigint: true }).ino);
+  testCgroups.add(id);
+  return { dir: d, id };
+}
+
+async function removeCgroup(d: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      rmdirSync(d);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await sleep(20);
+    }
+  }
+}
+
+/** A copy of `bin` under a fresh name starting with `prefix`. */
+function uniqueCopy(bin: string, prefix: string): { path: string; comm: string } {
+  const comm = `${prefix}${randomBytes(3).toString('hex')}`;
+  const path = join(dir, comm);
+  copyFileSync(bin, path);
+  chmodSync(path, 0o755);
+  return { path, comm };
+}
+
+const ALL_KINDS_BUT_FILE_OPEN = Array.from({ length: 63 }, (_, i) => i + 1).filter((k) => k !== 3);
+
+test('kind mask: an unselected kind is dropped in the kernel and counted, selected kinds of the same process pass', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const cat = uniqueCat('palkind');
+  const target = join(dir, 'kind-target');
+  await run('/bin/sh', ['-c', `: > ${target}`]);
+  session.setFilter({ binaries: [], pathPrefixes: [], kinds: ALL_KINDS_BUT_FILE_OPEN });
+  const filteredBefore = stat('filtered');
+  const r = await run(cat.path, [target]);
+  await waitFor(() => records.find((x) => x.pid === r.pid && x.kind === 2), 'exit of the process (kind 2 is selected)');
+  assert.ok(records.some((x) => x.pid === r.pid && x.kind === 1), 'its exec (kind 1) passed');
+  assert.deepEqual(records.filter((x) => x.pid === r.pid && x.kind === 3), [], 'no file_open at all');
+  assert.ok(stat('filtered') - filteredBefore >= 2, 'its opens were counted');
+  session.setFilter({ binaries: [], pathPrefixes: [] });
+  const back = await run(cat.path, [target]);
+  await waitFor(() => records.find((x) => x.pid === back.pid && x.kind === 3 && x.path === target), 'open once every kind is selected again');
+});
+
+test('binary prefix: every comm starting with it is dropped, others are not; a selector narrowed by kinds drops only those', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const dropped = uniqueCat('palpfx');
+  const other = uniqueCat('palother');
+  const target = join(dir, 'prefix-target');
+  await run('/bin/sh', ['-c', `: > ${target}`]);
+  session.setFilter({ binaries: [], pathPrefixes: [], binaryPrefixes: [{ prefix: 'palpfx', action: 'drop' }] });
+  const d = await run(dropped.path, [target]);
+  const o = await run(other.path, [target]);
+  await waitFor(() => records.find((x) => x.pid === o.pid && x.path === target), 'open of the other binary');
+  await sentinel();
+  assert.deepEqual(records.filter((x) => x.pid === d.pid), [], 'nothing of the prefixed binary');
+
+  session.setFilter({ binaries: [], pathPrefixes: [], binaryPrefixes: [{ prefix: 'palpfx', action: 'drop', kinds: [3] }] });
+  const k = await run(dropped.path, [target]);
+  await waitFor(() => records.find((x) => x.pid === k.pid && x.kind === 2), 'its exit (not narrowed)');
+  assert.ok(records.some((x) => x.pid === k.pid && x.kind === 1), 'its exec');
+  assert.deepEqual(records.filter((x) => x.pid === k.pid && x.kind === 3), [], 'but not its opens');
+  session.setFilter({ binaries: [], pathPrefixes: [] });
+});
+
+test('cgroup selector: a dropped cgroup\'s events stay in the kernel while another cgroup\'s pass; "only these cgroups" inverts it', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const a = makeCgroup();
+  const b = makeCgroup();
+  const target = join(dir, 'cgroup-target');
+  await run('/bin/sh', ['-c', `: > ${target}`]);
+  // The shell moves itself, then execs cat: the exec and the target open happen inside the cgroup.
+  const inCgroup = (cg: { dir: string }): Promise<{ pid: number }> =>
+    run('/bin/sh', ['-c', `echo $$ > ${cg.dir}/cgroup.procs && exec /bin/cat ${target}`]);
+  try {
+    session.setFilter({ binaries: [], pathPrefixes: [], cgroups: [{ id: a.id, action: 'drop' }] });
+    const ra = await inCgroup(a);
+    const rb = await inCgroup(b);
+    await waitFor(() => records.find((x) => x.pid === rb.pid && x.cgroupId === b.id && x.path === target), 'open in the passing cgroup');
+    await sentinel();
+    assert.deepEqual(records.filter((x) => x.cgroupId === a.id), [], 'nothing from the dropped cgroup');
+    assert.equal(records.some((x) => x.pid === ra.pid && x.kind === 1), false);
+
+    session.setFilter({ binaries: [], pathPrefixes: [], onlyCgroups: [a.id] });
+    const before = records.length;
+    const ra2 = await inCgroup(a);
+    const rb2 = await inCgroup(b);
+    await waitFor(() => records.find((x) => x.pid === ra2.pid && x.cgroupId === a.id && x.path === target), 'open in the only cgroup seen');
+    await sleep(100);
+    assert.deepEqual(records.slice(before).filter((x) => x.cgroupId === b.id || x.pid === rb2.pid), [], 'nothing from outside it');
+  } finally {
+    session.setFilter({ binaries: [], pathPrefixes: [] });
+    testCgroups.delete(a.id);
+    testCgroups.delete(b.id);
+    await removeCgroup(a.dir);
+    await removeCgroup(b.dir);
+  }
+});
+
+test('port selector: connects to a dropped destination port are counted, not delivered; other ports pass', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const bash = uniqueCopy('/usr/bin/bash', 'palconn');
+  // Closed local ports: the connect fails with ECONNREFUSED, and an attempt is still an event.
+  const connect = (port: number): Promise<{ pid: number }> =>
+    run(bash.path, ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port} || true`]);
+  session.setFilter({ binaries: [], pathPrefixes: [], ports: [{ port: 39_001, action: 'drop' }] });
+  const filteredBefore = stat('filtered');
+  const dropped = await connect(39_001);
+  const passed = await connect(39_002);
+  await waitFor(() => records.find((x) => x.pid === passed.pid && x.kind === 4 && x.dport === 39_002), 'connect to the other port');
+  await sentinel();
+  assert.deepEqual(records.filter((x) => x.pid === dropped.pid && x.kind === 4), []);
+  assert.ok(stat('filtered') > filteredBefore);
+  session.setFilter({ binaries: [], pathPrefixes: [] });
+});
+
+test('Post rate limit: N events of a process pass, the rest are dropped in the kernel and counted rate_limited', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const sh = uniqueCopy('/bin/sh', 'palrate');
+  const script = Array.from({ length: 8 }, (_, i) => `: > ${join(dir, `rate-${i}`)}`).join('; ');
+  const opensOf = (pid: number): RawRecord[] => records.filter((x) => x.pid === pid && x.kind === 3);
+  // Unfiltered first: how many opens one run makes (loader, libc, then the 8 targets).
+  const free = await run(sh.path, ['-c', script]);
+  await waitFor(() => records.find((x) => x.pid === free.pid && x.kind === 2), 'exit of the unfiltered run');
+  const total = opensOf(free.pid).length;
+  assert.ok(total >= 8, `the unfiltered run made ${total} opens`);
+
+  session.setFilter({
+    binaries: [{ comm: sh.comm, action: 'post', rateLimit: { events: 3, seconds: 3600 }, kinds: [3] }], pathPrefixes: [],
+  });
+  const limitedBefore = stat('rate_limited');
+  const limited = await run(sh.path, ['-c', script]);
+  await waitFor(() => records.find((x) => x.pid === limited.pid && x.kind === 2), 'exit of the limited run (exit is not limited)');
+  assert.equal(opensOf(limited.pid).length, 3, 'exactly the burst passed');
+  assert.equal(stat('rate_limited') - limitedBefore, total - 3, 'every other open was counted');
+  // The bucket is per process: a new run starts with a full one.
+  const next = await run(sh.path, ['-c', script]);
+  await waitFor(() => records.find((x) => x.pid === next.pid && x.kind === 2), 'exit of the next run');
+  assert.equal(opensOf(next.pid).length, 3);
+  session.setFilter({ binaries: [], pathPrefixes: [] });
+});
+
+test('hot reload through the policy file: a change applies without reloading the programs; a broken file keeps the old policy', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const live = session;
+  const cat = uniqueCat('palhot');
+  const target = join(dir, 'hot-target');
+  await run('/bin/sh', ['-c', `: > ${target}`]);
+  const policyDir = join(dir, 'policy');
+  mkdirSync(policyDir);
+  const file = join(policyDir, 'policy.yaml');
+  const policy = (name: string, selectors: string): string =>
+    `apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: ${name}}\nspec:\n  selectors:${selectors}\n`;
+  writeFileSync(file, policy('drop-it', `\n    - binaries: [${cat.comm}]\n      action: Drop`));
+  const metrics = new Metrics();
+  const value = async (name: string): Promise<number> => (await metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+  let applied = 0;
+  const watcher = new PolicyWatcher({
+    path: file, logger: silentLogger, metrics, debounceMs: 20, checkIntervalMs: 100,
+    apply: (p) => {
+      live.setFilter({ ...p.filter, emitKillEvents: true });
+      applied++;
+    },
+  });
+  const seen = async (): Promise<boolean> => {
+    const r = await run(cat.path, [target]);
+    await sentinel();
+    return records.some((x) => x.pid === r.pid && x.path === target);
+  };
+  try {
+    watcher.start();
+    assert.equal(await seen(), false, 'the first policy drops the binary');
+
+    writeFileSync(file, 'apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nspec: [unclosed');
+    const deadline = Date.now() + 3000;
+    while ((await value('palisade_collector_policy_reload_errors_total')) < 1 && Date.now() < deadline) await sleep(20);
+    assert.equal(await value('palisade_collector_policy_reload_errors_total'), 1, 'the broken file is counted once');
+    assert.equal(await seen(), false, 'the previous policy is still in force');
+    assert.equal(watcher.current?.name, 'drop-it');
+
+    writeFileSync(file, policy('let-it-be', ' []'));
+    const deadline2 = Date.now() + 3000;
+    while ((await value('palisade_collector_policy_reloads_total')) < 1 && Date.now() < deadline2) await sleep(20);
+    assert.equal(await value('palisade_collector_policy_reloads_total'), 1);
+    assert.equal(watcher.current?.name, 'let-it-be');
+    assert.equal(await seen(), true, 'the new policy applies to the running programs');
+    assert.equal(applied, 2);
+    assert.equal(await value('palisade_collector_policy_reload_errors_total'), 1, 'the bad content was not counted again');
+  } finally {
+    watcher.stop();
+    live.setFilter({ binaries: [], pathPrefixes: [] });
+  }
 });

@@ -9,7 +9,9 @@ import {
   bpfUnavailableReason,
   DEFAULT_ADDON_PATH,
   FILTER_ABI,
+  FILTER_LIMITS,
   filterLayout,
+  filterLimits,
   resolveKernelFilter,
   resolveSessionOptions,
   toPalisadeError,
@@ -78,6 +80,7 @@ test('the filter ABI in native.ts matches bpf/include/palisade.h as the addon wa
     return;
   }
   assert.deepEqual(filterLayout().constants, FILTER_ABI);
+  assert.deepEqual(filterLimits(), FILTER_LIMITS);
 });
 
 test('a kernel filter is validated and turned into map values before crossing', () => {
@@ -92,10 +95,16 @@ test('a kernel filter is validated and turned into map values before crossing', 
   });
   assert.deepEqual(resolved, {
     binaries: [
-      { comm: 'sh', actions: FILTER_ABI.actionDrop | FILTER_ABI.actionSigkill },
-      { comm: 'nginx', actions: FILTER_ABI.actionDrop },
+      { comm: 'sh', actions: FILTER_ABI.actionDrop | FILTER_ABI.actionSigkill, rate: 0, kinds: [] },
+      { comm: 'nginx', actions: FILTER_ABI.actionDrop, rate: 0, kinds: [] },
     ],
+    binaryPrefixes: [],
     pathPrefixes: [{ prefix: '/tmp/', actions: FILTER_ABI.actionSigkill }],
+    cgroups: [],
+    cgroupOnly: false,
+    ports: [],
+    rates: [],
+    kindsDropped: [],
     flags: FILTER_ABI.filterEmitKillEvents,
   });
   const bad: unknown[] = [
@@ -106,6 +115,16 @@ test('a kernel filter is validated and turned into map values before crossing', 
     { binaries: [], pathPrefixes: [{ prefix: `/${'x'.repeat(64)}`, action: 'drop' }] },
     { binaries: [], pathPrefixes: Array.from({ length: 17 }, (_, i) => ({ prefix: `/p${i}`, action: 'drop' })) },
     { binaries: 'sh', pathPrefixes: [] },
+    { binaries: [{ comm: 'sh', action: 'drop', rateLimit: { events: 1, seconds: 1 } }], pathPrefixes: [] },
+    { binaries: [{ comm: 'sh', action: 'post', kinds: [64] }], pathPrefixes: [] },
+    { binaries: [], pathPrefixes: [{ prefix: '/tmp', action: 'post' }] },
+    { binaries: [], pathPrefixes: [], binaryPrefixes: [{ prefix: 'a'.repeat(16), action: 'drop' }] },
+    { binaries: [], pathPrefixes: [], cgroups: [{ id: 0, action: 'drop' }] },
+    { binaries: [], pathPrefixes: [], cgroups: [{ id: 5, action: 'sigkill' }] },
+    { binaries: [], pathPrefixes: [], onlyCgroups: [] },
+    { binaries: [], pathPrefixes: [], ports: [{ port: 65536, action: 'drop' }] },
+    { binaries: [], pathPrefixes: [], ports: [{ port: 1, action: 'post', rateLimit: { events: 0, seconds: 1 } }] },
+    { binaries: [], pathPrefixes: [], kinds: [] },
   ];
   for (const filter of bad) {
     assert.throws(
@@ -114,6 +133,35 @@ test('a kernel filter is validated and turned into map values before crossing', 
       JSON.stringify(filter),
     );
   }
+});
+
+test('selectors beyond binaries and paths: rate ids per selector, kind masks, cgroup allow-lists, ports', () => {
+  const perSecond = { events: 10, seconds: 1 };
+  const resolved = resolveKernelFilter({
+    binaries: [{ comm: 'a', action: 'post', rateLimit: perSecond }, { comm: 'b', action: 'post', rateLimit: perSecond }],
+    binaryPrefixes: [{ prefix: 'kworker/', action: 'drop', kinds: [3, 1, 3] }],
+    pathPrefixes: [],
+    cgroups: [{ id: 7, action: 'drop' }, { id: 9, action: 'post', rateLimit: { events: 2, seconds: 60 } }],
+    onlyCgroups: [9, 11],
+    ports: [{ port: 53, action: 'drop' }],
+    kinds: [1, 2, 3, 4],
+  });
+  // One RateLimit object = one selector = one rate id (one bucket per process), shared by its entries.
+  assert.deepEqual(resolved.binaries.map((b) => b.rate), [1, 1]);
+  assert.deepEqual(resolved.rates, [{ costNs: 100_000_000, burstNs: 1_000_000_000 }, { costNs: 30e9, burstNs: 60e9 }]);
+  assert.deepEqual(resolved.binaryPrefixes, [{ prefix: 'kworker/', actions: FILTER_ABI.actionDrop, rate: 0, kinds: [1, 3] }]);
+  assert.deepEqual(resolved.cgroups, [
+    { id: 7, actions: FILTER_ABI.actionDrop, rate: 0, kinds: [] },
+    { id: 9, actions: FILTER_LIMITS.actionPost | FILTER_LIMITS.actionListed, rate: 2, kinds: [] },
+    { id: 11, actions: FILTER_LIMITS.actionListed, rate: 0, kinds: [] },
+  ]);
+  assert.equal(resolved.cgroupOnly, true);
+  assert.deepEqual(resolved.ports, [{ port: 53, actions: FILTER_ABI.actionDrop, rate: 0, kinds: [] }]);
+  assert.equal(resolved.kindsDropped.length, 63 - 4);
+  assert.deepEqual(resolved.kindsDropped.slice(0, 3), [5, 6, 7]);
+  assert.throws(() => resolveKernelFilter({
+    binaries: [{ comm: 'a', action: 'drop' }, { comm: 'a', action: 'drop', kinds: [3] }], pathPrefixes: [],
+  }), /repeats a key/);
 });
 
 test('native {errno, code, op} errors become typed PalisadeErrors', () => {
