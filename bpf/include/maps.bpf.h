@@ -15,6 +15,10 @@
  *                                                                           LRU so an entry whose sys_exit never
  *                                                                           came cannot leak a slot forever
  *   pal_stats        PERCPU_ARRAY            enum pal_stat -> u64           failure/drop counters, summed by userspace
+ *   pal_stash_args   LRU_HASH                tid -> struct pal_stash_args   args of the pal_syscall_event families and
+ *                                                                           net_socket ops, sys_enter -> sys_exit
+ *   pal_path_buf     PERCPU_ARRAY[1]         0 -> struct pal_path_buf       a cwd is built here backwards, one dentry
+ *                                                                           at a time (task__cwd)
  *   pal_filter_comm  HASH                    pal_filter_comm_key ->         per-binary (comm) actions; written by
  *                                            pal_filter_comm_value          userspace at runtime (setFilter)
  *   pal_filter_prefix ARRAY[16]              slot -> pal_filter_prefix      open path prefixes + actions (setFilter)
@@ -44,6 +48,10 @@ union pal_scratch {
 	struct pal_file_open_event file_open;
 	struct pal_net_connect_event net_connect;
 	struct pal_process_kill_event kill;
+	struct pal_fork_event fork;
+	struct pal_syscall_event sys;
+	struct pal_net_socket_event net_socket;
+	struct pal_dns_event dns;
 };
 
 enum pal_stash_kind {
@@ -62,8 +70,39 @@ struct pal_stash {
 	__u32 addrlen;
 	__u8 protocol;
 	__u8 killed;       /* a SIGKILL filter already fired at sys_enter: sys_exit reports nothing more */
-	__u8 _pad0[2];
+	__u8 at_cwd;       /* open: a relative path resolves against the cwd (dfd == AT_FDCWD, or open(2)) */
+	__u8 _pad0;
 };
+
+/* Kernel-only: sys_enter args of a pal_syscall_event / pal_net_socket_event, for its sys_exit. Strings are kept as
+ * user pointers and read at sys_exit (pages faulted in by then), like pal_stash. */
+struct pal_stash_args {
+	__u16 kind;        /* enum pal_event_kind */
+	__u16 op;          /* enum pal_op */
+	__u32 _pad0;
+	__u64 args[PAL_SYSCALL_ARGS];
+	__u64 uptr[3];     /* user strings for str0..str2; 0 = none */
+};
+
+#define PAL_PATH_BUF 1024  /* twice the walked region (512), so masked offset + masked length stay inside */
+
+struct pal_path_buf {
+	char buf[PAL_PATH_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PAL_STASH_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct pal_stash_args);
+} pal_stash_args SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pal_path_buf);
+} pal_path_buf SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

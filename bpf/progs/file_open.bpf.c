@@ -65,6 +65,8 @@ static __always_inline void file_open__stash(void *ctx, __u16 syscall, const cha
 		.mode = mode,
 		.flags = flags,
 		.uptr = (__u64)filename,
+		/* open(2) has no dirfd; for openat/openat2 only AT_FDCWD paths are joined with the cwd at sys_exit. */
+		.at_cwd = syscall == PAL_SYSCALL_OPEN || (int)((struct trace_event_raw_sys_enter *)ctx)->args[0] == -100,
 	};
 	__u32 comm_actions;
 
@@ -73,7 +75,7 @@ static __always_inline void file_open__stash(void *ctx, __u16 syscall, const cha
 	comm_actions = filter__comm_actions();
 	if (file_open__enforce(ctx, syscall, filename, comm_actions))
 		st.killed = 1;  /* still stashed: sys_exit must know the kill was reported and not count a missing stash */
-	else if (comm_actions & PAL_ACTION_DROP)
+	else if ((comm_actions & PAL_ACTION_DROP) || filter__kind_dropped(PAL_EVENT_FILE_OPEN))
 		return;         /* sys_exit sees the same comm and counts the drop */
 	if (bpf_map_update_elem(&pal_stash, &tid, &st, BPF_ANY) < 0)
 		stats__inc(PAL_STAT_STASH_UPDATE_FAILED);
@@ -95,7 +97,7 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 	st = bpf_map_lookup_elem(&pal_stash, &tid);
 	if (st && st->kind == PAL_STASH_OPEN && st->killed)
 		goto out;
-	if (filter__drop_current())
+	if (filter__drop(PAL_EVENT_FILE_OPEN))
 		goto out;
 	if (!st || st->kind != PAL_STASH_OPEN) {
 		stats__inc(PAL_STAT_STASH_MISSING);
@@ -147,6 +149,11 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 	if (actions & PAL_ACTION_DROP) {
 		stats__inc(PAL_STAT_FILTERED);
 		goto out;
+	}
+	/* After the filter, which matches the path as passed (bpf/README.md): the event gets the absolute one. */
+	if (st->at_cwd) {
+		len = task__join_cwd(e->path, len);
+		e->path_len = len;
 	}
 	task__fill_header(&e->hdr, PAL_EVENT_FILE_OPEN, offsetof(struct pal_file_open_event, path) + len);
 	output__submit(ctx, e, offsetof(struct pal_file_open_event, path) + len);

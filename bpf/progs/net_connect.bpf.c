@@ -95,7 +95,7 @@ int pal_connect_out(struct trace_event_raw_sys_exit *ctx)
 	/* AF_UNSPEC (disconnect) and anything else is not a connection attempt we report. */
 	if (family != PAL_AF_INET && family != PAL_AF_INET6)
 		goto out;
-	if (filter__drop_current())
+	if (filter__drop(PAL_EVENT_NET_CONNECT))
 		goto out;
 	s = output__scratch();
 	if (!s)
@@ -125,6 +125,8 @@ int pal_connect_out(struct trace_event_raw_sys_exit *ctx)
 			__builtin_memcpy(e->daddr, &sin6.sin6_addr, 16);
 		}
 	}
+	if (filter__drop_port(e->dport))
+		goto out;
 	task__fill_header(&e->hdr, PAL_EVENT_NET_CONNECT, sizeof(*e));
 	output__submit(ctx, e, sizeof(*e));
 out:

@@ -11,6 +11,45 @@
 #include "task.bpf.h"
 #include "filter.bpf.h"
 
+/* Capabilities (cred after exec: what the new image runs with), namespaces and the audit login uid. */
+static __always_inline void exec__creds_and_ns(struct task_struct *task, struct pal_exec_event *e)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct pid_namespace *pidns = NULL;
+
+	e->cap_effective = 0;
+	e->cap_permitted = 0;
+	/* kernel_cap_t is one u64 since 6.3 and two u32 before: the same 8 bytes either way. */
+	stats__check_read(bpf_probe_read_kernel(&e->cap_effective, 8, &cred->cap_effective), PAL_STAT_READ_KERNEL_FAILED);
+	stats__check_read(bpf_probe_read_kernel(&e->cap_permitted, 8, &cred->cap_permitted), PAL_STAT_READ_KERNEL_FAILED);
+	/* The task's own pid namespace is the one at its pid's deepest level (nsproxy's is for its children). */
+	stats__check_read(bpf_probe_read_kernel(&pidns, sizeof(pidns), &pid->numbers[level & 31].ns),
+			  PAL_STAT_READ_KERNEL_FAILED);
+	e->pid_ns = pidns ? BPF_CORE_READ(pidns, ns.inum) : 0;
+	e->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	e->net_ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	e->loginuid = 0xffffffff;
+	if (bpf_core_field_exists(task->loginuid))
+		e->loginuid = BPF_CORE_READ(task, loginuid.val);
+}
+
+/* fileless exec: the file is a memfd (its dentry is "memfd:<name>") or has no name left in any directory. */
+static __always_inline bool exec__from_memfd(struct linux_binprm *bprm)
+{
+	struct file *file = BPF_CORE_READ(bprm, file);
+	char name[8] = {};
+
+	if (!file)
+		return false;
+	if (BPF_CORE_READ(file, f_inode, i_nlink) == 0)
+		return true;
+	if (bpf_probe_read_kernel(name, 6, BPF_CORE_READ(file, f_path.dentry, d_name.name)) < 0)
+		return false;
+	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' && name[5] == ':';
+}
+
 /*
  * tp_btf rather than the classic tracepoint: it hands us the typed bprm, so the filename is bprm->filename as the
  * kernel resolved it, with no tracefs lookup. At this point current->mm is already the new image, so
@@ -23,10 +62,11 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	struct pal_exec_event *e;
 	union pal_scratch *s;
 	unsigned long arg_start, arg_end, len;
+	bool cwd_truncated = false;
 
 	/* current->comm is already the new binary's name here (begin_new_exec set it), so a DROP by binary name
 	 * also drops the exec that starts it. */
-	if (task__is_ignored(bpf_get_current_pid_tgid()) || filter__drop_current())
+	if (task__is_ignored(bpf_get_current_pid_tgid()) || filter__drop(PAL_EVENT_PROCESS_EXEC))
 		return 0;
 	s = output__scratch();
 	if (!s)
@@ -40,6 +80,11 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 			      PAL_STAT_READ_KERNEL_FAILED) < 0)
 		e->filename[0] = '\0';
 	task__cgroup_name(task, e->cgroup_name, sizeof(e->cgroup_name));
+	exec__creds_and_ns(task, e);
+	if (task__cwd(task, e->cwd, &cwd_truncated) >= 0 && cwd_truncated)
+		e->flags |= PAL_EXEC_CWD_TRUNCATED;
+	if (exec__from_memfd(bprm))
+		e->flags |= PAL_EXEC_FROM_MEMFD;
 
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);

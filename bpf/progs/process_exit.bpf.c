@@ -24,7 +24,7 @@ int BPF_PROG(pal_exit, struct task_struct *p)
 
 	if ((__u32)pid_tgid != (__u32)(pid_tgid >> 32) || task__is_ignored(pid_tgid))
 		return 0;
-	if (filter__drop_current())
+	if (filter__drop(PAL_EVENT_PROCESS_EXIT))
 		return 0;
 	s = output__scratch();
 	if (!s)

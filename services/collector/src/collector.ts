@@ -21,8 +21,13 @@ export interface CollectorOptions {
   maxPendingEvents: number;
 }
 
-const KIND_NAMES: Record<number, string> = { 1: 'exec', 2: 'exit', 3: 'file_open', 4: 'net_connect' };
-const KIND_COUNT = 4;
+// Keep in sync with enum pal_event_kind (bpf/include/palisade.h) and EventKind (events.proto).
+const KIND_NAMES: Record<number, string> = {
+  1: 'exec', 2: 'exit', 3: 'file_open', 4: 'net_connect', 5: 'process_kill', 6: 'fork', 7: 'file_op',
+  8: 'net_socket', 9: 'dns_query', 10: 'priv_setid', 11: 'capset', 12: 'ptrace', 13: 'mount', 14: 'namespace',
+  15: 'module_load', 16: 'bpf_prog_load', 17: 'memfd_create', 18: 'signal',
+};
+const KIND_COUNT = Math.max(...Object.keys(KIND_NAMES).map(Number));
 
 export class Collector implements Service {
   readonly name = 'collector';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { pb } from '@palisade/common';
-import { decodeExit, EventDecoder, formatIPv6, LAYOUT } from './event-decoder.js';
+import { decodeExit, EventDecoder, formatIPv6, isSensitiveWrite, LAYOUT, parseDnsQuestion } from './event-decoder.js';
 import { DEFAULT_ADDON_PATH, layout } from './native.js';
 import { existsSync } from 'node:fs';
 
@@ -109,9 +109,12 @@ test('decodes a batch of all four kinds with the common header', () => {
   });
   assert.deepEqual(exec?.exec, {
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://x'], argvTruncated: false,
-    cgroupName: 'cri-containerd-abc.scope',
+    cgroupName: 'cri-containerd-abc.scope', cwd: '', cwdTruncated: false, capEffective: 0, capPermitted: 0, pidNs: 0,
+    mntNs: 0, netNs: 0, loginuid: 0, fromMemfd: false,
   });
-  assert.deepEqual(open?.fileOpen, { path: '/etc/shadow', flags: 0o2000000, mode: 0o644, result: -13, syscall: 'openat2' });
+  assert.deepEqual(open?.fileOpen, {
+    path: '/etc/shadow', flags: 0o2000000, mode: 0o644, result: -13, syscall: 'openat2', sensitiveWrite: false,
+  });
   assert.deepEqual(conn?.netConnect, {
     family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '10.0.0.1', dport: 443, result: -115, protocol: 'tcp',
   });
@@ -169,4 +172,110 @@ test('exit status and IPv6 text follow the kernel and RFC 5952', () => {
   const [e] = decoder.decode(connectRecord(10, [0xfe, 0x80, ...Array<number>(13).fill(0), 1], 80, 0n));
   assert.equal(e?.netConnect?.daddr, 'fe80::1');
   assert.equal(e?.netConnect?.family, pb.AddressFamily.ADDRESS_FAMILY_INET6);
+});
+
+function syscallRecord(kind: number, op: number, args: bigint[], strs: [string, string, string], result: bigint): Buffer {
+  const F = LAYOUT.syscall.fields;
+  const buf = Buffer.alloc(LAYOUT.syscall.sizeof);
+  header(buf, { kind, size: buf.length });
+  buf.writeBigInt64LE(result, F.result);
+  args.forEach((a, i) => buf.writeBigUInt64LE(a, F.args + 8 * i));
+  buf.writeUInt16LE(op, F.op);
+  buf.write(strs[0], F.str0);
+  buf.write(strs[1], F.str1);
+  buf.write(strs[2], F.str2);
+  return buf;
+}
+
+test('decodes the pal_syscall_event families into their typed messages', () => {
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const U = 0xffffffffn;
+  const [rename, setid, mount, sig, bpf] = decoder.decode(Buffer.concat([
+    syscallRecord(C.kindFileOp, C.opRenameat2, [0xffffff9cn, 0xffffff9cn, 1n], ['/a', '/b', ''], 0n),
+    syscallRecord(C.kindPrivSetid, C.opSetresuid, [0n, U, U, 1000n, 1000n, 1000n, 0n, 0n], ['', '', ''], 0n),
+    syscallRecord(C.kindMount, C.opMount, [4096n], ['none', '/mnt', 'tmpfs'], -1n),
+    syscallRecord(C.kindSignal, C.opTgkill, [77n, 15n, 70n], ['', '', ''], 0n),
+    syscallRecord(C.kindBpfProgLoad, C.opBpf, [1n, 2n, 5n], ['', '', 'probe'], 9n),
+  ]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.equal(rename?.kind, pb.EventKind.EVENT_KIND_FILE_OP);
+  assert.deepEqual(rename?.fileOp, {
+    syscall: 'renameat2', path: '/a', newPath: '/b', dfd: -100, flags: 1, mode: 0, uid: -1, gid: -1, result: 0,
+  });
+  assert.deepEqual(setid?.privSetid, {
+    syscall: 'setresuid', requestedReal: 0, requestedEffective: -1, requestedSaved: -1, oldReal: 1000,
+    oldEffective: 1000, oldSaved: 1000, newReal: 0, newEffective: 0, result: 0,
+  });
+  assert.deepEqual(mount?.mount, { syscall: 'mount', source: 'none', target: '/mnt', fstype: 'tmpfs', flags: 4096, result: -1 });
+  assert.deepEqual(sig?.signal, { syscall: 'tgkill', targetPid: 77, targetTgid: 70, signal: 15, result: 0 });
+  assert.deepEqual(bpf?.bpfProgLoad, { progType: 1, insnCount: 2, progName: 'probe', result: 9 });
+});
+
+test('decodes process_kill, fork, net_socket and dns records', () => {
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const PK = LAYOUT.processKill.fields;
+  const path = Buffer.from('/tmp/x\0');
+  const kill = Buffer.alloc(PK.path + path.length);
+  header(kill, { kind: C.kindProcessKill, size: kill.length });
+  kill.writeUInt32LE(9, PK.signal);
+  kill.writeUInt16LE(C.killReasonPathPrefix, PK.reason);
+  kill.writeUInt16LE(C.syscallOpenat, PK.syscall);
+  kill.writeUInt32LE(3, PK.rule);
+  kill.writeUInt16LE(1, PK.late);
+  kill.writeUInt16LE(path.length, PK.path_len);
+  path.copy(kill, PK.path);
+  const fork = Buffer.alloc(LAYOUT.fork.sizeof);
+  header(fork, { kind: C.kindProcessFork, size: fork.length });
+  fork.writeUInt32LE(4242, LAYOUT.fork.fields.child_pid);
+  fork.writeUInt32LE(17, LAYOUT.fork.fields.clone_flags);
+  const NS = LAYOUT.netSocket.fields;
+  const sock = Buffer.alloc(LAYOUT.netSocket.sizeof);
+  header(sock, { kind: C.kindNetSocket, size: sock.length });
+  sock.writeUInt16LE(C.opListen, NS.op);
+  sock.writeUInt16LE(10, NS.family);
+  sock.writeUInt16LE(8080, NS.port);
+  sock.writeUInt8(6, NS.protocol);
+  sock.writeUInt32LE(128, NS.backlog);
+  sock[NS.addr + 15] = 1;
+  const DN = LAYOUT.dns.fields;
+  const dns = Buffer.alloc(LAYOUT.dns.sizeof);
+  header(dns, { kind: C.kindDnsQuery, size: dns.length });
+  const q = Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 0x77, 0x77, 0x77, 1, 0x78, 0, 0, 28, 0, 1]);
+  dns.writeUInt16LE(C.opSendto, DN.op);
+  dns.writeUInt16LE(2, DN.family);
+  dns.writeUInt16LE(53, DN.dport);
+  dns.writeUInt16LE(q.length, DN.len);
+  Buffer.from([10, 0, 0, 53]).copy(dns, DN.daddr);
+  q.copy(dns, DN.msg);
+  const [k, f, s, d] = decoder.decode(Buffer.concat([kill, fork, sock, dns]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.deepEqual(k?.processKill, { signal: 9, reason: 'path_prefix', rule: 3, syscall: 'openat', path: '/tmp/x', late: true });
+  assert.deepEqual(f?.fork, { childPid: 4242, exitSignal: 17 });
+  assert.deepEqual(s?.netSocket, {
+    syscall: 'listen', family: pb.AddressFamily.ADDRESS_FAMILY_INET6, addr: '::1', port: 8080, protocol: 'tcp',
+    backlog: 128, result: 0,
+  });
+  assert.deepEqual(d?.dnsQuery, {
+    name: 'www.x', qtype: 28, qtypeName: 'AAAA', id: 0x1234, family: pb.AddressFamily.ADDRESS_FAMILY_INET,
+    daddr: '10.0.0.53', dport: 53, syscall: 'sendto',
+  });
+});
+
+test('dns question parsing is bounded and rejects malformed names', () => {
+  assert.deepEqual(parseDnsQuestion(Buffer.alloc(5)), { id: 0, name: '', qtype: 0 });
+  const head = Buffer.alloc(12);
+  assert.equal(parseDnsQuestion(Buffer.concat([head, Buffer.from([0xc0, 0x0c])])).name, '', 'compression pointer');
+  assert.equal(parseDnsQuestion(Buffer.concat([head, Buffer.from([5, 0x61])])).name, '', 'label past the end');
+  assert.equal(parseDnsQuestion(Buffer.concat([head, Buffer.alloc(300, 1)])).name, '', 'no terminator in 127 labels');
+});
+
+test('sensitive writes: write/create/truncate under a sensitive prefix, not reads or elsewhere', () => {
+  assert.equal(isSensitiveWrite('/etc/passwd', 1), true);
+  assert.equal(isSensitiveWrite('/root/.ssh/authorized_keys', 0o101), true);
+  assert.equal(isSensitiveWrite('/usr/bin/ls', 0o1000), true);
+  assert.equal(isSensitiveWrite('/etc/passwd', 0), false, 'read-only');
+  assert.equal(isSensitiveWrite('/tmp/etc/passwd', 1), false);
+  assert.equal(isSensitiveWrite('/etcetera', 1), false);
 });

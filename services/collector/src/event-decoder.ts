@@ -13,18 +13,48 @@ export const LAYOUT = {
     },
   },
   /** keep in sync with struct pal_exec_event in bpf/include/palisade.h */
-  exec: { sizeof: 984, fields: { argc: 80, args_len: 84, flags: 86, filename: 88, cgroup_name: 344, args: 472 } },
+  exec: {
+    sizeof: 1272,
+    fields: {
+      argc: 80, args_len: 84, flags: 86, filename: 88, cgroup_name: 344, cap_effective: 472, cap_permitted: 480,
+      pid_ns: 488, mnt_ns: 492, net_ns: 496, loginuid: 500, cwd: 504, args: 760,
+    },
+  },
   /** keep in sync with struct pal_exit_event in bpf/include/palisade.h */
   exit: { sizeof: 88, fields: { exit_code: 80 } },
   /** keep in sync with struct pal_file_open_event in bpf/include/palisade.h */
   fileOpen: { sizeof: 360, fields: { result: 80, flags: 88, mode: 96, syscall: 100, path_len: 102, path: 104 } },
   /** keep in sync with struct pal_net_connect_event in bpf/include/palisade.h */
   netConnect: { sizeof: 112, fields: { result: 80, family: 88, dport: 90, protocol: 92, daddr: 96 } },
+  /** keep in sync with struct pal_process_kill_event in bpf/include/palisade.h */
+  processKill: {
+    sizeof: 352, fields: { signal: 80, reason: 84, syscall: 86, rule: 88, late: 92, path_len: 94, path: 96 },
+  },
+  /** keep in sync with struct pal_fork_event in bpf/include/palisade.h */
+  fork: { sizeof: 96, fields: { child_pid: 80, child_tid: 84, clone_flags: 88 } },
+  /** keep in sync with struct pal_syscall_event in bpf/include/palisade.h (the per-kind table of args/strings) */
+  syscall: { sizeof: 736, fields: { result: 80, args: 88, op: 152, str0: 160, str1: 416, str2: 672 } },
+  /** keep in sync with struct pal_net_socket_event in bpf/include/palisade.h */
+  netSocket: {
+    sizeof: 120, fields: { result: 80, op: 88, family: 90, port: 92, protocol: 94, backlog: 96, addr: 104 },
+  },
+  /** keep in sync with struct pal_dns_event in bpf/include/palisade.h */
+  dns: { sizeof: 360, fields: { op: 80, family: 82, dport: 84, len: 86, daddr: 88, msg: 104 } },
   /** keep in sync with the #defines and enums in bpf/include/palisade.h */
   constants: {
     commLen: 16, pathMax: 256, cgroupNameMax: 128, argvMaxBytes: 512, argvMaxArgs: 20, execArgsTruncated: 1,
     kindExec: 1, kindExit: 2, kindFileOpen: 3, kindNetConnect: 4,
     syscallOpenat: 1, syscallOpenat2: 2, syscallOpen: 3,
+    execFromMemfd: 2, execCwdTruncated: 4, syscallArgs: 8, strShort: 64, dnsMax: 256,
+    kindProcessKill: 5, kindProcessFork: 6, kindFileOp: 7, kindNetSocket: 8, kindDnsQuery: 9, kindPrivSetid: 10,
+    kindCapset: 11, kindPtrace: 12, kindMount: 13, kindNamespace: 14, kindModuleLoad: 15, kindBpfProgLoad: 16,
+    kindMemfdCreate: 17, kindSignal: 18,
+    killReasonBinary: 1, killReasonPathPrefix: 2,
+    opUnlink: 1, opUnlinkat: 2, opRename: 3, opRenameat: 4, opRenameat2: 5, opChmod: 6, opFchmodat: 7, opChown: 8,
+    opFchownat: 9, opLchown: 10, opSetuid: 20, opSetgid: 21, opSetreuid: 22, opSetregid: 23, opSetresuid: 24,
+    opSetresgid: 25, opCapset: 30, opPtrace: 31, opMount: 32, opUmount2: 33, opUnshare: 34, opSetns: 35,
+    opInitModule: 36, opFinitModule: 37, opBpf: 38, opMemfdCreate: 39, opKill: 40, opTkill: 41, opTgkill: 42,
+    opAccept: 50, opAccept4: 51, opBind: 52, opListen: 53, opSendto: 54, opSendmsg: 55, opSendmmsg: 56,
   },
 } as const;
 
@@ -33,7 +63,97 @@ const EX = LAYOUT.exec.fields;
 const XT = LAYOUT.exit.fields;
 const FO = LAYOUT.fileOpen.fields;
 const NC = LAYOUT.netConnect.fields;
+const PK = LAYOUT.processKill.fields;
+const FK = LAYOUT.fork.fields;
+const SY = LAYOUT.syscall.fields;
+const NS = LAYOUT.netSocket.fields;
+const DN = LAYOUT.dns.fields;
 const C = LAYOUT.constants;
+
+/** enum pal_op -> the syscall's name, as the typed messages carry it. */
+const OP_NAMES: Readonly<Record<number, string>> = {
+  [C.opUnlink]: 'unlink', [C.opUnlinkat]: 'unlinkat', [C.opRename]: 'rename', [C.opRenameat]: 'renameat',
+  [C.opRenameat2]: 'renameat2', [C.opChmod]: 'chmod', [C.opFchmodat]: 'fchmodat', [C.opChown]: 'chown',
+  [C.opFchownat]: 'fchownat', [C.opLchown]: 'lchown', [C.opSetuid]: 'setuid', [C.opSetgid]: 'setgid',
+  [C.opSetreuid]: 'setreuid', [C.opSetregid]: 'setregid', [C.opSetresuid]: 'setresuid', [C.opSetresgid]: 'setresgid',
+  [C.opCapset]: 'capset', [C.opPtrace]: 'ptrace', [C.opMount]: 'mount', [C.opUmount2]: 'umount2',
+  [C.opUnshare]: 'unshare', [C.opSetns]: 'setns', [C.opInitModule]: 'init_module', [C.opFinitModule]: 'finit_module',
+  [C.opBpf]: 'bpf', [C.opMemfdCreate]: 'memfd_create', [C.opKill]: 'kill', [C.opTkill]: 'tkill',
+  [C.opTgkill]: 'tgkill', [C.opAccept]: 'accept', [C.opAccept4]: 'accept4', [C.opBind]: 'bind',
+  [C.opListen]: 'listen', [C.opSendto]: 'sendto', [C.opSendmsg]: 'sendmsg', [C.opSendmmsg]: 'sendmmsg',
+};
+
+const PTRACE_REQUESTS: Readonly<Record<number, string>> = {
+  0: 'PTRACE_TRACEME', 1: 'PTRACE_PEEKTEXT', 2: 'PTRACE_PEEKDATA', 3: 'PTRACE_PEEKUSR', 4: 'PTRACE_POKETEXT',
+  5: 'PTRACE_POKEDATA', 6: 'PTRACE_POKEUSR', 7: 'PTRACE_CONT', 8: 'PTRACE_KILL', 9: 'PTRACE_SINGLESTEP',
+  12: 'PTRACE_GETREGS', 13: 'PTRACE_SETREGS', 16: 'PTRACE_ATTACH', 17: 'PTRACE_DETACH', 24: 'PTRACE_SYSCALL',
+  0x4200: 'PTRACE_SETOPTIONS', 0x4206: 'PTRACE_SEIZE', 0x4207: 'PTRACE_INTERRUPT',
+};
+
+const DNS_TYPES: Readonly<Record<number, string>> = {
+  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 65: 'HTTPS', 255: 'ANY',
+};
+
+/**
+ * Writes to these are flagged (FileOpen.sensitive_write): system configuration, credentials, binaries. A flag in
+ * userspace rather than a kernel kind: the kernel already reports every open, and a list here can change without
+ * reloading the programs.
+ */
+export const SENSITIVE_PREFIXES: readonly string[] = [
+  '/etc/', '/root/.ssh/', '/usr/bin/', '/usr/sbin/', '/bin/', '/sbin/', '/usr/lib/', '/lib/', '/boot/',
+  '/var/spool/cron/', '/etc/cron.d/',
+];
+const O_ACCMODE = 3;
+const O_CREAT = 0o100;
+const O_TRUNC = 0o1000;
+
+export function isSensitiveWrite(path: string, flags: number): boolean {
+  if ((flags & O_ACCMODE) === 0 && (flags & (O_CREAT | O_TRUNC)) === 0) return false;
+  return SENSITIVE_PREFIXES.some((p) => path.startsWith(p) || path === p.slice(0, -1)) || path.includes('/.ssh/');
+}
+
+/**
+ * The question of a DNS message (RFC 1035 4.1): the id, then after the 12-byte header the name as length-prefixed
+ * labels and the qtype. Bounded: at most 127 labels inside the bytes copied; compression pointers (never used in
+ * a question a client sends) and anything malformed give an empty name.
+ */
+export function parseDnsQuestion(msg: Buffer): { id: number; name: string; qtype: number } {
+  if (msg.length < 12) return { id: 0, name: '', qtype: 0 };
+  const id = msg.readUInt16BE(0);
+  const labels: string[] = [];
+  let at = 12;
+  for (let i = 0; i < 127; i++) {
+    const n = msg[at];
+    if (n === undefined || n > 63) return { id, name: '', qtype: 0 };
+    if (n === 0) {
+      at += 1;
+      const qtype = at + 2 <= msg.length ? msg.readUInt16BE(at) : 0;
+      return { id, name: labels.join('.'), qtype };
+    }
+    if (at + 1 + n > msg.length) return { id, name: '', qtype: 0 };
+    labels.push(msg.toString('latin1', at + 1, at + 1 + n));
+    at += 1 + n;
+  }
+  return { id, name: '', qtype: 0 };
+}
+
+function formatAddr(family: number, bytes: Buffer): string {
+  if (family === AF_INET) return formatIPv4(bytes);
+  if (family === AF_INET6) return formatIPv6(bytes);
+  return '';
+}
+
+function addressFamily(family: number): palisade.v1.AddressFamily {
+  if (family === AF_INET) return pb.AddressFamily.ADDRESS_FAMILY_INET;
+  if (family === AF_INET6) return pb.AddressFamily.ADDRESS_FAMILY_INET6;
+  return pb.AddressFamily.ADDRESS_FAMILY_UNSPECIFIED;
+}
+
+/** A u64 arg slot that holds a u32 id where 0xffffffff means "unchanged": -1 then. */
+function idArg(buf: Buffer, at: number): number {
+  const v = buf.readUInt32LE(at);
+  return v === 0xffffffff ? -1 : v;
+}
 
 const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [C.syscallOpenat]: 'openat',
@@ -211,6 +331,30 @@ export class EventDecoder {
         return this.decodeFileOpen(buf, at, size);
       case C.kindNetConnect:
         return this.decodeNetConnect(buf, at, size);
+      case C.kindProcessKill:
+        return this.decodeProcessKill(buf, at, size);
+      case C.kindProcessFork:
+        if (size < LAYOUT.fork.sizeof) return undefined;
+        return {
+          timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+          kind: pb.EventKind.EVENT_KIND_PROCESS_FORK,
+          fork: { childPid: buf.readUInt32LE(at + FK.child_pid), exitSignal: buf.readUInt32LE(at + FK.clone_flags) },
+        };
+      case C.kindNetSocket:
+        return this.decodeNetSocket(buf, at, size);
+      case C.kindDnsQuery:
+        return this.decodeDns(buf, at, size);
+      case C.kindFileOp:
+      case C.kindPrivSetid:
+      case C.kindCapset:
+      case C.kindPtrace:
+      case C.kindMount:
+      case C.kindNamespace:
+      case C.kindModuleLoad:
+      case C.kindBpfProgLoad:
+      case C.kindMemfdCreate:
+      case C.kindSignal:
+        return this.decodeSyscall(buf, at, size);
       default:
         return undefined;
     }
@@ -252,6 +396,7 @@ export class EventDecoder {
     const argv = all.length > C.argvMaxArgs ? all.slice(0, C.argvMaxArgs) : all;
     const argvTruncated =
       (buf.readUInt8(at + EX.flags) & C.execArgsTruncated) !== 0 || all.length > argv.length || argv.length < argc;
+    const flags = buf.readUInt8(at + EX.flags);
     return {
       timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC,
@@ -260,6 +405,15 @@ export class EventDecoder {
         argv,
         argvTruncated,
         cgroupName: cString(buf, at + EX.cgroup_name, C.cgroupNameMax),
+        cwd: cString(buf, at + EX.cwd, C.pathMax),
+        cwdTruncated: (flags & C.execCwdTruncated) !== 0,
+        capEffective: u64(buf, at + EX.cap_effective),
+        capPermitted: u64(buf, at + EX.cap_permitted),
+        pidNs: buf.readUInt32LE(at + EX.pid_ns),
+        mntNs: buf.readUInt32LE(at + EX.mnt_ns),
+        netNs: buf.readUInt32LE(at + EX.net_ns),
+        loginuid: buf.readUInt32LE(at + EX.loginuid),
+        fromMemfd: (flags & C.execFromMemfd) !== 0,
       },
     };
   }
@@ -268,16 +422,19 @@ export class EventDecoder {
     if (size < FO.path) return undefined;
     const pathLen = buf.readUInt16LE(at + FO.path_len);
     if (pathLen > C.pathMax || size !== FO.path + pathLen) return undefined;
+    const path = cString(buf, at + FO.path, pathLen);
+    // O_* flags all live in the low 32 bits; the proto field is int32.
+    const flags = buf.readInt32LE(at + FO.flags);
     return {
       timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_FILE_OPEN,
       fileOpen: {
-        path: cString(buf, at + FO.path, pathLen),
-        // O_* flags all live in the low 32 bits; the proto field is int32.
-        flags: buf.readInt32LE(at + FO.flags),
+        path,
+        flags,
         mode: buf.readUInt32LE(at + FO.mode),
         result: i64(buf, at + FO.result),
         syscall: SYSCALL_NAMES[buf.readUInt16LE(at + FO.syscall)] ?? '',
+        sensitiveWrite: isSensitiveWrite(path, flags),
       },
     };
   }
@@ -301,6 +458,154 @@ export class EventDecoder {
         protocol: IPPROTO_NAMES[buf.readUInt8(at + NC.protocol)] ?? '',
       },
     };
+  }
+  private decodeProcessKill(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < PK.path) return undefined;
+    const pathLen = buf.readUInt16LE(at + PK.path_len);
+    if (pathLen > C.pathMax || size !== PK.path + pathLen) return undefined;
+    const reason = buf.readUInt16LE(at + PK.reason);
+    return {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+      kind: pb.EventKind.EVENT_KIND_PROCESS_KILL,
+      processKill: {
+        signal: buf.readUInt32LE(at + PK.signal),
+        reason: reason === C.killReasonBinary ? 'binary' : reason === C.killReasonPathPrefix ? 'path_prefix' : '',
+        rule: buf.readUInt32LE(at + PK.rule),
+        syscall: SYSCALL_NAMES[buf.readUInt16LE(at + PK.syscall)] ?? '',
+        path: cString(buf, at + PK.path, pathLen),
+        late: buf.readUInt16LE(at + PK.late) !== 0,
+      },
+    };
+  }
+
+  private decodeNetSocket(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < LAYOUT.netSocket.sizeof) return undefined;
+    const family = buf.readUInt16LE(at + NS.family);
+    return {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+      kind: pb.EventKind.EVENT_KIND_NET_SOCKET,
+      netSocket: {
+        syscall: OP_NAMES[buf.readUInt16LE(at + NS.op)] ?? '',
+        family: addressFamily(family),
+        addr: formatAddr(family, buf.subarray(at + NS.addr, at + NS.addr + 16)),
+        port: buf.readUInt16LE(at + NS.port),
+        protocol: IPPROTO_NAMES[buf.readUInt8(at + NS.protocol)] ?? '',
+        backlog: buf.readUInt32LE(at + NS.backlog),
+        result: i64(buf, at + NS.result),
+      },
+    };
+  }
+
+  private decodeDns(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < LAYOUT.dns.sizeof) return undefined;
+    const len = buf.readUInt16LE(at + DN.len);
+    if (len > C.dnsMax) return undefined;
+    const family = buf.readUInt16LE(at + DN.family);
+    const q = parseDnsQuestion(buf.subarray(at + DN.msg, at + DN.msg + len));
+    return {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+      kind: pb.EventKind.EVENT_KIND_DNS_QUERY,
+      dnsQuery: {
+        name: q.name, qtype: q.qtype, qtypeName: DNS_TYPES[q.qtype] ?? '', id: q.id,
+        family: addressFamily(family),
+        daddr: formatAddr(family, buf.subarray(at + DN.daddr, at + DN.daddr + 16)),
+        dport: buf.readUInt16LE(at + DN.dport),
+        syscall: OP_NAMES[buf.readUInt16LE(at + DN.op)] ?? '',
+      },
+    };
+  }
+
+  /** The pal_syscall_event families: the args/strings table in palisade.h, turned into each kind's message. */
+  private decodeSyscall(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < LAYOUT.syscall.sizeof) return undefined;
+    const kind = buf.readUInt16LE(at + H.kind);
+    const op = buf.readUInt16LE(at + SY.op);
+    const syscall = OP_NAMES[op] ?? '';
+    const result = i64(buf, at + SY.result);
+    const a = (i: number): number => u64(buf, at + SY.args + 8 * i);
+    const a32 = (i: number): number => buf.readUInt32LE(at + SY.args + 8 * i);
+    const ai32 = (i: number): number => buf.readInt32LE(at + SY.args + 8 * i);
+    const str0 = (): string => cString(buf, at + SY.str0, C.pathMax);
+    const str1 = (): string => cString(buf, at + SY.str1, C.pathMax);
+    const str2 = (): string => cString(buf, at + SY.str2, C.strShort);
+    const base = {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+    };
+    switch (kind) {
+      case C.kindFileOp: {
+        const rename = op === C.opRename || op === C.opRenameat || op === C.opRenameat2;
+        const chmod = op === C.opChmod || op === C.opFchmodat;
+        const chown = op === C.opChown || op === C.opFchownat || op === C.opLchown;
+        const unlink = op === C.opUnlink || op === C.opUnlinkat;
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_FILE_OP,
+          fileOp: {
+            syscall, path: str0(), newPath: rename ? str1() : '', dfd: ai32(0),
+            flags: unlink ? a32(1) : rename ? a32(2) : chmod ? a32(2) : chown ? a32(3) : 0,
+            mode: chmod ? a32(1) : 0,
+            uid: chown ? idArg(buf, at + SY.args + 8) : -1,
+            gid: chown ? idArg(buf, at + SY.args + 16) : -1,
+            result,
+          },
+        };
+      }
+      case C.kindPrivSetid:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_PRIV_SETID,
+          privSetid: {
+            syscall,
+            requestedReal: idArg(buf, at + SY.args), requestedEffective: idArg(buf, at + SY.args + 8),
+            requestedSaved: idArg(buf, at + SY.args + 16),
+            oldReal: a32(3), oldEffective: a32(4), oldSaved: a32(5), newReal: a32(6), newEffective: a32(7), result,
+          },
+        };
+      case C.kindCapset:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_CAPSET,
+          capset: { targetPid: a32(0), effective: a(1), permitted: a(2), inheritable: a(3), oldEffective: a(4), result },
+        };
+      case C.kindPtrace:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_PTRACE,
+          ptrace: { request: a32(0), requestName: PTRACE_REQUESTS[a32(0)] ?? '', targetPid: a32(1), result },
+        };
+      case C.kindMount:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_MOUNT,
+          mount: { syscall, source: str0(), target: str1(), fstype: str2(), flags: a(0), result },
+        };
+      case C.kindNamespace:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_NAMESPACE,
+          namespace: op === C.opSetns
+            ? { syscall, flags: a(1), fd: ai32(0), result }
+            : { syscall, flags: a(0), fd: -1, result },
+        };
+      case C.kindModuleLoad:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_MODULE_LOAD,
+          moduleLoad: op === C.opFinitModule
+            ? { syscall, params: str0(), fileName: str1(), fd: ai32(0), flags: a32(1), result }
+            : { syscall, params: str0(), fileName: '', fd: -1, flags: 0, result },
+        };
+      case C.kindBpfProgLoad:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_BPF_PROG_LOAD,
+          bpfProgLoad: { progType: a32(0), insnCount: a32(1), progName: str2(), result },
+        };
+      case C.kindMemfdCreate:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_MEMFD_CREATE,
+          memfdCreate: { name: str0(), flags: a32(0), result },
+        };
+      case C.kindSignal:
+        return {
+          ...base, kind: pb.EventKind.EVENT_KIND_SIGNAL,
+          signal: { syscall, targetPid: ai32(0), targetTgid: ai32(2), signal: a32(1), result },
+        };
+      default:
+        return undefined;
+    }
   }
 }
 

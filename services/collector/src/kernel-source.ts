@@ -4,7 +4,7 @@ import { PalisadeError, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
 import { bootToRealtimeOffsetNs, EventDecoder } from './event-decoder.js';
 import type { EventSource } from './event-source.js';
-import { BpfSession, clocks, type BpfSessionOptions } from './native.js';
+import { BpfSession, clocks, type BpfSessionOptions, type KernelFilter } from './native.js';
 import { ProcessCache, type ProcessCacheStats } from './process-cache.js';
 
 export interface KernelSourceOptions extends BpfSessionOptions {
@@ -104,6 +104,12 @@ export class KernelSource implements EventSource {
     return {
       kernel, counters, decodeErrors: this.decoder?.decodeErrors ?? 0, processCache: this.processes.stats(),
     };
+  }
+
+  /** Replaces the in-kernel filter of the running session (BpfSession.setFilter). */
+  setFilter(filter: KernelFilter): void {
+    if (this.session === undefined || this.closed) throw new PalisadeError('INTERNAL', 'KernelSource.setFilter() needs a started source');
+    this.session.setFilter(filter);
   }
 
   /** Detaches everything. Idempotent. */

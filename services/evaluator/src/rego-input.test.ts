@@ -94,7 +94,7 @@ describe('toRegoEvent', () => {
           { pid: 1, binary: '/usr/bin/tini', comm: 'tini', exec_id: '3f2a9c1e:1:p1000' },
         ],
       },
-      file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat' },
+      file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat', sensitive_write: false },
       container: { id: CONTAINER_ID, runtime: 'containerd' },
       pod: {
         namespace: 'shop',
@@ -149,7 +149,9 @@ describe('toRegoEvent', () => {
         exec: { filename: '/bin/sh', argv: ['sh', '-c', 'id'], argvTruncated: false, cgroupName: 'x.scope' },
       },
     }));
-    assert.deepEqual(exec?.exec, { filename: '/bin/sh', argv: ['sh', '-c', 'id'] });
+    assert.deepEqual(exec?.exec, {
+      filename: '/bin/sh', argv: ['sh', '-c', 'id'], cwd: '', from_memfd: false, cap_effective: 0,
+    });
     assert.equal(exec?.process.euid, 0);
     assert.equal(exec?.kind, 'exec');
 
@@ -194,5 +196,21 @@ describe('toRegoEvent', () => {
   it('rejects events without a raw event or with an unknown kind', () => {
     assert.equal(toRegoEvent({ node: 'node-a' }), undefined);
     assert.equal(toRegoEvent({ event: { kind: pb.EventKind.EVENT_KIND_UNSPECIFIED, process } }), undefined);
+  });
+
+  it('passes the new kinds through as their proto message with snake_case keys and defaults filled in', () => {
+    const r = toRegoEvent(roundTrip({ node: 'node-a', event: {
+      kind: pb.EventKind.EVENT_KIND_PRIV_SETID, process,
+      privSetid: { syscall: 'setuid', requestedReal: 0, requestedEffective: -1, oldReal: 1000, newReal: 0, result: 0 } } }));
+    assert.equal(r?.kind, 'priv_setid');
+    assert.deepEqual(r?.priv_setid, {
+      syscall: 'setuid', requested_real: 0, requested_effective: -1, requested_saved: 0, old_real: 1000,
+      old_effective: 0, old_saved: 0, new_real: 0, new_effective: 0, result: 0,
+    });
+    const dns = toRegoEvent({ event: { kind: pb.EventKind.EVENT_KIND_DNS_QUERY, process,
+      dnsQuery: { name: 'example.com', qtype: 1, qtypeName: 'A' } } });
+    assert.equal(dns?.kind, 'dns_query');
+    assert.equal(dns?.dns_query?.name, 'example.com');
+    assert.equal(dns?.dns_query?.qtype_name, 'A');
   });
 });

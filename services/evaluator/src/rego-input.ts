@@ -3,9 +3,19 @@
 // Keep in sync with policies/README.md ("The input document") and policies/lib/fixtures_test.rego.
 import { pb, type palisade } from '@palisade/common';
 
-export type RegoEventKind = 'exec' | 'exit' | 'file_open' | 'net_connect';
+/** Kinds whose payload is passed through as the proto message with snake_case keys (see policies/README.md). */
+const PASS_THROUGH_KINDS = [
+  'process_kill', 'fork', 'file_op', 'net_socket', 'dns_query', 'priv_setid', 'capset', 'ptrace', 'mount',
+  'namespace', 'module_load', 'bpf_prog_load', 'memfd_create', 'signal',
+] as const;
+type PassThroughKind = (typeof PASS_THROUGH_KINDS)[number];
 
-export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ['exec', 'exit', 'file_open', 'net_connect'];
+export type RegoEventKind = 'exec' | 'exit' | 'file_open' | 'net_connect' | PassThroughKind;
+
+export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ['exec', 'exit', 'file_open', 'net_connect', ...PASS_THROUGH_KINDS];
+
+/** A pass-through payload: the proto message's scalar fields, keys in snake_case, enums as numbers. */
+export type RegoPayload = Readonly<Record<string, string | number | boolean>>;
 
 /** A process above the event's one: parent first, then grandparent (proto Ancestor). */
 export interface RegoAncestor {
@@ -34,6 +44,10 @@ export interface RegoProcess {
 export interface RegoExec {
   filename: string;
   argv: string[];
+  cwd: string;
+  /** fileless exec: the binary is a memfd or an unlinked file */
+  from_memfd: boolean;
+  cap_effective: number;
 }
 
 export interface RegoExit {
@@ -46,6 +60,8 @@ export interface RegoFileOpen {
   flags: number;
   result: number;
   syscall: string;
+  /** opened for writing under /etc/, /root/.ssh/, /usr/bin/, ... (collector event-decoder.ts SENSITIVE_PREFIXES) */
+  sensitive_write: boolean;
 }
 
 export interface RegoNetConnect {
@@ -80,6 +96,20 @@ export interface RegoEvent {
   exit?: RegoExit;
   file_open?: RegoFileOpen;
   net_connect?: RegoNetConnect;
+  process_kill?: RegoPayload;
+  fork?: RegoPayload;
+  file_op?: RegoPayload;
+  net_socket?: RegoPayload;
+  dns_query?: RegoPayload;
+  priv_setid?: RegoPayload;
+  capset?: RegoPayload;
+  ptrace?: RegoPayload;
+  mount?: RegoPayload;
+  namespace?: RegoPayload;
+  module_load?: RegoPayload;
+  bpf_prog_load?: RegoPayload;
+  memfd_create?: RegoPayload;
+  signal?: RegoPayload;
   container: RegoContainer | null;
   pod: RegoPod | null;
 }
@@ -93,7 +123,45 @@ const KIND_NAMES: ReadonlyMap<number, RegoEventKind> = new Map([
   [pb.EventKind.EVENT_KIND_PROCESS_EXIT, 'exit'],
   [pb.EventKind.EVENT_KIND_FILE_OPEN, 'file_open'],
   [pb.EventKind.EVENT_KIND_NET_CONNECT, 'net_connect'],
+  [pb.EventKind.EVENT_KIND_PROCESS_KILL, 'process_kill'],
+  [pb.EventKind.EVENT_KIND_PROCESS_FORK, 'fork'],
+  [pb.EventKind.EVENT_KIND_FILE_OP, 'file_op'],
+  [pb.EventKind.EVENT_KIND_NET_SOCKET, 'net_socket'],
+  [pb.EventKind.EVENT_KIND_DNS_QUERY, 'dns_query'],
+  [pb.EventKind.EVENT_KIND_PRIV_SETID, 'priv_setid'],
+  [pb.EventKind.EVENT_KIND_CAPSET, 'capset'],
+  [pb.EventKind.EVENT_KIND_PTRACE, 'ptrace'],
+  [pb.EventKind.EVENT_KIND_MOUNT, 'mount'],
+  [pb.EventKind.EVENT_KIND_NAMESPACE, 'namespace'],
+  [pb.EventKind.EVENT_KIND_MODULE_LOAD, 'module_load'],
+  [pb.EventKind.EVENT_KIND_BPF_PROG_LOAD, 'bpf_prog_load'],
+  [pb.EventKind.EVENT_KIND_MEMFD_CREATE, 'memfd_create'],
+  [pb.EventKind.EVENT_KIND_SIGNAL, 'signal'],
 ]);
+
+/** RawEvent's camelCase oneof field for each pass-through kind. */
+const PASS_THROUGH_FIELDS: Readonly<Record<PassThroughKind, keyof palisade.v1.IRawEvent>> = {
+  process_kill: 'processKill', fork: 'fork', file_op: 'fileOp', net_socket: 'netSocket', dns_query: 'dnsQuery',
+  priv_setid: 'privSetid', capset: 'capset', ptrace: 'ptrace', mount: 'mount', namespace: 'namespace',
+  module_load: 'moduleLoad', bpf_prog_load: 'bpfProgLoad', memfd_create: 'memfdCreate', signal: 'signal',
+};
+
+/** A decoded payload (scalar fields only) with snake_case keys; Long-like 64-bit values become numbers. */
+function passThrough(msg: object): RegoPayload {
+  // A decoded message keeps defaults on its prototype: its class's toObject fills them in (a plain object from the
+  // collector's decoder already has every field).
+  const ctor = msg.constructor as { toObject?: (m: object, o: { defaults: boolean; longs: NumberConstructor }) => object };
+  const full = typeof ctor.toObject === 'function' ? ctor.toObject(msg, { defaults: true, longs: Number }) : msg;
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(full)) {
+    const key = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[key] = v;
+    else if (v !== null && typeof v === 'object' && 'toNumber' in v && typeof v.toNumber === 'function') {
+      out[key] = Number((v as { toNumber(): number }).toNumber());
+    }
+  }
+  return out;
+}
 
 /** The Rego name of an event kind; undefined for EVENT_KIND_UNSPECIFIED and kinds this build does not know. */
 export function regoEventKind(kind: number | null | undefined): RegoEventKind | undefined {
@@ -179,7 +247,15 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
     container: regoContainer(ev, pod),
     pod,
   };
-  if (raw.exec) out.exec = { filename: raw.exec.filename ?? '', argv: [...(raw.exec.argv ?? [])] };
+  if (raw.exec) {
+    out.exec = {
+      filename: raw.exec.filename ?? '',
+      argv: [...(raw.exec.argv ?? [])],
+      cwd: raw.exec.cwd ?? '',
+      from_memfd: raw.exec.fromMemfd ?? false,
+      cap_effective: Number(raw.exec.capEffective ?? 0),
+    };
+  }
   if (raw.exit) out.exit = { exit_code: raw.exit.exitCode ?? 0, signal: raw.exit.signal ?? 0 };
   if (raw.fileOpen) {
     out.file_open = {
@@ -187,6 +263,7 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
       flags: raw.fileOpen.flags ?? 0,
       result: raw.fileOpen.result ?? 0,
       syscall: raw.fileOpen.syscall ?? '',
+      sensitive_write: raw.fileOpen.sensitiveWrite ?? false,
     };
   }
   if (raw.netConnect) {
@@ -196,6 +273,10 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
       dport: raw.netConnect.dport ?? 0,
       result: raw.netConnect.result ?? 0,
     };
+  }
+  for (const k of PASS_THROUGH_KINDS) {
+    const payload = raw[PASS_THROUGH_FIELDS[k]];
+    if (payload !== null && payload !== undefined && typeof payload === 'object') out[k] = passThrough(payload);
   }
   return out;
 }

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Hook: syscalls mount and umount (umount2(2) is sys_umount) enter+exit -> PAL_EVENT_MOUNT (palisade.v1.Mount). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "palisade.h"
+#include "maps.bpf.h"
+#include "sysev.bpf.h"
+
+SEC("tracepoint/syscalls/sys_enter_mount")
+int pal_mount_in(struct trace_event_raw_sys_enter *ctx)
+{
+	sysev__enter(PAL_EVENT_MOUNT, PAL_OP_MOUNT, ctx->args[3], 0, 0, 0, ctx->args[0], ctx->args[1], ctx->args[2]);
+	return 0;
+}
+PAL_SYSEV_EXIT(mount)
+
+SEC("tracepoint/syscalls/sys_enter_umount")
+int pal_umount_in(struct trace_event_raw_sys_enter *ctx)
+{
+	sysev__enter(PAL_EVENT_MOUNT, PAL_OP_UMOUNT2, ctx->args[1], 0, 0, 0, 0, ctx->args[0], 0);
+	return 0;
+}
+PAL_SYSEV_EXIT(umount)
