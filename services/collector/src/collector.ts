@@ -2,10 +2,11 @@
 // raw topic, keyed by node so one node's (and so one pod's) events stay in order. Kernel-side losses are sent
 // in-band as LossRecords in the next batch, so every consumer downstream knows where a gap is.
 import {
-  Lifecycle, PalisadeError, TOPICS, pb,
+  Lifecycle, PalisadeError, TOPICS,
   type Bus, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
 } from '@palisade/common';
 import type { EventSource } from './event-source.js';
+import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
 
 export interface CollectorOptions {
   node: string;
@@ -33,7 +34,13 @@ export class Collector implements Service {
   readonly name = 'collector';
   private readonly life = new Lifecycle();
   private producer: Producer | undefined;
-  private pending: palisade.v1.IRawEvent[] = [];
+  // Events are encoded as they arrive, so what waits for the bus is bytes (~250 per event), not object graphs the
+  // collector would hold through young-generation collections: the open batch in the encoder, full ones in `sealed`.
+  private readonly encoder = new RawBatchEncoder();
+  private openEvents = 0;
+  private sealed: { events: Buffer; count: number }[] = [];
+  private readonly headerRoom: number;
+  private pendingEvents = 0;
   private pendingLosses: palisade.v1.ILossRecord[] = [];
   private droppedBackpressure = 0;
   private seq = 0;
@@ -46,6 +53,7 @@ export class Collector implements Service {
   private readonly m;
 
   constructor(private readonly opts: CollectorOptions) {
+    this.headerRoom = batchHeaderRoom(opts.node);
     const mt = opts.metrics;
     this.m = {
       events: mt.counter('palisade_collector_events_total', 'Kernel events received by the collector.', ['kind']),
@@ -82,7 +90,7 @@ export class Collector implements Service {
     do {
       this.flush();
       await this.inflight;
-    } while (this.producer && (this.sending || this.pending.length > 0));
+    } while (this.producer && (this.sending || this.pendingEvents > 0));
     this.life.set('stopped');
   }
 
@@ -90,25 +98,35 @@ export class Collector implements Service {
   get batchesSent(): number { return this.seq; }
 
   private onEvents(events: palisade.v1.IRawEvent[]): void {
-    if (this.pending.length + events.length > this.opts.maxPendingEvents) {
-      const room = Math.max(0, this.opts.maxPendingEvents - this.pending.length);
+    if (this.pendingEvents + events.length > this.opts.maxPendingEvents) {
+      const room = Math.max(0, this.opts.maxPendingEvents - this.pendingEvents);
       const dropped = events.length - room;
       this.droppedBackpressure += dropped;
       events = events.slice(0, room);
     }
     // One counter update per kind and batch: a labelled inc per event cost more than decoding the event.
     const byKind = new Array<number>(KIND_COUNT + 1).fill(0);
+    const maxBatch = this.opts.maxBatchEvents;
     for (const e of events) {
       const k = e.kind ?? 0;
       byKind[k > 0 && k <= KIND_COUNT ? k : 0]! += 1;
-      this.pending.push(e);
+      this.encoder.add(e);
+      this.pendingEvents++;
+      if (++this.openEvents >= maxBatch) this.seal();
     }
     for (let k = 0; k <= KIND_COUNT; k++) {
       const n = byKind[k] ?? 0;
       if (n > 0) this.m.events.inc({ kind: KIND_NAMES[k] ?? 'unknown' }, n);
     }
-    this.m.pending.set(this.pending.length);
-    if (this.pending.length >= this.opts.maxBatchEvents) this.flush();
+    this.m.pending.set(this.pendingEvents);
+    if (this.sealed.length > 0) this.flush();
+  }
+
+  /** Closes the open batch: its events' bytes leave the encoder's buffer. */
+  private seal(): void {
+    if (this.openEvents === 0) return;
+    this.sealed.push({ events: this.encoder.take(this.headerRoom), count: this.openEvents });
+    this.openEvents = 0;
   }
 
   /** Turns counters that grew since the last look into LossRecords for the next batch. */
@@ -134,13 +152,16 @@ export class Collector implements Service {
   private flush(): void {
     if (this.sending || !this.producer) return;
     this.collectLosses();
-    if (this.pending.length === 0 && this.pendingLosses.length === 0) return;
-    const events = this.pending.splice(0, this.opts.maxBatchEvents);
+    if (this.pendingEvents === 0 && this.pendingLosses.length === 0) return;
+    // The oldest full batch, else the open one: the first maxBatchEvents pending events, as a batch always was.
+    if (this.sealed.length === 0) this.seal();
+    const batch = this.sealed.shift() ?? { events: Buffer.alloc(this.headerRoom), count: 0 };
+    this.pendingEvents -= batch.count;
     const losses = this.pendingLosses;
     this.pendingLosses = [];
-    this.m.pending.set(this.pending.length);
+    this.m.pending.set(this.pendingEvents);
     const producer = this.producer;
-    const record = pb.RawEventBatch.encode({ node: this.opts.node, seq: ++this.seq, events, losses }).finish();
+    const record = encodeBatch(this.opts.node, ++this.seq, batch.events, this.headerRoom, losses);
     this.sending = true;
     this.inflight = producer.send(TOPICS.raw, [{
       key: this.opts.node, value: record, headers: { 'palisade-schema': 'palisade.v1.RawEventBatch' },
@@ -149,13 +170,13 @@ export class Collector implements Service {
       (err: unknown) => {
         // The bus client already retried; the events are gone. Count them in-band so the gap is visible.
         this.m.sendErrors.inc();
-        this.droppedBackpressure += events.length;
-        this.opts.logger.error('could not publish a batch', { err, events: events.length, seq: this.seq });
+        this.droppedBackpressure += batch.count;
+        this.opts.logger.error('could not publish a batch', { err, events: batch.count, seq: this.seq });
         if (this.life.state === 'ready' && !(err instanceof PalisadeError && err.retriable)) this.life.fail(err);
       },
     ).finally(() => {
       this.sending = false;
-      if (this.pending.length >= this.opts.maxBatchEvents) this.flush();
+      if (this.sealed.length > 0) this.flush();
     });
   }
 }
