@@ -8,7 +8,10 @@
  * which is what we want.
  *
  *   map              type                    key -> value                   why
- *   pal_events       RINGBUF                 - (records)                    default output; size set by userspace
+ *   pal_rings        ARRAY_OF_MAPS           shard -> RINGBUF               default output, one ring per CPU (or per
+ *                                                                           group of CPUs: shard = cpu % ring_shards);
+ *                                                                           slot count and ring size set by userspace,
+ *                                                                           which creates the rings before load
  *   pal_perf_events  PERF_EVENT_ARRAY        cpu -> perf fd                 output when pal_cfg.output_mode == PERFBUF
  *   pal_scratch      PERCPU_ARRAY[1]         0 -> union pal_scratch         events exceed the 512-byte BPF stack
  *   pal_stash        LRU_HASH                tid -> struct pal_stash        syscall args from sys_enter to sys_exit;
@@ -39,6 +42,7 @@ const volatile struct pal_config pal_cfg __weak = {
 	.output_mode = PAL_OUTPUT_RINGBUF,
 	.ignore_tgid = 0,
 	.wakeup_bytes = 256 * 1024,
+	.ring_shards = 1,
 };
 
 union pal_scratch {
@@ -104,10 +108,23 @@ struct {
 	__type(value, struct pal_path_buf);
 } pal_path_buf SEC(".maps") __weak;
 
-struct {
+/*
+ * One ring per shard so that producers on different CPUs do not serialize on one ring's spinlock (every
+ * bpf_ringbuf_output takes it). The inner definition is only the template the verifier checks lookups against: the
+ * addon creates the real rings (its size, one per slot) and fills every slot between load and attach, so no
+ * program ever runs against an empty slot; a NULL lookup is still counted (PAL_STAT_RINGBUF_SHARD_MISSING).
+ */
+struct pal_ring_shard {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} pal_events SEC(".maps") __weak;
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct pal_ring_shard);
+} pal_rings SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);

@@ -20,10 +20,27 @@ static __always_inline union pal_scratch *output__scratch(void)
 	return s;
 }
 
+/* This CPU's ring. The shard count is read-only config, so the modulo is cheap and the mapping never changes. */
+static __always_inline void *output__ring(void)
+{
+	__u32 shards = pal_cfg.ring_shards;
+	__u32 shard = bpf_get_smp_processor_id();
+	void *ring;
+
+	if (shards > 1)
+		shard %= shards;
+	else
+		shard = 0;
+	ring = bpf_map_lookup_elem(&pal_rings, &shard);
+	if (!ring)
+		stats__inc(PAL_STAT_RINGBUF_SHARD_MISSING);
+	return ring;
+}
+
 /*
  * Hands one finished record to userspace through the buffer chosen at load time. The ring buffer is not told to
  * wake the reader per record (epoll wakeups per event cost more than the event): only once more than
- * pal_cfg.wakeup_bytes are waiting. The addon also drains on a short timer, which bounds latency.
+ * pal_cfg.wakeup_bytes are waiting in this CPU's shard. The addon also drains on a short timer, which bounds latency.
  */
 static __always_inline void output__submit(void *ctx, void *data, __u32 size)
 {
@@ -37,10 +54,14 @@ static __always_inline void output__submit(void *ctx, void *data, __u32 size)
 			return;
 		}
 	} else {
-		__u64 flags = bpf_ringbuf_query(&pal_events, BPF_RB_AVAIL_DATA) >= pal_cfg.wakeup_bytes ?
-				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		void *ring = output__ring();
+		__u64 flags;
 
-		if (bpf_ringbuf_output(&pal_events, data, size, flags) < 0) {
+		if (!ring)
+			return;
+		flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= pal_cfg.wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
+											      BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_output(ring, data, size, flags) < 0) {
 			stats__inc(PAL_STAT_RINGBUF_OUTPUT_FAILED);
 			return;
 		}

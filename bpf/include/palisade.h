@@ -60,6 +60,7 @@ enum pal_stat {
 	PAL_STAT_KILLED,                  /* bpf_send_signal(SIGKILL) sent by a SIGKILL filter */
 	PAL_STAT_KILL_FAILED,             /* bpf_send_signal failed: the process was NOT killed */
 	PAL_STAT_RATE_LIMITED,            /* event over a Post selector's rate limit, dropped on purpose (not a loss) */
+	PAL_STAT_RINGBUF_SHARD_MISSING,   /* pal_rings had no ring for this CPU's shard: event lost */
 	PAL_STAT__COUNT,
 };
 
@@ -72,7 +73,9 @@ enum pal_output_mode {
 struct pal_config {
 	__u32 output_mode;   /* enum pal_output_mode */
 	__u32 ignore_tgid;   /* events of this thread group are dropped (the collector itself); 0 = none */
-	__u64 wakeup_bytes;  /* ringbuf: wake userspace only once this much data is waiting */
+	__u64 wakeup_bytes;  /* ringbuf: wake userspace only once this much data is waiting (per shard) */
+	__u32 ring_shards;   /* ringbuf: slots of pal_rings in use; a CPU writes to shard cpu % ring_shards */
+	__u32 _pad0;
 };
 
 struct pal_event_header {

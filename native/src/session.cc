@@ -4,10 +4,12 @@
 #include <bpf/btf.h>
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "native_error.h"
@@ -20,12 +22,21 @@ namespace {
 constexpr long kTracefsMagic = 0x74726163;
 constexpr long kBpffsMagic = 0xcafe4a11;
 constexpr const char* kConfigVar = "pal_cfg";
+// Automatic shard count (options.ringShards = 0): one per possible CPU, at most this many. Past it CPUs share a
+// shard (cpu % shards): the contention a ring's spinlock sees is then split 16 ways, and a 16 MiB total still
+// leaves each shard a megabyte.
+constexpr uint32_t kAutoShardsMax = 16;
+// pal_event_header.size is a u16, so no record is larger; a drain stops while one more still fits under the cap.
+constexpr size_t kMaxRecordBytes = UINT16_MAX;
+// What OnRingSample returns to make libbpf stop (it has consumed that sample and leaves the rest in the ring).
+constexpr int kStopDrain = -ENOBUFS;
 
 // Index = enum pal_stat. Append-only, like the enum.
 constexpr const char* kStatNames[] = {
     "events_emitted",      "ringbuf_output_failed", "perfbuf_output_failed", "scratch_missing",
     "read_kernel_failed",  "read_user_failed",      "stash_missing",         "stash_update_failed",
     "filtered",            "killed",                "kill_failed",           "rate_limited",
+    "ringbuf_shard_missing",
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PAL_STAT__COUNT,
               "kStatNames must name every enum pal_stat value in bpf/include/palisade.h");
@@ -314,6 +325,12 @@ int FillArray(int fd, const std::vector<Value>& values, uint32_t first, uint32_t
   return 0;
 }
 
+uint32_t FloorPow2(uint32_t v) {
+  uint32_t p = 1;
+  while (p <= v / 2) p *= 2;
+  return p;
+}
+
 template <typename Handle>
 void CloseHandle(Handle* handle) {
   uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
@@ -321,11 +338,22 @@ void CloseHandle(Handle* handle) {
 
 }  // namespace
 
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) reset(o.release());
+  return *this;
+}
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+}
+
 Napi::Function Session::Define(Napi::Env env) {
   return DefineClass(env, "Session",
                      {
                          InstanceMethod<&Session::Start>("start"),
                          InstanceMethod<&Session::Stats>("stats"),
+                         InstanceMethod<&Session::RingStats>("ringStats"),
                          InstanceMethod<&Session::SetFilter>("setFilter"),
                          InstanceMethod<&Session::Close>("close"),
                      });
@@ -350,6 +378,9 @@ void Session::Open(Napi::Env env, const Napi::Object& options) {
   const uint32_t wakeup_bytes = GetU32(options, "wakeupBytes");
   const uint32_t ignore_tgid = GetU32(options, "ignoreTgid");
   drain_interval_ms_ = GetU32(options, "drainIntervalMs");
+  const uint32_t requested_shards = GetU32(options, "ringShards");
+  max_batch_bytes_ = GetU32(options, "maxBatchBytes");
+  if (max_batch_bytes_ < 2 * kMaxRecordBytes) throw Napi::TypeError::New(env, "options.maxBatchBytes is too small");
   if (mode != "ringbuf" && mode != "perfbuf") throw Napi::TypeError::New(env, "options.mode must be ringbuf|perfbuf");
   perf_mode_ = mode == "perfbuf";
 
@@ -365,21 +396,47 @@ void Session::Open(Napi::Env env, const Napi::Object& options) {
   obj_.reset(bpf_object__open_file(object_path.c_str(), nullptr));
   if (!obj_) fail("bpf_object__open_file", errno);
 
+  // Shards: ringBufferBytes is the total; each shard gets the largest power of two (the kernel's rule) that fits
+  // its share, at least a page. Perf mode still needs one (one-page) ring in pal_rings: the programs reference it.
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) fail("libbpf_num_possible_cpus", -ncpu);
+  const auto page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  uint32_t nshards = 1;
+  shard_bytes_ = page;
+  if (!perf_mode_) {
+    // More shards than possible CPUs would never be written to.
+    nshards = std::min<uint32_t>(requested_shards == 0 ? kAutoShardsMax : requested_shards, static_cast<uint32_t>(ncpu));
+    nshards = std::max<uint32_t>(1, std::min(nshards, ring_bytes / page));
+    shard_bytes_ = std::max(page, FloorPow2(ring_bytes / nshards));
+  }
+
   pal_config cfg = {};
   cfg.output_mode = perf_mode_ ? PAL_OUTPUT_PERFBUF : PAL_OUTPUT_RINGBUF;
   cfg.ignore_tgid = ignore_tgid;
-  cfg.wakeup_bytes = wakeup_bytes;
+  // Per shard. A watermark at or above the shard size would never wake us: the ring would fill between timer ticks.
+  cfg.wakeup_bytes = std::min<uint64_t>(wakeup_bytes, shard_bytes_ / 2);
+  cfg.ring_shards = nshards;
   if (int err = SetConfig(obj_.get(), cfg); err != 0) fail("set_config(.rodata pal_cfg)", err);
 
-  bpf_map* events = bpf_object__find_map_by_name(obj_.get(), "pal_events");
+  bpf_map* rings = bpf_object__find_map_by_name(obj_.get(), "pal_rings");
   bpf_map* perf_events = bpf_object__find_map_by_name(obj_.get(), "pal_perf_events");
   bpf_map* stats = bpf_object__find_map_by_name(obj_.get(), "pal_stats");
-  if (events == nullptr || perf_events == nullptr || stats == nullptr) fail("bpf_object__find_map_by_name", ENOENT);
-  // Both output maps exist in every object; the unused ring shrinks to one page.
-  uint32_t ring_size = perf_mode_ ? static_cast<uint32_t>(sysconf(_SC_PAGESIZE)) : ring_bytes;
-  if (int err = bpf_map__set_max_entries(events, ring_size); err != 0) fail("bpf_map__set_max_entries", -err);
+  if (rings == nullptr || perf_events == nullptr || stats == nullptr) fail("bpf_object__find_map_by_name", ENOENT);
+  if (int err = bpf_map__set_max_entries(rings, nshards); err != 0) fail("bpf_map__set_max_entries(pal_rings)", -err);
+  // The rings themselves, sized here; libbpf only creates the small template of the BTF definition for the verifier
+  // (a ring's size is not part of the map-in-map compatibility check).
+  for (uint32_t i = 0; i < nshards; i++) {
+    int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pal_ring_shard", 0, 0, shard_bytes_, nullptr);
+    if (fd < 0) fail("bpf_map_create(pal_ring_shard)", errno);
+    shard_fds_.emplace_back(fd);
+  }
 
   if (int err = bpf_object__load(obj_.get()); err != 0) fail("bpf_object__load", -err);
+  // Every slot filled before any program is attached, so a lookup never misses in practice.
+  for (uint32_t i = 0; i < nshards; i++) {
+    int fd = shard_fds_[i].get();
+    if (bpf_map_update_elem(bpf_map__fd(rings), &i, &fd, BPF_ANY) != 0) fail("bpf_map_update_elem(pal_rings)", errno);
+  }
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj_.get()) {
@@ -402,8 +459,23 @@ void Session::Open(Napi::Env env, const Napi::Object& options) {
     perf_.reset(perf_buffer__new_raw(bpf_map__fd(perf_events), perf_pages, &attr, OnPerfEvent, this, nullptr));
     if (!perf_) fail("perf_buffer__new_raw", errno);
   } else {
-    ring_.reset(ring_buffer__new(bpf_map__fd(events), OnRingSample, this, nullptr));
-    if (!ring_) fail("ring_buffer__new", errno);
+    epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (epoll_fd_.get() < 0) fail("epoll_create1", errno);
+    for (uint32_t i = 0; i < nshards; i++) {
+      auto shard = std::make_unique<RingShard>();
+      shard->session = this;
+      shard->index = i;
+      shard->ring.reset(ring_buffer__new(shard_fds_[i].get(), OnRingSample, shard.get(), nullptr));
+      if (!shard->ring) fail("ring_buffer__new", errno);
+      struct epoll_event ev = {};
+      ev.events = EPOLLIN;
+      ev.data.u32 = i;
+      if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, ring_buffer__epoll_fd(shard->ring.get()), &ev) != 0) {
+        fail("ring_buffer__new(epoll_ctl)", errno);
+      }
+      shards_.push_back(std::move(shard));
+    }
+    batch_.reserve(max_batch_bytes_);
   }
   stats_fd_ = bpf_map__fd(stats);
   bpf_map* filter_comm = bpf_object__find_map_by_name(obj_.get(), "pal_filter_comm");
@@ -438,7 +510,7 @@ Napi::Value Session::Start(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "onError must be a function");
   }
 
-  int epoll_fd = perf_ ? perf_buffer__epoll_fd(perf_.get()) : ring_buffer__epoll_fd(ring_.get());
+  int epoll_fd = perf_ ? perf_buffer__epoll_fd(perf_.get()) : epoll_fd_.get();
   poll_ = new uv_poll_t;
   if (int err = uv_poll_init(loop_, poll_, epoll_fd); err != 0) {
     delete poll_;
@@ -449,6 +521,9 @@ Napi::Value Session::Start(const Napi::CallbackInfo& info) {
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
+  idle_ = new uv_idle_t;
+  uv_idle_init(loop_, idle_);
+  idle_->data = this;
   if (int err = uv_poll_start(poll_, UV_READABLE, OnPoll); err != 0) throw MakeNativeError(env, "uv_poll_start", -err);
   uv_timer_start(timer_, OnTimer, drain_interval_ms_, drain_interval_ms_);
 
@@ -481,6 +556,23 @@ Napi::Value Session::Stats(const Napi::CallbackInfo& info) {
   out.Set("records_malformed", Napi::Number::New(env, static_cast<double>(records_malformed_)));
   out.Set("records_delivered", Napi::Number::New(env, static_cast<double>(records_)));
   out.Set("batches_delivered", Napi::Number::New(env, static_cast<double>(batches_)));
+  out.Set("drains_capped", Napi::Number::New(env, static_cast<double>(drains_capped_)));
+  return out;
+}
+
+Napi::Value Session::RingStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) throw MakeNativeError(env, "ringStats", EBADF);
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Array records = Napi::Array::New(env, shards_.size());
+  for (size_t i = 0; i < shards_.size(); i++) {
+    records.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(shards_[i]->records)));
+  }
+  out.Set("shards", Napi::Number::New(env, static_cast<double>(shards_.size())));
+  out.Set("shardBytes", Napi::Number::New(env, shards_.empty() ? 0 : shard_bytes_));
+  out.Set("maxBatchBytes", Napi::Number::New(env, max_batch_bytes_));
+  out.Set("batchBytesMax", Napi::Number::New(env, static_cast<double>(batch_bytes_max_)));
+  out.Set("records", records);
   return out;
 }
 
@@ -558,10 +650,19 @@ void Session::CloseAll() {
     CloseHandle(timer_);
     timer_ = nullptr;
   }
-  ring_.reset();
+  if (idle_ != nullptr) {
+    uv_idle_stop(idle_);
+    CloseHandle(idle_);
+    idle_ = nullptr;
+  }
+  shards_.clear();
   perf_.reset();
   while (!links_.empty()) links_.pop_back();
   obj_.reset();
+  shard_fds_.clear();
+  epoll_fd_.reset();
+  batch_.clear();
+  batch_.shrink_to_fit();
   stats_fd_ = -1;
   filter_comm_fd_ = filter_prefix_fd_ = filter_state_fd_ = -1;
   filter_comm_prefix_fd_ = filter_cgroup_fd_ = filter_port_fd_ = filter_rate_fd_ = filter_bucket_fd_ = -1;
@@ -595,8 +696,18 @@ void Session::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
 
 void Session::OnTimer(uv_timer_t* handle) { static_cast<Session*>(handle->data)->Drain(); }
 
+void Session::OnIdle(uv_idle_t* handle) { static_cast<Session*>(handle->data)->Drain(); }
+
 int Session::OnRingSample(void* ctx, void* data, size_t len) {
-  static_cast<Session*>(ctx)->Append(data, len);
+  RingShard* shard = static_cast<RingShard*>(ctx);
+  Session* self = shard->session;
+  if (self->Append(data, len)) shard->records++;
+  // Stop while one more record of the largest possible size would still fit, so a batch never exceeds the cap.
+  // libbpf has consumed this sample already and leaves everything after it in the ring for the next drain.
+  if (self->batch_.size() + kMaxRecordBytes > self->max_batch_bytes_) {
+    self->capped_ = true;
+    return kStopDrain;
+  }
   return 0;
 }
 
@@ -618,26 +729,46 @@ enum bpf_perf_event_ret Session::OnPerfEvent(void* ctx, int /*cpu*/, struct perf
 
 // Copies one record into the batch, trimmed to its header's size (perf pads samples). A record whose header
 // does not fit what was received is dropped and counted: JS walks the batch by those sizes and must not desync.
-void Session::Append(const void* data, size_t len) {
+bool Session::Append(const void* data, size_t len) {
   pal_event_header hdr;
   if (len < sizeof(hdr)) {
     records_malformed_++;
-    return;
+    return false;
   }
   memcpy(&hdr, data, sizeof(hdr));
   if (hdr.size < sizeof(hdr) || hdr.size > len) {
     records_malformed_++;
-    return;
+    return false;
   }
   const uint8_t* bytes = static_cast<const uint8_t*>(data);
   batch_.insert(batch_.end(), bytes, bytes + hdr.size);
   records_++;
+  return true;
+}
+
+// One pass over the shards, starting after the shard the last capped drain stopped in, until the batch is full.
+int Session::DrainRings() {
+  const size_t n = shards_.size();
+  int total = 0;
+  for (size_t k = 0; k < n; k++) {
+    const size_t i = (next_shard_ + k) % n;
+    int got = ring_buffer__consume(shards_[i]->ring.get());
+    if (got < 0 && capped_) {
+      next_shard_ = (i + 1) % n;
+      drains_capped_++;
+      return total;
+    }
+    if (got < 0) return got;
+    total += got;
+  }
+  return total;
 }
 
 void Session::Drain() {
   if (closed_ || !started_ || draining_) return;
   draining_ = true;
-  int n = perf_ ? perf_buffer__consume(perf_.get()) : ring_buffer__consume(ring_.get());
+  capped_ = false;
+  int n = perf_ ? perf_buffer__consume(perf_.get()) : DrainRings();
   draining_ = false;
   if (n < 0 && n != -EINTR) {
     batch_.clear();
@@ -645,20 +776,47 @@ void Session::Drain() {
     return;
   }
   if (!batch_.empty()) Deliver();
+  // A capped drain left records behind: take them on the next loop turn (after timers and I/O, so the rest of the
+  // process keeps running) instead of waiting for a wakeup or the timer.
+  if (!closed_ && idle_ != nullptr) {
+    if (capped_) {
+      uv_idle_start(idle_, OnIdle);
+    } else {
+      uv_idle_stop(idle_);
+    }
+  }
 }
 
+// Hands the batch to JS in crossings of at most max_batch_bytes_ each. Ring drains stop at the cap already; a
+// perf drain (bounded by the perf buffers' size) is cut here at record boundaries. Each crossing gets a copy that
+// JS owns outright and may keep; batch_ keeps its capacity for the next drain.
 void Session::Deliver() {
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
-  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::Copy(env, batch_.data(), batch_.size());
-  batch_.clear();
-  batches_++;
-  try {
-    on_batch_.MakeCallback(Value(), {buffer});
-  } catch (const Napi::Error& e) {
-    // No JS frame is below us (we are in a libuv callback): hand the exception to process 'uncaughtException'.
-    napi_fatal_exception(env_, e.Value());
+  size_t off = 0;
+  while (off < batch_.size() && !closed_) {
+    size_t end = batch_.size();
+    if (end - off > max_batch_bytes_) {
+      end = off;
+      while (end < batch_.size()) {
+        pal_event_header hdr;
+        memcpy(&hdr, batch_.data() + end, sizeof(hdr));
+        if (end + hdr.size - off > max_batch_bytes_) break;
+        end += hdr.size;
+      }
+    }
+    Napi::Env env(env_);
+    Napi::HandleScope scope(env);
+    Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::Copy(env, batch_.data() + off, end - off);
+    batches_++;
+    batch_bytes_max_ = std::max<uint64_t>(batch_bytes_max_, end - off);
+    off = end;
+    try {
+      on_batch_.MakeCallback(Value(), {buffer});
+    } catch (const Napi::Error& e) {
+      // No JS frame is below us (we are in a libuv callback): hand the exception to process 'uncaughtException'.
+      napi_fatal_exception(env_, e.Value());
+    }
   }
+  batch_.clear();
 }
 
 // Asynchronous failures stop this session's polling (retrying a broken fd every 10 ms helps nobody) and go to
@@ -669,6 +827,7 @@ void Session::ReportError(const std::string& op, int err) {
   Napi::Error error = MakeNativeError(env, op, err);
   if (poll_ != nullptr) uv_poll_stop(poll_);
   if (timer_ != nullptr) uv_timer_stop(timer_);
+  if (idle_ != nullptr) uv_idle_stop(idle_);
   if (on_error_.IsEmpty()) {
     napi_fatal_exception(env_, error.Value());
     return;

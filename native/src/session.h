@@ -1,8 +1,15 @@
 // One loaded-and-attached copy of build/bpf/palisade.bpf.o and its output buffer, polled on the JS thread.
 //
 // Lifecycle (libbpf order): constructor = open -> set .rodata config -> load -> attach -> create ring/perf buffer.
-// start() puts the buffer's epoll fd on the Node loop (uv_poll) plus a drain timer. close() undoes all of it, in
-// reverse, and is idempotent; the environment cleanup hook and the destructor call it too.
+// start() puts one epoll fd on the Node loop (uv_poll) plus a drain timer. close() undoes all of it, in reverse, and
+// is idempotent; the environment cleanup hook and the destructor call it too.
+//
+// Ring mode is sharded: one BPF ring per CPU (or per group of CPUs), created here before load and put into the
+// pal_rings ARRAY_OF_MAPS between load and attach. Each shard has its own libbpf ring_buffer manager, and the
+// managers' epoll fds are nested in one epoll fd of ours, so the loop still sees one fd. One manager per shard
+// because libbpf 1.1 has no per-ring consume (ring__consume is 1.3+): ring_buffer__consume always walks its rings
+// from the first and a callback's stop aborts the walk, so with a per-drain byte cap a storm on CPU 0 would starve
+// every other shard. Here each drain starts at the shard after the one the previous drain stopped in.
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -29,6 +36,38 @@ struct PerfBufferDeleter {
   void operator()(perf_buffer* p) const { perf_buffer__free(p); }
 };
 
+// An owned file descriptor (the shard rings and the epoll fd the shard managers are nested in).
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+class Session;
+
+// One ring of pal_rings and the libbpf manager that consumes it (ctx of its sample callback).
+struct RingShard {
+  Session* session = nullptr;
+  uint32_t index = 0;
+  uint64_t records = 0;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+};
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -39,6 +78,7 @@ class Session : public Napi::ObjectWrap<Session> {
  private:
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value RingStats(const Napi::CallbackInfo& info);
   Napi::Value SetFilter(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
@@ -47,10 +87,14 @@ class Session : public Napi::ObjectWrap<Session> {
   void Drain();
   void Deliver();
   void ReportError(const std::string& op, int err);
-  void Append(const void* data, size_t len);
+  bool Append(const void* data, size_t len);
+  void OpenRings(Napi::Env env, uint32_t ring_bytes, uint32_t requested_shards);
+  int DrainRings();
+  void ScheduleDrain(bool now);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
+  static void OnIdle(uv_idle_t* handle);
   static int OnRingSample(void* ctx, void* data, size_t len);
   static enum bpf_perf_event_ret OnPerfEvent(void* ctx, int cpu, struct perf_event_header* event);
   static void OnEnvCleanup(void* arg);
@@ -64,11 +108,18 @@ class Session : public Napi::ObjectWrap<Session> {
   bool self_referenced_ = false;
   bool perf_mode_ = false;
   uint32_t drain_interval_ms_ = 10;
+  uint32_t max_batch_bytes_ = 0;  // at most this many bytes per JS crossing
+  uint32_t shard_bytes_ = 0;
+  size_t next_shard_ = 0;         // where the next ring drain starts (round robin after a capped drain)
+  bool capped_ = false;           // the last drain stopped at max_batch_bytes_: more is waiting
 
-  // Destruction order matters: buffers before links before the object that owns the maps and programs.
+  // Destruction order matters (reverse of declaration): managers before links before the object that owns the
+  // maps and programs, the shard ring fds after the object (pal_rings holds its own references), epoll last.
+  UniqueFd epoll_fd_;
+  std::vector<UniqueFd> shard_fds_;
   std::unique_ptr<bpf_object, BpfObjectDeleter> obj_;
   std::vector<std::unique_ptr<bpf_link, BpfLinkDeleter>> links_;
-  std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
+  std::vector<std::unique_ptr<RingShard>> shards_;
   std::unique_ptr<perf_buffer, PerfBufferDeleter> perf_;
   int stats_fd_ = -1;
   int filter_comm_fd_ = -1;
@@ -83,15 +134,19 @@ class Session : public Napi::ObjectWrap<Session> {
   // Owned by libuv between uv_close() and its close callback, which frees them.
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;
+  uv_idle_t* idle_ = nullptr;  // runs the next drain on the next loop turn while a capped drain left data behind
 
   Napi::FunctionReference on_batch_;
   Napi::FunctionReference on_error_;
+  // Reused between drains (capacity stays at max_batch_bytes_); each crossing hands JS its own copy, which JS owns.
   std::vector<uint8_t> batch_;
 
   uint64_t perf_lost_ = 0;
   uint64_t records_malformed_ = 0;
   uint64_t records_ = 0;
   uint64_t batches_ = 0;
+  uint64_t drains_capped_ = 0;
+  uint64_t batch_bytes_max_ = 0;
 };
 
 }  // namespace palisade

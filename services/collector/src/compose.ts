@@ -64,6 +64,8 @@ export function composeCollector(cfg: CollectorConfig, shared: { bus: Bus; metri
   const kernel = new KernelSource({
     mode: cfg.bufferMode,
     ringBufferBytes: cfg.ringBufferBytes,
+    ringShards: cfg.ringShards,
+    maxBatchBytes: cfg.maxBatchBytes,
     perfBufferPages: cfg.perfBufferPages,
     ignoreSelf: cfg.ignoreSelf,
     ...(cfg.bpfObject !== '' && { objectPath: isAbsolute(cfg.bpfObject) ? cfg.bpfObject : resolve(cfg.bpfObject) }),

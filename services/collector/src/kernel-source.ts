@@ -26,7 +26,7 @@ export interface KernelSourceOptions extends BpfSessionOptions {
  */
 export const KERNEL_LOSS_COUNTERS = [
   'ringbuf_output_failed', 'perfbuf_output_failed', 'scratch_missing', 'stash_missing', 'stash_update_failed',
-  'perfbuf_lost', 'records_malformed',
+  'perfbuf_lost', 'records_malformed', 'ringbuf_shard_missing',
 ] as const;
 
 export interface KernelSourceStats {

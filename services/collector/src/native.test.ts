@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
@@ -12,8 +16,10 @@ import {
   FILTER_LIMITS,
   filterLayout,
   filterLimits,
+  MAX_BATCH_BYTES_MIN,
   resolveKernelFilter,
   resolveSessionOptions,
+  SESSION_DEFAULTS,
   toPalisadeError,
 } from './native.js';
 
@@ -31,10 +37,11 @@ function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-/** prog and link ids held by this process's fds, from /proc/self/fdinfo. */
-function bpfIdsHeld(): { progs: Set<number>; links: Set<number> } {
+/** prog, link and map ids held by this process's fds, from /proc/self/fdinfo. */
+function bpfIdsHeld(): { progs: Set<number>; links: Set<number>; maps: Set<number> } {
   const progs = new Set<number>();
   const links = new Set<number>();
+  const maps = new Set<number>();
   for (const fd of readdirSync('/proc/self/fdinfo')) {
     let info: string;
     try {
@@ -44,13 +51,15 @@ function bpfIdsHeld(): { progs: Set<number>; links: Set<number> } {
     }
     const link = /^link_id:\s+(\d+)/m.exec(info);
     const prog = /^prog_id:\s+(\d+)/m.exec(info);
+    const map = /^map_id:\s+(\d+)/m.exec(info);
     if (link?.[1] !== undefined) links.add(Number(link[1]));
     else if (prog?.[1] !== undefined) progs.add(Number(prog[1]));
+    else if (map?.[1] !== undefined) maps.add(Number(map[1]));
   }
-  return { progs, links };
+  return { progs, links, maps };
 }
 
-function bpftoolKnows(kind: 'prog' | 'link', id: number): boolean {
+function bpftoolKnows(kind: 'prog' | 'link' | 'map', id: number): boolean {
   try {
     execFileSync('bpftool', [kind, 'show', 'id', String(id)], { stdio: 'ignore' });
     return true;
@@ -60,7 +69,10 @@ function bpftoolKnows(kind: 'prog' | 'link', id: number): boolean {
 }
 
 test('options are validated before anything crosses into native code', () => {
-  const bad = [{ ringBufferBytes: 1000 }, { perfBufferPages: 3 }, { drainIntervalMs: 0 }, { wakeupBytes: -1 }];
+  const bad = [
+    { ringBufferBytes: 1000 }, { perfBufferPages: 3 }, { drainIntervalMs: 0 }, { wakeupBytes: -1 }, { ringShards: -1 },
+    { ringShards: 1.5 }, { maxBatchBytes: 65536 }, { maxBatchBytes: 2 ** 27 },
+  ];
   for (const opts of bad) {
     assert.throws(() => resolveSessionOptions(opts), (err: unknown) => err instanceof PalisadeError && err.code === 'CONFIG_INVALID');
   }
@@ -71,6 +83,8 @@ test('options are validated before anything crosses into native code', () => {
   const resolved = resolveSessionOptions({});
   assert.equal(resolved.mode, 'ringbuf');
   assert.equal(resolved.ignoreTgid, process.pid);
+  assert.equal(resolved.ringShards, 0);
+  assert.equal(resolved.maxBatchBytes, 2 * 1024 * 1024);
 });
 
 test('the filter ABI in native.ts matches bpf/include/palisade.h as the addon was compiled', (t) => {
@@ -186,7 +200,7 @@ test('a missing BPF object is BPF_LOAD_FAILED with a hint, and leaks no fd', (t)
   assert.equal(openFds(), before);
 });
 
-test('close() detaches and frees everything: no fd, prog or link of ours remains', async (t) => {
+test('close() detaches and frees everything: no fd, prog, link or map of ours remains', async (t) => {
   if (!needBpf(t)) return;
   // Warm-up: the first load in a process lets libbpf probe kernel features once; that is not per-session state.
   BpfSession.open().close();
@@ -198,8 +212,13 @@ test('close() detaches and frees everything: no fd, prog or link of ours remains
   const held = bpfIdsHeld();
   const progs = [...held.progs].filter((id) => !idsBefore.progs.has(id));
   const links = [...held.links].filter((id) => !idsBefore.links.has(id));
+  const maps = [...held.maps].filter((id) => !idsBefore.maps.has(id));
   assert.ok(progs.length >= 10, `expected our programs to be loaded, saw ${progs.length}`);
   assert.ok(links.length >= 10, `expected our links to be attached, saw ${links.length}`);
+  // The shard rings are held by fds of ours (and by pal_rings): they must go too.
+  const shards = session.ringStats().shards;
+  assert.ok(shards >= 1);
+  assert.ok(maps.length >= shards + 1, `expected our maps (pal_rings and ${shards} shard rings) held, saw ${maps.length}`);
   assert.ok(progs.every((id) => bpftoolKnows('prog', id)));
 
   session.close();
@@ -210,12 +229,15 @@ test('close() detaches and frees everything: no fd, prog or link of ours remains
 
   // The kernel frees programs after an RCU grace period, so allow a moment before they vanish from bpftool.
   const deadline = Date.now() + 3000;
-  let left = [...progs.map((id) => ['prog', id] as const), ...links.map((id) => ['link', id] as const)];
+  let left = [
+    ...progs.map((id) => ['prog', id] as const), ...links.map((id) => ['link', id] as const),
+    ...maps.map((id) => ['map', id] as const),
+  ];
   while (left.length > 0 && Date.now() < deadline) {
     left = left.filter(([kind, id]) => bpftoolKnows(kind, id));
     if (left.length > 0) await sleep(50);
   }
-  assert.deepEqual(left, [], 'programs and links still known to the kernel after close()');
+  assert.deepEqual(left, [], 'programs, links or maps still known to the kernel after close()');
 });
 
 test('stats() reports every kernel and addon counter as a number', (t) => {
@@ -226,7 +248,7 @@ test('stats() reports every kernel and addon counter as a number', (t) => {
     for (const name of [
       'events_emitted', 'ringbuf_output_failed', 'perfbuf_output_failed', 'scratch_missing', 'read_kernel_failed',
       'read_user_failed', 'stash_missing', 'stash_update_failed', 'perfbuf_lost', 'records_malformed',
-      'records_delivered', 'batches_delivered',
+      'records_delivered', 'batches_delivered', 'ringbuf_shard_missing', 'drains_capped',
     ]) {
       assert.equal(typeof stats[name], 'number', name);
     }
@@ -242,4 +264,114 @@ test('start() twice is refused; start() after close() is refused', (t) => {
   assert.throws(() => session.start(() => {}, () => {}), (err: unknown) => err instanceof PalisadeError);
   session.close();
   assert.throws(() => session.start(() => {}, () => {}), (err: unknown) => err instanceof PalisadeError);
+});
+
+const execFileAsync = promisify(execFile);
+
+/** How often `needle` occurs in `batch` (a path appears once per file_open record). */
+function occurrences(batch: Buffer, needle: Buffer): number {
+  let n = 0;
+  for (let at = batch.indexOf(needle); at !== -1; at = batch.indexOf(needle, at + needle.length)) n++;
+  return n;
+}
+
+/** `opens` openat()s of `path` by a dash pinned to `cpu` (`: < file` opens in-process, no fork per iteration). */
+async function openOnCpu(cpu: number, path: string, opens: number): Promise<void> {
+  await execFileAsync('taskset', ['-c', String(cpu), 'sh', '-c', `i=0; while [ $i -lt ${opens} ]; do : < ${path}; i=$((i+1)); done`]);
+}
+
+/** Marker files, one per CPU, each a distinct path the storm opens; removed by the returned cleanup. */
+function markers(count: number): { paths: string[]; needles: Buffer[]; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-shard-'));
+  const paths = Array.from({ length: count }, (_, i) => join(dir, `cpu${i}-${randomBytes(4).toString('hex')}`));
+  for (const p of paths) writeFileSync(p, 'x');
+  return { paths, needles: paths.map((p) => Buffer.from(`${p}\0`)), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await sleep(20);
+}
+
+function needTwoCpus(t: TestContext): boolean {
+  if (availableParallelism() >= 2) return true;
+  if (process.env.CI === 'true') assert.fail('the ring shard tests need 2 CPUs when CI=true');
+  t.skip('needs 2 CPUs');
+  return false;
+}
+
+test('ring shards: processes on CPU 0 and CPU 1 each reach userspace, through their own shard', async (t) => {
+  if (!needBpf(t) || !needTwoCpus(t)) return;
+  const { paths, needles, cleanup } = markers(2);
+  const session = BpfSession.open({ ringShards: 2 });
+  const seen = [0, 0];
+  try {
+    session.start((batch) => {
+      for (let i = 0; i < needles.length; i++) seen[i]! += occurrences(batch, needles[i]!);
+    }, (err) => assert.fail(err));
+    const rings = session.ringStats();
+    assert.equal(rings.shards, 2);
+    assert.equal(rings.shardBytes, SESSION_DEFAULTS.ringBufferBytes / 2);
+    const before = [...rings.records];
+    const opens = 3000;
+    await Promise.all([openOnCpu(0, paths[0]!, opens), openOnCpu(1, paths[1]!, opens)]);
+    await until(() => seen[0]! >= opens && seen[1]! >= opens, 5000);
+    assert.deepEqual(seen, [opens, opens], 'every open of each CPU delivered, once');
+    const after = session.ringStats().records;
+    // Each child's opens went through its CPU's shard (other processes add to either, never take away).
+    assert.ok(after[0]! - before[0]! >= opens, `shard 0 delivered ${after[0]! - before[0]!} records for ${opens} opens on CPU 0`);
+    assert.ok(after[1]! - before[1]! >= opens, `shard 1 delivered ${after[1]! - before[1]!} records for ${opens} opens on CPU 1`);
+    assert.equal(session.stats().ringbuf_shard_missing, 0);
+  } finally {
+    session.close();
+    cleanup();
+  }
+});
+
+test('a drain hands JS at most maxBatchBytes, and a capped drain carries on until the rings are empty', async (t) => {
+  if (!needBpf(t) || !needTwoCpus(t)) return;
+  const { paths, needles, cleanup } = markers(2);
+  const cap = MAX_BATCH_BYTES_MIN;
+  // Big rings and a watermark and timer that let far more than the cap pile up between drains.
+  const session = BpfSession.open({ ringShards: 2, ringBufferBytes: 16 << 20, wakeupBytes: 4 << 20, drainIntervalMs: 200, maxBatchBytes: cap });
+  const seen = [0, 0];
+  let largest = 0;
+  try {
+    session.start((batch) => {
+      largest = Math.max(largest, batch.length);
+      for (let i = 0; i < needles.length; i++) seen[i]! += occurrences(batch, needles[i]!);
+    }, (err) => assert.fail(err));
+    const before = session.stats();
+    const opens = 10_000;
+    await Promise.all([openOnCpu(0, paths[0]!, opens), openOnCpu(1, paths[1]!, opens)]);
+    await until(() => seen[0]! >= opens && seen[1]! >= opens, 5000);
+    const after = session.stats();
+    assert.equal(after.ringbuf_output_failed! - before.ringbuf_output_failed!, 0, 'the rings were big enough: nothing dropped');
+    assert.deepEqual(seen, [opens, opens], 'every open delivered once, nothing left behind in a ring');
+    assert.ok(after.drains_capped! - before.drains_capped! > 0, 'the storm never filled a batch: the cap was not exercised');
+    assert.ok(largest <= cap, `a batch of ${largest} bytes crossed; the cap is ${cap}`);
+    assert.ok(session.ringStats().batchBytesMax <= cap);
+  } finally {
+    session.close();
+    cleanup();
+  }
+});
+
+test('perf buffer mode still delivers (no shards, the rings shrunk to one page)', async (t) => {
+  if (!needBpf(t)) return;
+  const { paths, needles, cleanup } = markers(1);
+  const session = BpfSession.open({ mode: 'perfbuf', perfBufferPages: 64 });
+  let seen = 0;
+  try {
+    session.start((batch) => { seen += occurrences(batch, needles[0]!); }, (err) => assert.fail(err));
+    assert.equal(session.ringStats().shards, 0);
+    const opens = 500;
+    await openOnCpu(0, paths[0]!, opens);
+    await until(() => seen >= opens, 5000);
+    assert.equal(seen, opens);
+    assert.equal(session.stats().perfbuf_lost, 0);
+  } finally {
+    session.close();
+    cleanup();
+  }
 });

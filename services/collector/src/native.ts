@@ -1,5 +1,5 @@
 // The whole native surface of the collector, declared once, in the order native/src/addon.cc exports it:
-//   layout(), filterLayout(), filterLimits(), clocks(), Session { start, stats, setFilter, close }.
+//   layout(), filterLayout(), filterLimits(), clocks(), Session { start, stats, ringStats, setFilter, close }.
 // The addon reports failures as plain objects {errno, code, op, log?}; this file validates arguments before they
 // cross, and turns those objects into PalisadeError with a stable code and a message an operator can act on.
 import { existsSync } from 'node:fs';
@@ -138,14 +138,31 @@ export interface NativeSessionOptions {
   wakeupBytes: number;
   ignoreTgid: number;
   drainIntervalMs: number;
+  /** 0: one per possible CPU, at most 16. */
+  ringShards: number;
+  maxBatchBytes: number;
 }
 
 /** Per-reason counters: the kernel's pal_stats (summed over CPUs) plus the addon's own. */
 export type NativeStats = Record<string, number>;
 
+/** The ring shards as the addon resolved them (ring mode; perf mode reports 0 shards), and their traffic. */
+export interface RingStats {
+  /** Rings in pal_rings; CPU c writes to shard c % shards. */
+  readonly shards: number;
+  /** Size of each ring: the largest power of two within ringBufferBytes / shards. */
+  readonly shardBytes: number;
+  readonly maxBatchBytes: number;
+  /** Largest Buffer handed to onBatch so far (never above maxBatchBytes). */
+  readonly batchBytesMax: number;
+  /** Records delivered per shard. */
+  readonly records: readonly number[];
+}
+
 interface NativeSession {
   start(onBatch: (batch: Buffer) => void, onError?: (err: unknown) => void): void;
   stats(): NativeStats;
+  ringStats(): RingStats;
   setFilter(filter: NativeFilter): void;
   close(): void;
 }
@@ -209,11 +226,24 @@ export interface BpfSessionOptions {
   objectPath?: string;
   /** ring buffer (default) or per-CPU perf buffers, chosen in .rodata before load. */
   mode?: OutputMode;
-  /** Ring buffer size in bytes: a power of two, at least one page. */
+  /**
+   * Ring buffer bytes in total: a power of two, at least one page. Split over the shards, each the largest power of
+   * two within its share (2 shards of a 16 MiB total: 8 MiB each).
+   */
   ringBufferBytes?: number;
+  /**
+   * Ring shards: one BPF ring per CPU (or per group of CPUs: CPU c writes to shard c % ringShards), so producers on
+   * different CPUs do not contend for one ring's lock. 0 (default): one per possible CPU, at most 16.
+   */
+  ringShards?: number;
+  /**
+   * Most bytes handed to onBatch in one crossing. A drain that reaches it stops, delivers, and the next drain runs
+   * on the next loop turn (not at the next wakeup), so a backlog is worked off in bounded steps.
+   */
+  maxBatchBytes?: number;
   /** Perf buffer pages per CPU: a power of two. */
   perfBufferPages?: number;
-  /** Wake the reader only once this many bytes wait; the drain timer handles the rest. */
+  /** Wake the reader only once this many bytes wait in a shard (at most half a shard); the drain timer handles the rest. */
   wakeupBytes?: number;
   /** Drain period: the upper bound on the latency added by not waking per event. */
   drainIntervalMs?: number;
@@ -228,8 +258,16 @@ export const SESSION_DEFAULTS = {
   perfBufferPages: 64,
   wakeupBytes: 256 * 1024,
   drainIntervalMs: 10,
+  ringShards: 0,
+  maxBatchBytes: 2 * 1024 * 1024,
   ignoreSelf: true,
 } as const;
+
+/** Bounds of maxBatchBytes: room for two records of the largest size (pal_event_header.size is a u16), and 64 MiB. */
+export const MAX_BATCH_BYTES_MIN = 128 * 1024;
+export const MAX_BATCH_BYTES_MAX = 64 * 1024 * 1024;
+/** More shards than this is a configuration mistake (the addon also caps them at the possible CPUs). */
+export const RING_SHARDS_MAX = 1024;
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -245,6 +283,8 @@ export function resolveSessionOptions(opts: BpfSessionOptions): NativeSessionOpt
   const perfBufferPages = opts.perfBufferPages ?? SESSION_DEFAULTS.perfBufferPages;
   const wakeupBytes = opts.wakeupBytes ?? SESSION_DEFAULTS.wakeupBytes;
   const drainIntervalMs = opts.drainIntervalMs ?? SESSION_DEFAULTS.drainIntervalMs;
+  const ringShards = opts.ringShards ?? SESSION_DEFAULTS.ringShards;
+  const maxBatchBytes = opts.maxBatchBytes ?? SESSION_DEFAULTS.maxBatchBytes;
   if (mode !== 'ringbuf' && mode !== 'perfbuf') throw invalid(`mode must be 'ringbuf' or 'perfbuf', got ${String(mode)}`);
   if (!isPowerOfTwo(ringBufferBytes) || ringBufferBytes < 4096 || ringBufferBytes > 2 ** 30) {
     throw invalid(`ringBufferBytes must be a power of two between 4096 and 2^30, got ${ringBufferBytes}`);
@@ -258,6 +298,12 @@ export function resolveSessionOptions(opts: BpfSessionOptions): NativeSessionOpt
   if (!Number.isInteger(drainIntervalMs) || drainIntervalMs < 1 || drainIntervalMs > 10_000) {
     throw invalid(`drainIntervalMs must be an integer in [1, 10000], got ${drainIntervalMs}`);
   }
+  if (!Number.isInteger(ringShards) || ringShards < 0 || ringShards > RING_SHARDS_MAX) {
+    throw invalid(`ringShards must be an integer in [0, ${RING_SHARDS_MAX}] (0: one per CPU), got ${ringShards}`);
+  }
+  if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < MAX_BATCH_BYTES_MIN || maxBatchBytes > MAX_BATCH_BYTES_MAX) {
+    throw invalid(`maxBatchBytes must be an integer in [${MAX_BATCH_BYTES_MIN}, ${MAX_BATCH_BYTES_MAX}], got ${maxBatchBytes}`);
+  }
   return {
     objectPath: opts.objectPath ?? DEFAULT_OBJECT_PATH,
     mode,
@@ -266,6 +312,8 @@ export function resolveSessionOptions(opts: BpfSessionOptions): NativeSessionOpt
     wakeupBytes,
     ignoreTgid: (opts.ignoreSelf ?? SESSION_DEFAULTS.ignoreSelf) ? process.pid : 0,
     drainIntervalMs,
+    ringShards,
+    maxBatchBytes,
   };
 }
 
@@ -459,7 +507,7 @@ export function isNativeError(err: unknown): err is NativeErrorFields {
 }
 
 function codeForOp(op: string): ErrorCode {
-  if (/^(mount|bpf_object__|set_config|bpf_map__)/.test(op)) return 'BPF_LOAD_FAILED';
+  if (/^(mount|bpf_object__|set_config|bpf_map__|bpf_map_create|bpf_map_update_elem\(pal_rings\))/.test(op)) return 'BPF_LOAD_FAILED';
   if (/^(bpf_program__attach|ring_buffer__new|perf_buffer__new)/.test(op)) return 'BPF_ATTACH_FAILED';
   if (/^(uv_poll|ring_buffer__consume|perf_buffer__consume)/.test(op)) return 'BPF_POLL_FAILED';
   return 'NATIVE_ERROR';
@@ -520,8 +568,9 @@ export class BpfSession {
   }
 
   /**
-   * Starts polling. onBatch gets one Buffer per drain: records back to back, each starting with the common header
-   * whose size field gives its length. Asynchronous failures (which stop polling) go to onError.
+   * Starts polling. onBatch gets one Buffer per crossing (at most maxBatchBytes): records back to back, each starting
+   * with the common header whose size field gives its length. The Buffer is a fresh copy that the handler owns and
+   * may keep or slice. Asynchronous failures (which stop polling) go to onError.
    */
   start(onBatch: (batch: Buffer) => void, onError: (err: PalisadeError) => void): void {
     if (typeof onBatch !== 'function' || typeof onError !== 'function') {
@@ -547,6 +596,16 @@ export class BpfSession {
     if (this.closed) throw new PalisadeError('NATIVE_ERROR', 'stats() on a closed BPF session');
     try {
       return this.native.stats();
+    } catch (err) {
+      throw toPalisadeError(err);
+    }
+  }
+
+  /** The ring shards (count, size) and per-shard traffic; see RingStats. */
+  ringStats(): RingStats {
+    if (this.closed) throw new PalisadeError('NATIVE_ERROR', 'ringStats() on a closed BPF session');
+    try {
+      return this.native.ringStats();
     } catch (err) {
       throw toPalisadeError(err);
     }
