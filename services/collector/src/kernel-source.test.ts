@@ -338,3 +338,14 @@ test('loss: a small ring buffer under a storm counts what it drops, offered = de
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a drain that interleaves CPU shards is put back in kernel order before the process cache sees it', async () => {
+  const { inKernelOrder } = await import('./kernel-source.js');
+  const ev = (t: number, pid: number): RawEvent => ({ kind: 1, timeUnixNano: t, process: { pid } });
+  // Shard of CPU 0 (a parent's exec at t=10), then shard of CPU 1 (its child's exec at t=20, an older event at t=5).
+  const drained = [ev(10, 1), ev(30, 1), ev(5, 2), ev(20, 2), ev(20, 3)];
+  assert.deepEqual(inKernelOrder(drained).map((e) => [e.timeUnixNano, e.process?.pid]),
+    [[5, 2], [10, 1], [20, 2], [20, 3], [30, 1]], 'ties keep their shard order');
+  const ordered = [ev(1, 1), ev(2, 1)];
+  assert.equal(inKernelOrder(ordered), ordered, 'an ordered batch is returned as is');
+});

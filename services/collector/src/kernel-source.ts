@@ -40,6 +40,22 @@ export interface KernelSourceStats {
   processCache: ProcessCacheStats;
 }
 
+/**
+ * One drain concatenates the per-CPU ring shards, so a child's exec from one CPU can come before its parent's exec
+ * from another; the process cache needs them in the order they happened. Each shard is already in order, so this
+ * only sorts (stable, by kernel timestamp) when the batch is not; a drain that stopped at its byte cap can still
+ * leave a later shard's older events for the next drain, and the cache's /proc lookup covers that rare case.
+ */
+export function inKernelOrder(events: palisade.v1.IRawEvent[]): palisade.v1.IRawEvent[] {
+  let prev = -Infinity;
+  for (const e of events) {
+    const t = e.timeUnixNano ?? 0;
+    if (t < prev) return events.sort((a, b) => (a.timeUnixNano ?? 0) - (b.timeUnixNano ?? 0));
+    prev = t;
+  }
+  return events;
+}
+
 export class KernelSource implements EventSource {
   private readonly opts: KernelSourceOptions;
   private readonly resolver: CgroupResolver;
@@ -86,7 +102,7 @@ export class KernelSource implements EventSource {
     this.session = session;
     try {
       session.start((batch) => {
-        const events = decoder.decode(batch);
+        const events = inKernelOrder(decoder.decode(batch));
         for (const event of events) this.annotate(event);
         this.processes.expire();
         if (events.length > 0) onEvents(events);
