@@ -24,7 +24,9 @@ import { gunzipSync } from 'node:zlib';
 export const ENTRYPOINT = 'palisade/main/alerts';
 const RULES_PACKAGE = ['palisade', 'rules'];
 const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
-const EVENT_KINDS = ['exec', 'exit', 'file_open', 'net_connect'];
+// The kinds a rule's event_kinds may name. Keep in sync with REGO_EVENT_KINDS in services/evaluator/src/rego-input.ts
+// (rego-input.test.ts checks this line).
+const EVENT_KINDS = ['exec', 'exit', 'file_open', 'net_connect', 'process_kill', 'fork', 'file_op', 'net_socket', 'dns_query', 'priv_setid', 'capset', 'ptrace', 'mount', 'namespace', 'module_load', 'bpf_prog_load', 'memfd_create', 'signal'];
 const EXIT_NO_OPA = 3;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -179,7 +181,10 @@ function ruleMetadata(inspected) {
     if (!file.split('/').pop()?.startsWith(`${slug}_`)) fail(where, `file name must be ${slug}_<slug>.rego`);
     if (typeof a.title !== 'string' || a.title === '') fail(where, 'title is required');
     if (!SEVERITIES.includes(c.severity)) fail(where, `custom.severity must be one of ${SEVERITIES.join(', ')}`);
-    if (typeof c.mitre !== 'string' || !/^T\d{4}(\.\d{3})?$/.test(c.mitre)) fail(where, 'custom.mitre must be a technique id (T1059.004)');
+    // "none" is for rules that record enforcement rather than detect a technique (PAL-005: a kill the policy made).
+    if (typeof c.mitre !== 'string' || !(c.mitre === 'none' || /^T\d{4}(\.\d{3})?$/.test(c.mitre))) {
+      fail(where, 'custom.mitre must be a technique id (T1059.004) or "none"');
+    }
     if (!Array.isArray(c.actions) || !c.actions.every((x) => typeof x === 'string')) fail(where, 'custom.actions must be a list of strings');
     if (!Array.isArray(c.event_kinds) || c.event_kinds.length === 0 || !c.event_kinds.every((k) => EVENT_KINDS.includes(k))) {
       fail(where, `custom.event_kinds must be a non-empty list of ${EVENT_KINDS.join(', ')}`);
@@ -189,7 +194,7 @@ function ruleMetadata(inspected) {
       title: a.title,
       description: typeof a.description === 'string' ? a.description : '',
       severity: c.severity,
-      mitre: c.mitre,
+      mitre: c.mitre === 'none' ? '' : c.mitre,
       actions: c.actions,
       event_kinds: c.event_kinds,
       package: pkg.join('.'),

@@ -166,6 +166,19 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
     assert.deepEqual(engine.evaluate([connect('pod', 443)], NOW), []);
   });
 
+  it('turns a kill the in-kernel policy made into a PAL-005 alert, on the host too', () => {
+    const kill = enriched('pod', {
+      kind: pb.EventKind.EVENT_KIND_PROCESS_KILL, timeUnixNano: TIME, process: proc(4242, { comm: 'xmrig' }),
+      processKill: { signal: 9, reason: 'binary', syscall: 'openat', path: '/tmp/pool.conf' },
+    });
+    for (const ev of [kill, { ...kill, status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST, pod: null }]) {
+      const alerts = engine.evaluate([ev], NOW);
+      assert.deepEqual(alerts.map((a) => [a.ruleId, a.severity, a.mitreTechnique, a.actions]),
+        [['PAL-005', pb.Severity.SEVERITY_HIGH, '', []]]);
+      assert.match(alerts[0]?.message ?? '', /xmrig \(pid 4242\) was killed with signal 9 in openat: its binary matched/);
+    }
+  });
+
   it('fires for a container whose pod the enricher did not find', () => {
     const ev: palisade.v1.IEnrichedEvent = {
       node: NODE,
@@ -232,7 +245,7 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
 
   it('counts alerts per rule and skips batches no rule reads without calling OPA', async () => {
     const fresh = await PolicyEngine.load(built);
-    assert.deepEqual([...fresh.eventKinds].sort(), ['exec', 'file_open', 'net_connect']);
+    assert.deepEqual([...fresh.eventKinds].sort(), ['exec', 'file_open', 'net_connect', 'process_kill']);
     assert.deepEqual(fresh.evaluate([exit('pod'), exit('host'), { node: NODE }], NOW), []);
     assert.equal(fresh.evaluations, 0);
     assert.equal(fresh.eventsSkipped, 3);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
-import { isRegoEventKind, regoEventKind, toRegoEvent, type RegoEvent } from './rego-input.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { REGO_EVENT_KINDS, isRegoEventKind, regoEventKind, toRegoEvent, type RegoEvent } from './rego-input.js';
 
 const CONTAINER_ID = '3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f';
 
@@ -212,5 +214,14 @@ describe('toRegoEvent', () => {
     assert.equal(dns?.kind, 'dns_query');
     assert.equal(dns?.dns_query?.name, 'example.com');
     assert.equal(dns?.dns_query?.qtype_name, 'A');
+  });
+});
+
+describe('the policy build', () => {
+  it('accepts exactly the event kinds the Rego input has, so a rule can name every kind and no other', () => {
+    const script = readFileSync(fileURLToPath(new URL('../../../scripts/build-policies.mjs', import.meta.url)), 'utf8');
+    const line = /^const EVENT_KINDS = (\[.*\]);$/m.exec(script);
+    assert.ok(line?.[1], 'EVENT_KINDS line not found in scripts/build-policies.mjs');
+    assert.deepEqual([...(JSON.parse(line[1].replace(/'/g, '"')) as string[])].sort(), [...REGO_EVENT_KINDS].sort());
   });
 });
