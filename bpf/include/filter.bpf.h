@@ -173,38 +173,49 @@ static __always_inline struct pal_filter_comm_prefix *filter__comm_prefix(const 
 	return NULL;
 }
 
-/*
- * Actions configured for the current task's comm (exact entry, else the first matching prefix), as they apply in
- * an open: a DROP narrowed to other kinds than file_open is left out. 0 when none or both maps are empty.
- */
-static __always_inline __u32 filter__comm_actions(void)
-{
-	struct pal_filter_state *st = filter__state();
-	struct pal_filter_comm_key key = {};
-	struct pal_filter_comm_value *v;
-	struct pal_filter_comm_prefix *p;
+/* The binary selector that matched the current task: an exact comm entry, else the first matching prefix. */
+struct filter__comm_sel {
 	__u32 actions;
+	__u32 rate;
 	__u64 kinds;
+};
 
-	if (!st || (st->comm_count == 0 && st->comm_prefix_count == 0))
-		return 0;
+/* Finds the current task's binary selector; false when none (or both comm maps are empty: no helper call then). */
+static __always_inline bool filter__comm_find(struct pal_filter_state *st, struct filter__comm_sel *m)
+{
+	struct pal_filter_comm_key key = {};
+	struct pal_filter_comm_value *v = NULL;
+	struct pal_filter_comm_prefix *p;
+
+	if (st->comm_count == 0 && st->comm_prefix_count == 0)
+		return false;
 	/* bpf_get_current_comm pads with NULs (strscpy_pad), and key starts zeroed anyway: the key is exact. */
 	if (bpf_get_current_comm(key.comm, sizeof(key.comm)) < 0)
-		return 0;
-	v = st->comm_count ? bpf_map_lookup_elem(&pal_filter_comm, &key) : NULL;
+		return false;
+	if (st->comm_count != 0)
+		v = bpf_map_lookup_elem(&pal_filter_comm, &key);
 	if (v) {
-		actions = v->actions;
-		kinds = v->kinds;
-	} else {
-		p = filter__comm_prefix(key.comm, st->comm_prefix_count);
-		if (!p)
-			return 0;
-		actions = p->actions;
-		kinds = p->kinds;
+		m->actions = v->actions;
+		m->rate = v->rate;
+		m->kinds = v->kinds;
+		return true;
 	}
-	if (!filter__kind_in(kinds, PAL_EVENT_FILE_OPEN))
-		actions &= PAL_ACTION_SIGKILL;
-	return actions;
+	if (st->comm_prefix_count == 0)
+		return false;
+	p = filter__comm_prefix(key.comm, st->comm_prefix_count);
+	if (!p)
+		return false;
+	m->actions = p->actions;
+	m->rate = p->rate;
+	m->kinds = p->kinds;
+	return true;
+}
+
+/* A found selector's actions as they apply to an event of `kind`: a DROP/POST narrowed to other kinds is left out
+ * (a SIGKILL is not: it acts on the syscall, whatever kind the policy narrowed the reporting to). */
+static __always_inline __u32 filter__comm_actions_for(const struct filter__comm_sel *m, __u32 kind)
+{
+	return filter__kind_in(m->kinds, kind) ? m->actions : m->actions & PAL_ACTION_SIGKILL;
 }
 
 /*
@@ -236,6 +247,27 @@ static __always_inline bool filter__drop_cgroup(struct pal_filter_state *st, __u
 	return v && filter__apply(v->actions, v->rate, v->kinds, kind);
 }
 
+/* True (and counted) when the kind mask drops every event of `kind`. */
+static __always_inline bool filter__kind_masked(struct pal_filter_state *st, __u32 kind)
+{
+	if (kind != 0 && kind < PAL_FILTER_KINDS && (st->kinds_dropped & (1ULL << kind))) {
+		stats__inc(PAL_STAT_FILTERED);
+		return true;
+	}
+	return false;
+}
+
+/* filter__drop after the kind mask, with the binary selector already looked up (found = filter__comm_find). */
+static __always_inline bool filter__drop_selected(struct pal_filter_state *st, __u32 kind, bool found,
+						  const struct filter__comm_sel *m)
+{
+	if (found && filter__apply(m->actions, m->rate, m->kinds, kind))
+		return true;
+	if (st->cgroup_count != 0 || st->cgroup_only)
+		return filter__drop_cgroup(st, kind);
+	return false;
+}
+
 /*
  * For hooks that emit at once: true (and counted) when the current task's event of `kind` is dropped by the kind
  * mask, a binary (exact or prefix) selector or a cgroup selector. kind 0 means "not known here": the kind mask and
@@ -244,42 +276,15 @@ static __always_inline bool filter__drop_cgroup(struct pal_filter_state *st, __u
 static __always_inline bool filter__drop(__u32 kind)
 {
 	struct pal_filter_state *st = filter__state();
+	struct filter__comm_sel m = {};
+	bool found;
 
 	if (!st)
 		return false;
-	if (kind != 0 && kind < PAL_FILTER_KINDS && (st->kinds_dropped & (1ULL << kind))) {
-		stats__inc(PAL_STAT_FILTERED);
+	if (filter__kind_masked(st, kind))
 		return true;
-	}
-	if (st->comm_count != 0 || st->comm_prefix_count != 0) {
-		struct pal_filter_comm_key key = {};
-		struct pal_filter_comm_value *v = NULL;
-
-		if (bpf_get_current_comm(key.comm, sizeof(key.comm)) == 0) {
-			if (st->comm_count != 0)
-				v = bpf_map_lookup_elem(&pal_filter_comm, &key);
-			if (v) {
-				if (filter__apply(v->actions, v->rate, v->kinds, kind))
-					return true;
-			} else if (st->comm_prefix_count != 0) {
-				struct pal_filter_comm_prefix *p = filter__comm_prefix(key.comm, st->comm_prefix_count);
-
-				if (p && filter__apply(p->actions, p->rate, p->kinds, kind))
-					return true;
-			}
-		}
-	}
-	if (st->cgroup_count != 0 || st->cgroup_only)
-		return filter__drop_cgroup(st, kind);
-	return false;
-}
-
-/* True when the kind mask drops `kind`, not counted: for a sys_enter that skips work its sys_exit will count. */
-static __always_inline bool filter__kind_dropped(__u32 kind)
-{
-	struct pal_filter_state *st = filter__state();
-
-	return st && kind != 0 && kind < PAL_FILTER_KINDS && (st->kinds_dropped & (1ULL << kind));
+	found = filter__comm_find(st, &m);
+	return filter__drop_selected(st, kind, found, &m);
 }
 
 /* filter__drop for hooks that do not pass their kind: binary and cgroup selectors not narrowed to kinds. */

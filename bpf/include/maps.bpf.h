@@ -17,6 +17,10 @@
  *   pal_stash        LRU_HASH                tid -> struct pal_stash        syscall args from sys_enter to sys_exit;
  *                                                                           LRU so an entry whose sys_exit never
  *                                                                           came cannot leak a slot forever
+ *   pal_open_stash   TASK_STORAGE            task -> struct pal_open_stash  open/openat/openat2 args (or the filter's
+ *                                                                           verdict) from sys_enter to sys_exit: one
+ *                                                                           pointer walk per lookup, no hash, no lock,
+ *                                                                           no delete; freed with the task
  *   pal_stats        PERCPU_ARRAY            enum pal_stat -> u64           failure/drop counters, summed by userspace
  *   pal_stash_args   LRU_HASH                tid -> struct pal_stash_args   args of the pal_syscall_event families and
  *                                                                           net_socket ops, sys_enter -> sys_exit
@@ -145,6 +149,35 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pal_stash);
 } pal_stash SEC(".maps") __weak;
+
+/* What an open's sys_enter left for its sys_exit (pal_open_stash). Kernel-only. */
+enum pal_open_state {
+	PAL_OPEN_NONE = 0,     /* no open in flight (consumed, or sys_enter ran before the programs were attached) */
+	PAL_OPEN_LIVE = 1,     /* emit at sys_exit */
+	PAL_OPEN_DROPPED = 2,  /* a binary/cgroup/kind selector dropped it at sys_enter (counted there) */
+	PAL_OPEN_KILLED = 3,   /* killed at sys_enter (counted and reported there) */
+};
+
+struct pal_open_stash {
+	__u8 state;        /* enum pal_open_state */
+	__u8 at_cwd;       /* open(2) or openat(AT_FDCWD): a relative path is joined with the cwd */
+	__u16 syscall;     /* enum pal_open_syscall */
+	__u32 mode;
+	__u64 flags;
+	__u64 uptr;        /* the filename, read at sys_exit */
+};
+
+/*
+ * Task storage rather than a tid-keyed hash: the open path is the hottest the collector hooks, and an LRU hash
+ * costs a hashed lookup plus a locked update at sys_enter and a locked delete at sys_exit. The entry is created on
+ * a thread's first open and reused (state reset to NONE) until the thread exits.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pal_open_stash);
+} pal_open_stash SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -14,13 +14,18 @@ static __always_inline bool task__is_ignored(__u64 pid_tgid)
 	return pal_cfg.ignore_tgid != 0 && (__u32)(pid_tgid >> 32) == pal_cfg.ignore_tgid;
 }
 
-/* Fills the common header from the current task. Fields that cannot be read are left zero and counted. */
+/*
+ * Fills the common header from the current task. Fields that cannot be read are left zero and counted.
+ * Direct loads through the BTF task pointer (CO-RE relocated, fault-tolerant like probe reads: a fault reads 0)
+ * instead of bpf_probe_read_kernel calls: this runs once per event, and each helper call cost more than the load.
+ */
 static __always_inline void task__fill_header(struct pal_event_header *h, __u16 kind, __u16 size)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *parent = task->real_parent;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u64 *pc = (__u64 *)h->parent_comm;
 
 	h->kind = kind;
 	h->size = size;
@@ -28,15 +33,19 @@ static __always_inline void task__fill_header(struct pal_event_header *h, __u16 
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(parent, tgid);
+	h->ppid = parent->tgid;
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
-	h->euid = BPF_CORE_READ(task, cred, euid.val);
+	h->euid = task->cred->euid.val;
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_get_current_comm(h->comm, sizeof(h->comm)) < 0)
 		stats__inc(PAL_STAT_READ_KERNEL_FAILED);
-	stats__check_read(bpf_probe_read_kernel_str(h->parent_comm, sizeof(h->parent_comm), &parent->comm),
-			  PAL_STAT_READ_KERNEL_FAILED);
+	/* comm is TASK_COMM_LEN (16) bytes, NUL-padded by __set_task_comm; two words, then a NUL in case a rename
+	 * raced with the copy. */
+	_Static_assert(sizeof(h->parent_comm) == 16, "parent_comm is two words");
+	pc[0] = *(__u64 *)&parent->comm[0];
+	pc[1] = *(__u64 *)&parent->comm[8];
+	h->parent_comm[15] = '\0';
 }
 
 /* Leaf name of the task's cgroup v2 (default hierarchy) directory, e.g. cri-containerd-<id>.scope. */

@@ -23,15 +23,15 @@ struct pal_open_how {
  * here can fail on a page not yet faulted in, which is why the event itself reads it at sys_exit.
  * Returns true when the process was killed.
  */
-static __always_inline bool file_open__enforce(void *ctx, __u16 syscall, const char *filename, __u32 comm_actions)
+static __always_inline bool file_open__enforce(void *ctx, struct pal_filter_state *fs, __u16 syscall,
+					       const char *filename, __u32 comm_actions)
 {
-	struct pal_filter_state *fs = filter__state();
 	struct pal_process_kill_event *ev;
 	union pal_scratch *s;
 	__u32 rule = 0, actions;
 	long len;
 
-	if (!fs || (!(comm_actions & PAL_ACTION_SIGKILL) && fs->prefix_kill == 0))
+	if (!(comm_actions & PAL_ACTION_SIGKILL) && fs->prefix_kill == 0)
 		return false;
 	s = output__scratch();
 	if (!s)
@@ -55,57 +55,76 @@ static __always_inline bool file_open__enforce(void *ctx, __u16 syscall, const c
 	return false;
 }
 
+/*
+ * Every verdict that does not need the path is taken here, before anything is stashed: a dropped open then costs
+ * the filter lookups and one task-storage write, and its sys_exit one task-storage read. With no binary, cgroup,
+ * kind or SIGKILL selector the filter costs the pal_filter_state lookup alone.
+ */
 static __always_inline void file_open__stash(void *ctx, __u16 syscall, const char *filename, __u64 flags, __u32 mode)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct pal_stash st = {
-		.kind = PAL_STASH_OPEN,
-		.syscall = syscall,
-		.mode = mode,
-		.flags = flags,
-		.uptr = (__u64)filename,
-		/* open(2) has no dirfd; for openat/openat2 only AT_FDCWD paths are joined with the cwd at sys_exit. */
-		.at_cwd = syscall == PAL_SYSCALL_OPEN || (int)((struct trace_event_raw_sys_enter *)ctx)->args[0] == -100,
-	};
-	__u32 comm_actions;
+	struct pal_filter_state *fs;
+	struct pal_open_stash *st;
+	__u8 state = PAL_OPEN_LIVE;
 
-	if (task__is_ignored(pid_tgid))
+	if (task__is_ignored(bpf_get_current_pid_tgid()))
 		return;
-	comm_actions = filter__comm_actions();
-	if (file_open__enforce(ctx, syscall, filename, comm_actions))
-		st.killed = 1;  /* still stashed: sys_exit must know the kill was reported and not count a missing stash */
-	else if ((comm_actions & PAL_ACTION_DROP) || filter__kind_dropped(PAL_EVENT_FILE_OPEN))
-		return;         /* sys_exit sees the same comm and counts the drop */
-	if (bpf_map_update_elem(&pal_stash, &tid, &st, BPF_ANY) < 0)
+	fs = filter__state();
+	if (fs && (fs->comm_count | fs->comm_prefix_count | fs->prefix_kill | fs->cgroup_count | fs->cgroup_only |
+		   fs->kinds_dropped)) {
+		struct filter__comm_sel m = {};
+		bool found;
+
+		if (filter__kind_masked(fs, PAL_EVENT_FILE_OPEN)) {
+			state = PAL_OPEN_DROPPED;
+		} else {
+			found = filter__comm_find(fs, &m);
+			if (file_open__enforce(ctx, fs, syscall, filename,
+					       found ? filter__comm_actions_for(&m, PAL_EVENT_FILE_OPEN) : 0))
+				state = PAL_OPEN_KILLED;  /* sys_exit must know the kill was reported, not count a missing stash */
+			else if (filter__drop_selected(fs, PAL_EVENT_FILE_OPEN, found, &m))
+				state = PAL_OPEN_DROPPED;
+		}
+	}
+	st = bpf_task_storage_get(&pal_open_stash, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
 		stats__inc(PAL_STAT_STASH_UPDATE_FAILED);
+		return;
+	}
+	st->state = state;
+	if (state != PAL_OPEN_LIVE)
+		return;
+	st->syscall = syscall;
+	st->mode = mode;
+	st->flags = flags;
+	st->uptr = (__u64)filename;
+	/* open(2) has no dirfd; for openat/openat2 only AT_FDCWD paths are joined with the cwd at sys_exit. */
+	st->at_cwd = syscall == PAL_SYSCALL_OPEN || (int)((struct trace_event_raw_sys_enter *)ctx)->args[0] == -100;
 }
 
 static __always_inline void file_open__emit(void *ctx, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
 	struct pal_file_open_event *e;
 	struct pal_filter_state *fs;
-	struct pal_stash *st;
+	struct pal_open_stash *st;
 	union pal_scratch *s;
 	__u32 rule = 0, actions = 0;
+	__u8 state;
 	long len;
 
-	if (task__is_ignored(pid_tgid))
+	if (task__is_ignored(bpf_get_current_pid_tgid()))
 		return;
-	st = bpf_map_lookup_elem(&pal_stash, &tid);
-	if (st && st->kind == PAL_STASH_OPEN && st->killed)
-		goto out;
-	if (filter__drop(PAL_EVENT_FILE_OPEN))
-		goto out;
-	if (!st || st->kind != PAL_STASH_OPEN) {
+	st = bpf_task_storage_get(&pal_open_stash, bpf_get_current_task_btf(), 0, 0);
+	if (!st || st->state == PAL_OPEN_NONE) {
 		stats__inc(PAL_STAT_STASH_MISSING);
 		return;
 	}
+	state = st->state;
+	st->state = PAL_OPEN_NONE;
+	if (state != PAL_OPEN_LIVE)
+		return;  /* dropped or killed at sys_enter, and counted there */
 	s = output__scratch();
 	if (!s)
-		goto out;
+		return;
 	e = &s->file_open;
 
 	e->result = ret;
@@ -141,14 +160,13 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 		if (len > PAL_PATH_MAX)
 			len = PAL_PATH_MAX;
 		ev->path_len = len;
-		if (filter__kill(ctx, ev, PAL_KILL_PATH_PREFIX, syscall, rule, 1, fs->flags))
-			goto out;
 		/* Not killed (counted): the scratch now holds the kill record, so the open event is lost with it. */
-		goto out;
+		filter__kill(ctx, ev, PAL_KILL_PATH_PREFIX, syscall, rule, 1, fs->flags);
+		return;
 	}
 	if (actions & PAL_ACTION_DROP) {
 		stats__inc(PAL_STAT_FILTERED);
-		goto out;
+		return;
 	}
 	/* After the filter, which matches the path as passed (bpf/README.md): the event gets the absolute one. */
 	if (st->at_cwd) {
@@ -157,8 +175,6 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 	}
 	task__fill_header(&e->hdr, PAL_EVENT_FILE_OPEN, offsetof(struct pal_file_open_event, path) + len);
 	output__submit(ctx, e, offsetof(struct pal_file_open_event, path) + len);
-out:
-	bpf_map_delete_elem(&pal_stash, &tid);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")

@@ -13,8 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryBus, Metrics, TOPICS, pb, silentLogger, type palisade } from '@palisade/common';
 import { loadCollectorConfig } from '@palisade/collector';
 import { Collector } from '@palisade/collector/dist/collector.js';
-import { bootToRealtimeOffsetNs, EventDecoder } from '@palisade/collector/dist/event-decoder.js';
-import type { EventSource, EventSourceStats } from '@palisade/collector/dist/event-source.js';
+import { bootToRealtimeOffsetNs, EventDecoder, LAYOUT } from '@palisade/collector/dist/event-decoder.js';
+import type { EncodedEventSink, EventSource, EventSourceStats } from '@palisade/collector/dist/event-source.js';
 import { KERNEL_LOSS_COUNTERS, KernelSource } from '@palisade/collector/dist/kernel-source.js';
 import { BpfSession, clocks, type KernelFilter } from '@palisade/collector/dist/native.js';
 import { OpenLoad, type OpenLoadResult } from './open-load.js';
@@ -60,13 +60,21 @@ export interface CollectorRun {
   filterVia?: 'KernelSource.setFilter' | 'BpfSession.setFilter';
 }
 
-/** Counts the storm's events on their way into the Collector: one path compare per file-open event. */
+/**
+ * Counts the storm's events on their way into the Collector: one path compare per file-open event. On the encoded
+ * path (KernelSource.startEncoded) there is no event object: the path is compared in the kernel record's bytes.
+ */
 class CountingSource implements EventSource {
   stormDelivered = 0;
   lastStormDeliveryNs = 0n;
   received = 0;
+  startEncoded?: (sink: EncodedEventSink) => void;
+  private readonly stormPathBytes: Buffer;
 
-  constructor(private readonly inner: EventSource, private readonly stormPath: string) {}
+  constructor(private readonly inner: EventSource, private readonly stormPath: string) {
+    this.stormPathBytes = Buffer.from(stormPath);
+    if (inner.startEncoded !== undefined) this.startEncoded = (sink) => this.startEncodedOn(inner, sink);
+  }
 
   start(onEvents: (events: palisade.v1.IRawEvent[]) => void): void {
     this.inner.start((events) => {
@@ -78,6 +86,33 @@ class CountingSource implements EventSource {
       if (mine > 0) { this.stormDelivered += mine; this.lastStormDeliveryNs = process.hrtime.bigint(); }
       onEvents(events);
     });
+  }
+
+  private startEncodedOn(inner: EventSource, sink: EncodedEventSink): void {
+    let mine = 0;
+    inner.startEncoded?.({
+      encoder: sink.encoder,
+      accept: (kind, record, at) => {
+        this.received++;
+        if (kind === pb.EventKind.EVENT_KIND_FILE_OPEN && this.isStormPath(record, at)) mine++;
+        return sink.accept(kind, record, at);
+      },
+      drained: () => {
+        if (mine > 0) { this.stormDelivered += mine; mine = 0; this.lastStormDeliveryNs = process.hrtime.bigint(); }
+        sink.drained();
+      },
+    });
+  }
+
+  /** The record's path (NUL-terminated within path_len) is the storm's, byte for byte. */
+  private isStormPath(record: Buffer, at: number): boolean {
+    const want = this.stormPathBytes;
+    const n = want.length;
+    const len = record.readUInt16LE(at + FO.path_len);
+    if (len < n) return false;
+    const p = at + FO.path;
+    for (let i = n - 1; i >= 0; i--) if (record[p + i] !== want[i]) return false;
+    return len === n || record[p + n] === 0;
   }
 
   stats(): EventSourceStats { return this.inner.stats(); }
@@ -118,6 +153,8 @@ class FilteredSessionSource implements EventSource {
 
   close(): void { this.closed = true; this.session?.close(); }
 }
+
+const FO = LAYOUT.fileOpen.fields;
 
 type FilterableSource = KernelSource & { setFilter?: (filter: KernelFilter) => unknown };
 

@@ -7,7 +7,7 @@ import {
   type Bus, type IncomingMessage, type OutgoingMessage, type palisade,
 } from '@palisade/common';
 import { Collector, type CollectorOptions } from './collector.js';
-import type { EventSource, EventSourceStats } from './event-source.js';
+import type { EncodedEventSink, EventSource, EventSourceStats } from './event-source.js';
 
 class FakeSource implements EventSource {
   private onEvents: ((events: palisade.v1.IRawEvent[]) => void) | undefined;
@@ -174,4 +174,43 @@ test('a failed send counts its events as lost in the next batch; a fatal one fai
   source.emit([5, 6]);
   await until('the collector to fail', () => failures.length === 1);
   assert.equal(collector.state, 'failed');
+});
+
+/** A source with the encoded path: it appends the events itself, as KernelSource.startEncoded does. */
+class EncodingSource extends FakeSource {
+  sink: EncodedEventSink | undefined;
+  startEncoded(sink: EncodedEventSink): void { this.sink = sink; }
+  emitEncoded(pids: number[]): void {
+    const sink = this.sink;
+    assert.ok(sink, 'emit before startEncoded');
+    for (const pid of pids) {
+      if (sink.accept(pb.EventKind.EVENT_KIND_PROCESS_EXEC, Buffer.alloc(0), 0)) {
+        sink.encoder.add({ kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process: { pid }, exec: { filename: '/bin/x' } });
+      }
+    }
+    sink.drained();
+  }
+}
+
+test('the encoded path: the same batches as onEvents, backpressure drops counted, kinds counted', async (t) => {
+  const bus = new MemoryBus({ partitions: 1 });
+  t.after(() => bus.close());
+  const source = new EncodingSource();
+  const metrics = new Metrics();
+  const collector = new Collector({
+    node: 'node-1', bus, source, metrics, logger: silentLogger,
+    maxBatchEvents: 3, flushIntervalMs: 60_000, maxPendingEvents: 5,
+  });
+  const raw: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.raw], handler: async (b) => { raw.push(...b); } });
+  await collector.start();
+  t.after(() => collector.stop());
+  assert.ok(source.sink !== undefined, 'the collector took the encoded path');
+  // One drain, synchronous: nothing is published before it ends, so 5 fit and 6, 7 are dropped.
+  source.emitEncoded([1, 2, 3, 4, 5, 6, 7]);
+  await collector.stop();
+  const batches = raw.map((m) => pb.RawEventBatch.decode(m.value));
+  assert.deepEqual(batches.map((b) => b.events.map((e) => e.process?.pid)), [[1, 2, 3], [4, 5]]);
+  assert.deepEqual(batches.flatMap((b) => b.losses.map((l) => [l.source, Number(l.count)])), [['collector_backpressure', 2]]);
+  assert.equal(await counterValue(metrics, 'palisade_collector_events_total', { kind: 'exec' }), 5);
 });

@@ -5,7 +5,7 @@ import {
   Lifecycle, PalisadeError, TOPICS,
   type Bus, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
 } from '@palisade/common';
-import type { EventSource } from './event-source.js';
+import type { EncodedEventSink, EventSource } from './event-source.js';
 import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
 
 export interface CollectorOptions {
@@ -74,7 +74,9 @@ export class Collector implements Service {
   async start(): Promise<void> {
     await this.opts.bus.ensureTopics([{ topic: TOPICS.raw }, { topic: TOPICS.deadLetter }]);
     this.producer = this.opts.bus.producer();
-    this.opts.source.start((events) => this.onEvents(events));
+    const source = this.opts.source;
+    if (source.startEncoded !== undefined) source.startEncoded(this.sink);
+    else source.start((events) => this.onEvents(events));
     this.timer = setInterval(() => this.flush(), this.opts.flushIntervalMs);
     this.life.set('ready');
     this.opts.logger.info('collector ready', { node: this.opts.node });
@@ -114,12 +116,43 @@ export class Collector implements Service {
       this.pendingEvents++;
       if (++this.openEvents >= maxBatch) this.seal();
     }
+    this.countKinds(byKind);
+    this.m.pending.set(this.pendingEvents);
+    if (this.sealed.length > 0) this.flush();
+  }
+
+  /**
+   * The encoded path (EventSource.startEncoded): onEvents one event at a time, without the event objects. Backpressure
+   * drops the events past maxPendingEvents, as onEvents does; kinds are counted per drain.
+   */
+  private readonly sink: EncodedEventSink = {
+    encoder: this.encoder,
+    accept: (kind: number): boolean => {
+      if (this.openEvents >= this.opts.maxBatchEvents) this.seal();
+      if (this.pendingEvents >= this.opts.maxPendingEvents) {
+        this.droppedBackpressure++;
+        return false;
+      }
+      this.drainKinds[kind > 0 && kind <= KIND_COUNT ? kind : 0]! += 1;
+      this.pendingEvents++;
+      this.openEvents++;
+      return true;
+    },
+    drained: (): void => {
+      if (this.openEvents >= this.opts.maxBatchEvents) this.seal();
+      this.countKinds(this.drainKinds);
+      this.drainKinds.fill(0);
+      this.m.pending.set(this.pendingEvents);
+      if (this.sealed.length > 0) this.flush();
+    },
+  };
+  private readonly drainKinds = new Array<number>(KIND_COUNT + 1).fill(0);
+
+  private countKinds(byKind: number[]): void {
     for (let k = 0; k <= KIND_COUNT; k++) {
       const n = byKind[k] ?? 0;
       if (n > 0) this.m.events.inc({ kind: KIND_NAMES[k] ?? 'unknown' }, n);
     }
-    this.m.pending.set(this.pendingEvents);
-    if (this.sealed.length > 0) this.flush();
   }
 
   /** Closes the open batch: its events' bytes leave the encoder's buffer. */

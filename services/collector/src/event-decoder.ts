@@ -107,8 +107,13 @@ const O_ACCMODE = 3;
 const O_CREAT = 0o100;
 const O_TRUNC = 0o1000;
 
+/** Whether open flags can change a file (write access, create or truncate): the only opens isSensitiveWrite looks at. */
+export function opensForWrite(flags: number): boolean {
+  return (flags & O_ACCMODE) !== 0 || (flags & (O_CREAT | O_TRUNC)) !== 0;
+}
+
 export function isSensitiveWrite(path: string, flags: number): boolean {
-  if ((flags & O_ACCMODE) === 0 && (flags & (O_CREAT | O_TRUNC)) === 0) return false;
+  if (!opensForWrite(flags)) return false;
   return SENSITIVE_PREFIXES.some((p) => path.startsWith(p) || path === p.slice(0, -1)) || path.includes('/.ssh/');
 }
 
@@ -155,7 +160,7 @@ function idArg(buf: Buffer, at: number): number {
   return v === 0xffffffff ? -1 : v;
 }
 
-const SYSCALL_NAMES: Readonly<Record<number, string>> = {
+export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [C.syscallOpenat]: 'openat',
   [C.syscallOpenat2]: 'openat2',
   [C.syscallOpen]: 'open',
@@ -175,20 +180,20 @@ export function bootToRealtimeOffsetNs(clocks: { realtimeNs: bigint; boottimeNs:
 }
 
 /** A NUL-terminated string inside [start, start + max). Kernel strings are bytes; invalid UTF-8 becomes U+FFFD. */
-function cString(buf: Buffer, start: number, max: number): string {
+export function cString(buf: Buffer, start: number, max: number): string {
   const end = Math.min(start + max, buf.length);
   const nul = buf.indexOf(0, start);
   return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
 }
 
 /** An unsigned 64-bit little-endian field as a number, rounded once exactly as Number(readBigUInt64LE) would. */
-function u64(buf: Buffer, at: number): number {
+export function u64(buf: Buffer, at: number): number {
   // hi * 2^32 is exact (hi < 2^32), so the one addition is the only rounding: no BigInt allocated per field.
   return buf.readUInt32LE(at + 4) * 4294967296 + buf.readUInt32LE(at);
 }
 
 /** A signed 64-bit little-endian field (syscall results: small negatives or small positives) as a number. */
-function i64(buf: Buffer, at: number): number {
+export function i64(buf: Buffer, at: number): number {
   return buf.readInt32LE(at + 4) * 4294967296 + buf.readUInt32LE(at);
 }
 
@@ -277,6 +282,9 @@ export class EventDecoder {
   private readonly offsetLo: number;
   private readonly comms = new CommCache();
   private errors = 0;
+  /** order()'s scratch: record offsets and times, grown as batches need. */
+  private offsets = new Int32Array(1024);
+  private times = new Float64Array(1024);
 
   constructor(opts: { bootToRealtimeOffsetNs: bigint }) {
     const offset = opts.bootToRealtimeOffsetNs;
@@ -311,6 +319,77 @@ export class EventDecoder {
       off += size;
     }
     return events;
+  }
+
+  /**
+   * The records of a batch as offsets into it, in kernel order (decode() then inKernelOrder(), without the objects):
+   * valid until the next call. A bad size is counted and ends the walk, as in decode(); bad records are not looked
+   * at here (decodeAt() / the caller's checks count them).
+   */
+  order(batch: Buffer): Int32Array {
+    let n = 0;
+    let offsets = this.offsets;
+    let times = this.times;
+    let sorted = true;
+    let prev = -Infinity;
+    let off = 0;
+    while (off < batch.length) {
+      if (batch.length - off < LAYOUT.header.sizeof) {
+        this.errors++;
+        break;
+      }
+      const size = batch.readUInt16LE(off + H.size);
+      if (size < LAYOUT.header.sizeof || size > batch.length - off) {
+        this.errors++;
+        break;
+      }
+      if (n === offsets.length) {
+        const bigger = new Int32Array(n * 2);
+        bigger.set(offsets);
+        offsets = this.offsets = bigger;
+        const biggerTimes = new Float64Array(n * 2);
+        biggerTimes.set(times);
+        times = this.times = biggerTimes;
+      }
+      const t = this.time(batch, off);
+      if (t < prev) sorted = false;
+      prev = t;
+      offsets[n] = off;
+      times[n] = t;
+      n++;
+      off += size;
+    }
+    if (sorted) return offsets.subarray(0, n);
+    // Stable, by the same time_unix_nano inKernelOrder() compares; TimSort merges the per-CPU runs.
+    const idx: number[] = new Array<number>(n);
+    for (let i = 0; i < n; i++) idx[i] = i;
+    idx.sort((a, b) => (times[a] ?? 0) - (times[b] ?? 0));
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = offsets[idx[i] ?? 0] ?? 0;
+    return out;
+  }
+
+  /** One record of a batch (at an offset order() gave) as a RawEvent; undefined (and counted) when it is bad. */
+  decodeAt(batch: Buffer, at: number): palisade.v1.IRawEvent | undefined {
+    const event = this.decodeRecord(batch, at, batch.readUInt16LE(at + H.size));
+    if (event === undefined) this.errors++;
+    return event;
+  }
+
+  /** The comm[16] at `at` as a string, from the same cache the decoded events' comms come from. */
+  comm(buf: Buffer, at: number): string {
+    return this.comms.get(buf, at);
+  }
+
+  /** A record's time_unix_nano: ts_ns (CLOCK_BOOTTIME) + offset, rounded once, as Number(ts + offset) would be. */
+  time(buf: Buffer, at: number): number {
+    let lo = buf.readUInt32LE(at + H.ts_ns) + this.offsetLo;
+    let hi = buf.readUInt32LE(at + H.ts_ns + 4) + this.offsetHi;
+    if (lo >= 4294967296) {
+      lo -= 4294967296;
+      hi += 1;
+    }
+    return hi * 4294967296 + lo;
   }
 
   /**
@@ -360,16 +439,6 @@ export class EventDecoder {
     }
   }
 
-  /** ts_ns (CLOCK_BOOTTIME) + offset as Unix nanoseconds, rounded once, as Number(ts + offset) would be. */
-  private time(buf: Buffer, at: number): number {
-    let lo = buf.readUInt32LE(at + H.ts_ns) + this.offsetLo;
-    let hi = buf.readUInt32LE(at + H.ts_ns + 4) + this.offsetHi;
-    if (lo >= 4294967296) {
-      lo -= 4294967296;
-      hi += 1;
-    }
-    return hi * 4294967296 + lo;
-  }
 
   private process(buf: Buffer, at: number): palisade.v1.IProcess {
     return {

@@ -1,5 +1,6 @@
 // What the collector reads events from: the kernel (kernel-source.ts) in production, a fake in tests.
 import type { palisade } from '@palisade/common';
+import type { RawBatchEncoder } from './raw-batch-encoder.js';
 
 export interface EventSourceStats {
   /** Events dropped before userspace saw them, by reason (ring buffer full, perf lost samples...). Only drops. */
@@ -9,8 +10,28 @@ export interface EventSourceStats {
   decodeErrors: number;
 }
 
+/**
+ * Where a source that can encode writes its events (EventSource.startEncoded): the Collector's open batch. Per event,
+ * the source calls accept() and, when it says yes, appends the event to `encoder` before the next accept().
+ */
+export interface EncodedEventSink {
+  readonly encoder: RawBatchEncoder;
+  /**
+   * One event of `kind` (palisade.v1.EventKind) from the kernel record at record[at..] is next. false: drop it (the
+   * sink counted it as lost); true: it is counted as published and must be appended now.
+   */
+  accept(kind: number, record: Buffer, at: number): boolean;
+  /** The end of one kernel drain: what is due can be published. */
+  drained(): void;
+}
+
 export interface EventSource {
   start(onEvents: (events: palisade.v1.IRawEvent[]) => void): void;
+  /**
+   * Optional: the same events written straight into the sink's encoder, with no RawEvent object per event (the
+   * collector's hot path). A Collector uses it instead of start() when the source has it.
+   */
+  startEncoded?(sink: EncodedEventSink): void;
   stats(): EventSourceStats;
   close(): void;
 }

@@ -349,3 +349,126 @@ test('a drain that interleaves CPU shards is put back in kernel order before the
   const ordered = [ev(1, 1), ev(2, 1)];
   assert.equal(inKernelOrder(ordered), ordered, 'an ordered batch is returned as is');
 });
+
+test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, event for event', async () => {
+  const { RecordEncoder } = await import('./kernel-source.js');
+  const { CgroupResolver } = await import('./cgroup-resolver.js');
+  const { EventDecoder, LAYOUT } = await import('./event-decoder.js');
+  const { ProcessCache } = await import('./process-cache.js');
+  const { RawBatchEncoder } = await import('./raw-batch-encoder.js');
+  const H = LAYOUT.header.fields;
+  const FO = LAYOUT.fileOpen.fields;
+  const root = join(tmpdir(), `palisade-ks-${randomBytes(4).toString('hex')}`);
+  const procRoot = join(root, 'proc');
+  mkdirSync(join(root, 'cg', 'pod'), { recursive: true });
+  mkdirSync(procRoot, { recursive: true });
+  const podCgroup = BigInt(statSync(join(root, 'cg', 'pod')).ino);
+  const header = (buf: Buffer, kind: number, ts: bigint, pid: number, ppid: number, comm: string, cgroup: bigint): void => {
+    buf.writeUInt16LE(kind, H.kind);
+    buf.writeUInt16LE(buf.length, H.size);
+    buf.writeUInt32LE(1, H.cpu);
+    buf.writeBigUInt64LE(ts, H.ts_ns);
+    buf.writeUInt32LE(pid, H.pid);
+    buf.writeUInt32LE(pid + 1, H.tid);
+    buf.writeUInt32LE(ppid, H.ppid);
+    buf.writeUInt32LE(1000, H.uid);
+    buf.writeUInt32LE(1001, H.gid);
+    buf.writeUInt32LE(0, H.euid);
+    buf.writeBigUInt64LE(cgroup, H.cgroup_id);
+    buf.write(comm, H.comm);
+    buf.write('bash', H.parent_comm);
+  };
+  const open = (ts: bigint, pid: number, path: Buffer, flags: number, result = 3n, pathLen = path.length + 1): Buffer => {
+    const buf = Buffer.alloc(FO.path + pathLen);
+    header(buf, 3, ts, pid, 100, 'cat', podCgroup);
+    buf.writeBigInt64LE(result, FO.result);
+    buf.writeBigUInt64LE(BigInt(flags >>> 0), FO.flags);
+    buf.writeUInt32LE(0o644, FO.mode);
+    buf.writeUInt16LE(1, FO.syscall);
+    buf.writeUInt16LE(pathLen, FO.path_len);
+    path.copy(buf, FO.path, 0, Math.min(path.length, pathLen));
+    return buf;
+  };
+  const exec = (ts: bigint, pid: number, filename: string): Buffer => {
+    const buf = Buffer.alloc(LAYOUT.exec.fields.args);
+    header(buf, 1, ts, pid, 100, 'sh', 7n);
+    buf.write(filename, LAYOUT.exec.fields.filename);
+    return buf;
+  };
+  const exit = (ts: bigint, pid: number): Buffer => {
+    const buf = Buffer.alloc(LAYOUT.exit.sizeof);
+    header(buf, 2, ts, pid, 100, 'sh', 7n);
+    return buf;
+  };
+  const batches = [
+    Buffer.concat([
+      open(1000n, 200, Buffer.from('/tmp/storm-file'), 0),
+      open(1001n, 200, Buffer.from('/tmp/storm-file'), 0, -2n),
+      exec(1002n, 201, '/usr/bin/curl'),
+      open(1003n, 201, Buffer.from('/etc/passwd'), 0o1 | 0o1000),
+      open(1004n, 201, Buffer.from(`/var/${'x'.repeat(200)}`), 0), // a two-byte path length
+      open(1005n, 201, Buffer.from('/tmp/naïve-文件'), 0),
+      open(1006n, 201, Buffer.from([0x2f, 0x74, 0xff, 0xfe, 0x41]), 0), // invalid UTF-8: U+FFFD, as the string path
+      open(1007n, 201, Buffer.from('/tmp/cut-at-nul\0garbage'), 0, 3n, 30),
+      open(1008n, 201, Buffer.from('/tmp/neg'), -1),
+      exit(1009n, 201),
+    ]),
+    // Two CPU shards out of order, and a malformed open (path_len beyond its size) in the middle.
+    Buffer.concat([
+      open(3000n, 200, Buffer.from('/a'), 0),
+      (() => { const b = open(3001n, 200, Buffer.from('/b'), 0); b.writeUInt16LE(300, FO.path_len); return b; })(),
+      exec(2000n, 202, '/bin/sh'),
+      open(2001n, 202, Buffer.from('/c'), 0o100),
+    ]),
+    Buffer.from([1, 2, 3]), // too short: counted
+  ];
+  const side = () => {
+    const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 1_700_000_000_000_000_000n });
+    const resolver = new CgroupResolver({ root: join(root, 'cg') });
+    const processes = new ProcessCache({ procRoot, bootId: 'deadbeef', now: () => 1 });
+    processes.setBootToRealtimeOffsetNs(1_700_000_000_000_000_000n);
+    return { decoder, resolver, processes, encoder: new RawBatchEncoder() };
+  };
+  try {
+    const objects = side();
+    const encoded = side();
+    const records = new RecordEncoder(encoded.decoder, encoded.resolver, encoded.processes);
+    const kinds: number[] = [];
+    let drains = 0;
+    const sink = {
+      encoder: encoded.encoder,
+      accept: (kind: number) => { kinds.push(kind); return true; },
+      drained: () => { drains++; },
+    };
+    const { inKernelOrder } = await import('./kernel-source.js');
+    const objectKinds: number[] = [];
+    for (const batch of batches) {
+      const events = inKernelOrder(objects.decoder.decode(batch));
+      for (const e of events) {
+        if (e.process == null) continue;
+        e.process.cgroupPath = objects.resolver.resolve(e.process.cgroupId ?? 0);
+        objects.processes.annotate(e);
+      }
+      for (const e of events) {
+        objectKinds.push(e.kind ?? 0);
+        objects.encoder.add(e);
+      }
+      records.encode(batch, sink);
+    }
+    assert.equal(drains, batches.length);
+    assert.deepEqual(kinds, objectKinds);
+    assert.equal(kinds.length, 13);
+    assert.equal(encoded.decoder.decodeErrors, objects.decoder.decodeErrors);
+    assert.equal(encoded.decoder.decodeErrors, 2);
+    const want = objects.encoder.take();
+    const got = encoded.encoder.take();
+    assert.ok(got.equals(want), 'the same bytes');
+    const decoded = pb.RawEventBatch.decode(got).events;
+    assert.equal(decoded[0]?.process?.cgroupPath, '/pod');
+    assert.equal(decoded[3]?.fileOpen?.sensitiveWrite, true);
+    assert.equal(decoded[7]?.fileOpen?.path, '/tmp/cut-at-nul');
+    assert.deepEqual(decoded.slice(10).map((e) => e.fileOpen?.path ?? e.exec?.filename), ['/bin/sh', '/c', '/a']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

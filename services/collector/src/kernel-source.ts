@@ -1,11 +1,14 @@
 // The collector's kernel side in one object: the BPF session (native.ts), the batch decoder, the cgroup resolver and
 // the process cache (the binary, exec id and ancestry the kernel events do not carry).
-import { PalisadeError, type palisade } from '@palisade/common';
+import { PalisadeError, pb, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
-import { bootToRealtimeOffsetNs, EventDecoder } from './event-decoder.js';
-import type { EventSource } from './event-source.js';
+import {
+  bootToRealtimeOffsetNs, cString, EventDecoder, i64, isSensitiveWrite, LAYOUT, opensForWrite, SYSCALL_NAMES, u64,
+} from './event-decoder.js';
+import type { EncodedEventSink, EventSource } from './event-source.js';
 import { BpfSession, clocks, type BpfSessionOptions, type KernelFilter } from './native.js';
 import { ProcessCache, type ProcessCacheStats } from './process-cache.js';
+import type { RawBatchEncoder } from './raw-batch-encoder.js';
 
 export interface KernelSourceOptions extends BpfSessionOptions {
   /** cgroup2 mount point the resolver walks. */
@@ -88,6 +91,33 @@ export class KernelSource implements EventSource {
       throw err;
     },
   ): void {
+    this.open((decoder) => (batch) => {
+      const events = inKernelOrder(decoder.decode(batch));
+      for (const event of events) this.annotate(event);
+      this.processes.expire();
+      if (events.length > 0) onEvents(events);
+    }, onError);
+  }
+
+  /**
+   * start(), with each event written into the sink's encoder as it is read: a file open (most of a storm) goes from
+   * its kernel record to its RawEventBatch bytes without a RawEvent object or a path string; other kinds are decoded
+   * and annotated as start() does, then encoded. Same events, same order, same bytes as start() then
+   * RawBatchEncoder.add() (kernel-source.test.ts).
+   */
+  startEncoded(
+    sink: EncodedEventSink,
+    onError: (err: PalisadeError) => void = (err) => {
+      throw err;
+    },
+  ): void {
+    this.open((decoder) => {
+      const batches = new RecordEncoder(decoder, this.resolver, this.processes);
+      return (batch) => batches.encode(batch, sink);
+    }, onError);
+  }
+
+  private open(handler: (decoder: EventDecoder) => (batch: Buffer) => void, onError: (err: PalisadeError) => void): void {
     if (this.closed) throw new PalisadeError('INTERNAL', 'KernelSource.start() after close()');
     if (this.session !== undefined) throw new PalisadeError('INTERNAL', 'KernelSource.start() called twice');
     // Before loading, so the first events already have a clock offset.
@@ -101,12 +131,7 @@ export class KernelSource implements EventSource {
     this.decoder = decoder;
     this.session = session;
     try {
-      session.start((batch) => {
-        const events = inKernelOrder(decoder.decode(batch));
-        for (const event of events) this.annotate(event);
-        this.processes.expire();
-        if (events.length > 0) onEvents(events);
-      }, onError);
+      session.start(handler(decoder), onError);
     } catch (err) {
       this.close();
       throw err;
@@ -139,5 +164,74 @@ export class KernelSource implements EventSource {
     if (proc === null || proc === undefined) return;
     proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
     this.processes.annotate(event);
+  }
+}
+
+const H = LAYOUT.header.fields;
+const FO = LAYOUT.fileOpen.fields;
+const KIND_FILE_OPEN = LAYOUT.constants.kindFileOpen;
+
+/**
+ * KernelSource's encoded path: a drain's records, in kernel order, annotated and appended to a sink's encoder.
+ * Exported for tests, which hand it a fake /proc and cgroup tree.
+ */
+export class RecordEncoder {
+  constructor(
+    private readonly decoder: EventDecoder,
+    private readonly resolver: CgroupResolver,
+    private readonly processes: ProcessCache,
+  ) {}
+
+  encode(batch: Buffer, sink: EncodedEventSink): void {
+    const decoder = this.decoder;
+    const encoder = sink.encoder;
+    const offsets = decoder.order(batch);
+    for (let i = 0; i < offsets.length; i++) {
+      const at = offsets[i] ?? 0;
+      if (batch.readUInt16LE(at + H.kind) === KIND_FILE_OPEN) {
+        // The checks decodeFileOpen makes; a record that fails them goes the object way, which counts it.
+        const size = batch.readUInt16LE(at + H.size);
+        const pathLen = size >= FO.path ? batch.readUInt16LE(at + FO.path_len) : -1;
+        if (pathLen >= 0 && pathLen <= LAYOUT.constants.pathMax && size === FO.path + pathLen) {
+          this.fileOpen(batch, at, pathLen, sink, encoder);
+          continue;
+        }
+      }
+      const event = decoder.decodeAt(batch, at);
+      if (event === undefined) continue;
+      const proc = event.process;
+      if (proc != null) {
+        proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
+        this.processes.annotate(event);
+      }
+      if (sink.accept(event.kind ?? 0, batch, at)) encoder.add(event);
+    }
+    this.processes.expire();
+    sink.drained();
+  }
+
+  /** decodeFileOpen + KernelSource.annotate + RawBatchEncoder.add, from the record's fields. */
+  private fileOpen(buf: Buffer, at: number, pathLen: number, sink: EncodedEventSink, encoder: RawBatchEncoder): void {
+    const decoder = this.decoder;
+    const pid = buf.readUInt32LE(at + H.pid);
+    const ppid = buf.readUInt32LE(at + H.ppid);
+    const comm = decoder.comm(buf, at + H.comm);
+    const parentComm = decoder.comm(buf, at + H.parent_comm);
+    const cgroupId = u64(buf, at + H.cgroup_id);
+    const cgroupPath = this.resolver.resolve(cgroupId);
+    const self = this.processes.resolve(pid, ppid, comm, parentComm);
+    if (!sink.accept(pb.EventKind.EVENT_KIND_FILE_OPEN, buf, at)) return;
+    const flags = buf.readInt32LE(at + FO.flags);
+    // Only an open that can write needs the path as a string (for the sensitive-write check).
+    const path = opensForWrite(flags) ? cString(buf, at + FO.path, pathLen) : undefined;
+    encoder.addFileOpen(
+      decoder.time(buf, at), buf.readUInt32LE(at + H.cpu),
+      pid, buf.readUInt32LE(at + H.tid), ppid, buf.readUInt32LE(at + H.uid), buf.readUInt32LE(at + H.gid),
+      buf.readUInt32LE(at + H.euid),
+      comm, parentComm, cgroupId, cgroupPath, self.binary, self.execId, this.processes.resolvedAncestors,
+      buf, at + FO.path, pathLen, path,
+      flags, buf.readUInt32LE(at + FO.mode), i64(buf, at + FO.result),
+      SYSCALL_NAMES[buf.readUInt16LE(at + FO.syscall)] ?? '', path !== undefined && isSensitiveWrite(path, flags),
+    );
   }
 }

@@ -107,6 +107,8 @@ export class ProcessCache {
   private hand: MapIterator<[number, Entry]> = this.byPid.entries();
   private calls = 0;
   private readonly counters = { hits: 0, misses: 0, procLookups: 0, procLookupsFailed: 0, evictions: 0 };
+  /** What the last resolve() found above its process (an out value, so resolve() allocates nothing). */
+  resolvedAncestors: readonly palisade.v1.IAncestor[] = Object.freeze([]);
 
   constructor(opts: ProcessCacheOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -206,25 +208,42 @@ export class ProcessCache {
     if (event.kind === KIND_EXEC) {
       self = this.execEntry(pid, ppid, event.exec?.filename ?? '', proc.comm ?? '', event.timeUnixNano ?? 0);
     } else {
-      self = this.lookup(pid);
-      // An exited entry with another parent is a new process in a reused pid (it forked and has not exec'd yet).
-      if (self !== undefined && self.expiresAt !== 0 && ppid !== 0 && self.ppid !== ppid) {
-        this.byPid.delete(pid);
-        self = this.lookup(pid);
-      }
-      if (self === undefined) {
-        // Gone before we could look: what the event itself says is all we will know.
-        self = this.newEntry(pid, ppid, '', proc.comm ?? '', '', 0);
-        this.insert(self);
-        this.exitLater(self);
-      } else if (ppid !== 0 && self.ppid !== ppid) {
-        self.ppid = ppid; // reparented (its parent died), as the kernel now reports it
-      }
+      self = this.current(pid, ppid, proc.comm ?? '');
       if (event.kind === KIND_EXIT) this.exit(pid);
     }
     proc.binary = self.binary;
     proc.execId = self.execId;
     proc.ancestors = this.ancestors(self, proc.parentComm ?? '');
+  }
+
+  /**
+   * annotate() for an event that is neither an exec nor an exit, from its fields rather than an object (KernelSource's
+   * encoded path): the event's process; its ancestors, the array annotate() would set, are then in resolvedAncestors.
+   */
+  resolve(pid: number, ppid: number, comm: string, parentComm: string): ProcessEntry {
+    if ((++this.calls & (EXPIRE_EVERY - 1)) === 0) this.expire();
+    const self = this.current(pid, ppid, comm);
+    this.resolvedAncestors = this.ancestors(self, parentComm);
+    return self;
+  }
+
+  /** The entry of a running (or recently exited) process, for an event other than its exec. */
+  private current(pid: number, ppid: number, comm: string): Entry {
+    let self = this.lookup(pid);
+    // An exited entry with another parent is a new process in a reused pid (it forked and has not exec'd yet).
+    if (self !== undefined && self.expiresAt !== 0 && ppid !== 0 && self.ppid !== ppid) {
+      this.byPid.delete(pid);
+      self = this.lookup(pid);
+    }
+    if (self === undefined) {
+      // Gone before we could look: what the event itself says is all we will know.
+      self = this.newEntry(pid, ppid, '', comm, '', 0);
+      this.insert(self);
+      this.exitLater(self);
+    } else if (ppid !== 0 && self.ppid !== ppid) {
+      self.ppid = ppid; // reparented (its parent died), as the kernel now reports it
+    }
+    return self;
   }
 
   stats(): ProcessCacheStats {

@@ -200,13 +200,26 @@ export class RawBatchEncoder {
   private processTail(p: IProcess): Buffer {
     const key = p.ancestors;
     // Only the process cache's frozen arrays are keys: their elements cannot change under the cached bytes.
-    if (key == null || !Object.isFrozen(key)) return this.encodeTail(p);
+    if (key == null || !Object.isFrozen(key)) {
+      return this.encodeTail(p.comm, p.parentComm, p.cgroupId as NumberLike, p.cgroupPath, p.binary, p.euid, p.execId,
+        p.ancestors);
+    }
+    return this.cachedTail(key, p.comm, p.parentComm, p.cgroupId as NumberLike, p.cgroupPath, p.binary, p.euid,
+      p.execId);
+  }
+
+  /** processTail for fields that are not in an object: every argument set, `key` a frozen ancestry array. */
+  private cachedTail(
+    key: readonly IAncestor[], comm: string | null | undefined, parentComm: string | null | undefined,
+    cgroupId: NumberLike, cgroupPath: string | null | undefined, binary: string | null | undefined,
+    euid: number | null | undefined, execId: string | null | undefined,
+  ): Buffer {
     let t = this.lastKey === key ? this.lastTail : this.tails.get(key);
-    if (t === undefined || t.comm !== p.comm || t.parentComm !== p.parentComm || t.cgroupId !== p.cgroupId ||
-        t.cgroupPath !== p.cgroupPath || t.binary !== p.binary || t.euid !== p.euid || t.execId !== p.execId) {
+    if (t === undefined || t.comm !== comm || t.parentComm !== parentComm || t.cgroupId !== cgroupId ||
+        t.cgroupPath !== cgroupPath || t.binary !== binary || t.euid !== euid || t.execId !== execId) {
       t = {
-        comm: p.comm, parentComm: p.parentComm, cgroupId: p.cgroupId as NumberLike, cgroupPath: p.cgroupPath,
-        binary: p.binary, euid: p.euid, execId: p.execId, bytes: this.encodeTail(p),
+        comm, parentComm, cgroupId, cgroupPath, binary, euid, execId,
+        bytes: this.encodeTail(comm, parentComm, cgroupId, cgroupPath, binary, euid, execId, key),
       };
       this.tails.set(key, t);
     }
@@ -215,18 +228,21 @@ export class RawBatchEncoder {
     return t.bytes;
   }
 
-  private encodeTail(p: IProcess): Buffer {
+  private encodeTail(
+    comm: string | null | undefined, parentComm: string | null | undefined, cgroupId: NumberLike,
+    cgroupPath: string | null | undefined, binary: string | null | undefined, euid: number | null | undefined,
+    execId: string | null | undefined, ancestors: readonly IAncestor[] | null | undefined,
+  ): Buffer {
     // Written after the current event's bytes, then copied out: the scratch space is free there.
     const start = this.pos;
     try {
-      if (p.comm != null) this.stringField(6, p.comm);
-      if (p.parentComm != null) this.stringField(7, p.parentComm);
-      if (p.cgroupId != null) this.uint64Field(8, p.cgroupId as NumberLike);
-      if (p.cgroupPath != null) this.stringField(9, p.cgroupPath);
-      if (p.binary != null) this.stringField(10, p.binary);
-      if (p.euid != null) this.uint32Field(11, p.euid);
-      if (p.execId != null) this.stringField(12, p.execId);
-      const ancestors = p.ancestors;
+      if (comm != null) this.stringField(6, comm);
+      if (parentComm != null) this.stringField(7, parentComm);
+      if (cgroupId != null) this.uint64Field(8, cgroupId);
+      if (cgroupPath != null) this.stringField(9, cgroupPath);
+      if (binary != null) this.stringField(10, binary);
+      if (euid != null) this.uint32Field(11, euid);
+      if (execId != null) this.stringField(12, execId);
       if (ancestors != null) {
         for (const a of ancestors) {
           this.message(13, a, this.ancestor, pb.Ancestor.encode);
@@ -236,6 +252,97 @@ export class RawBatchEncoder {
     } finally {
       this.pos = start;
     }
+  }
+
+  /**
+   * A FILE_OPEN event from its fields rather than a RawEvent object (KernelSource's encoded path): byte for byte what
+   * add() writes for the object EventDecoder and ProcessCache make of the same record (kernel-source.test.ts compares
+   * both). The path is the kernel's bytes, src[pathAt, pathAt + pathMax) up to a NUL, copied as they are when they
+   * are ASCII (so no JS string per event); `path` when the caller already has it as a string.
+   */
+  addFileOpen(
+    timeUnixNano: number, cpu: number,
+    pid: number, tid: number, ppid: number, uid: number, gid: number, euid: number,
+    comm: string, parentComm: string, cgroupId: number, cgroupPath: string, binary: string, execId: string,
+    ancestors: readonly IAncestor[],
+    src: Buffer, pathAt: number, pathMax: number, path: string | undefined,
+    flags: number, mode: number, result: number, syscall: string, sensitiveWrite: boolean,
+  ): void {
+    const tail = this.cachedTail(ancestors, comm, parentComm, cgroupId, cgroupPath, binary, euid, execId);
+    this.ensure(64 + tail.length + 3 * pathMax);
+    const buf = this.buf;
+    buf[this.pos] = TAG_BATCH_EVENT;
+    const body = this.pos + 3;
+    this.pos = body;
+    this.uint32Field(1, pb.EventKind.EVENT_KIND_FILE_OPEN);
+    buf[this.pos] = (2 << 3) | 1;
+    let lo: number;
+    let hi: number;
+    if (timeUnixNano >= 0) {
+      lo = timeUnixNano >>> 0;
+      hi = ((timeUnixNano - lo) / 4294967296) >>> 0;
+    } else {
+      [lo, hi] = longBits(timeUnixNano);
+    }
+    // Byte stores: writeUInt32LE's argument validation cost more than the write.
+    const t = this.pos + 1;
+    buf[t] = lo;
+    buf[t + 1] = lo >>> 8;
+    buf[t + 2] = lo >>> 16;
+    buf[t + 3] = lo >>> 24;
+    buf[t + 4] = hi;
+    buf[t + 5] = hi >>> 8;
+    buf[t + 6] = hi >>> 16;
+    buf[t + 7] = hi >>> 24;
+    this.pos += 9;
+    this.uint32Field(3, cpu);
+    const len = 5 + varintSize(pid >>> 0) + varintSize(tid >>> 0) + varintSize(ppid >>> 0) + varintSize(uid >>> 0) +
+      varintSize(gid >>> 0) + tail.length;
+    buf[this.pos++] = TAG_EVENT_PROCESS;
+    this.varint(len);
+    this.uint32Field(1, pid);
+    this.uint32Field(2, tid);
+    this.uint32Field(3, ppid);
+    this.uint32Field(4, uid);
+    this.uint32Field(5, gid);
+    buf.set(tail, this.pos);
+    this.pos += tail.length;
+    buf[this.pos] = (12 << 3) | 2;
+    const payload = this.pos + 2;
+    this.pos = payload;
+    if (path !== undefined) this.stringField(1, path);
+    else this.pathField(src, pathAt, pathMax);
+    this.int32Field(2, flags);
+    this.uint32Field(3, mode);
+    this.int64Field(4, result);
+    this.stringField(5, syscall);
+    this.boolField(6, sensitiveWrite);
+    this.endLength(payload, 1);
+    this.endLength(body, 2);
+  }
+
+  /** Field 1 from a NUL-terminated kernel string: its bytes when ASCII, else decoded as the decoder's cString does. */
+  private pathField(src: Buffer, at: number, max: number): void {
+    const buf = this.buf;
+    const tagAt = this.pos;
+    buf[tagAt] = (1 << 3) | 2;
+    const start = tagAt + 3; // the tag, then room for a two-byte length: paths are < 16384 bytes
+    const end = Math.min(at + max, src.length);
+    let i = at;
+    for (; i < end; i++) {
+      const c = src[i] ?? 0;
+      if (c === 0) break;
+      if (c >= 128) {
+        // Invalid UTF-8 must become U+FFFD exactly as in the object path: let the string round trip do it.
+        const nul = src.indexOf(0, at);
+        this.pos = tagAt;
+        this.stringField(1, src.toString('utf8', at, nul === -1 || nul > end ? end : nul));
+        return;
+      }
+      buf[start + i - at] = c;
+    }
+    this.pos = start + i - at;
+    this.endLength(start, 2);
   }
 
   // ---- payloads (keep in sync with events.proto)
