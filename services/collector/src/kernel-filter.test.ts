@@ -12,18 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
 import { Metrics, silentLogger } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
-import { BpfSession, bpfUnavailableReason, FILTER_ABI, filterLayout, layout, type NativeLayout } from './native.js';
+import { BpfSession, FILTER_ABI, filterLayout, layout, type NativeLayout } from './native.js';
 import { PolicyWatcher } from './policy-watcher.js';
+import { bpfUnavailable, needBpf } from './kernel-test-support.js';
 
-const unavailable = bpfUnavailableReason();
 
-/** Real-kernel tests fail under CI=true when BPF cannot run, and skip (saying why) elsewhere. */
-function needBpf(t: TestContext): boolean {
-  if (unavailable === undefined) return true;
-  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
-  t.skip(`needs BPF: ${unavailable}`);
-  return false;
-}
 
 interface RawRecord {
   kind: number;
@@ -104,7 +97,7 @@ const records: RawRecord[] = [];
 const testCgroups = new Set<number>();
 
 before(() => {
-  if (unavailable !== undefined) return;
+  if (bpfUnavailable !== undefined) return;
   dir = mkdtempSync(join(tmpdir(), 'palisade-filter-'));
   const l = layout();
   const kl = filterLayout();

@@ -11,18 +11,11 @@ import { after, before, test, type TestContext } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import { KernelSource } from './kernel-source.js';
-import { bpfUnavailableReason } from './native.js';
+import { bpfUnavailable, needBpf } from './kernel-test-support.js';
 
 type RawEvent = palisade.v1.IRawEvent;
 
-const unavailable = bpfUnavailableReason();
 
-function needBpf(t: TestContext): boolean {
-  if (unavailable === undefined) return true;
-  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
-  t.skip(`needs BPF: ${unavailable}`);
-  return false;
-}
 
 interface TestCgroup {
   name: string;
@@ -86,7 +79,7 @@ let source: KernelSource | undefined;
 const events: RawEvent[] = [];
 
 before(() => {
-  if (unavailable !== undefined) return;
+  if (bpfUnavailable !== undefined) return;
   cg = makeCgroup();
   const ours = cg.id;
   // A short walk interval: the test cgroup is new, and a walk triggered just before it existed must not hide it.

@@ -10,7 +10,6 @@ import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
 import {
   BpfSession,
-  bpfUnavailableReason,
   DEFAULT_ADDON_PATH,
   FILTER_ABI,
   FILTER_LIMITS,
@@ -22,16 +21,9 @@ import {
   SESSION_DEFAULTS,
   toPalisadeError,
 } from './native.js';
+import { needBpf } from './kernel-test-support.js';
 
-const unavailable = bpfUnavailableReason();
 
-/** Real-kernel tests fail under CI=true when BPF cannot run, and skip (saying why) elsewhere. */
-function needBpf(t: TestContext): boolean {
-  if (unavailable === undefined) return true;
-  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
-  t.skip(`needs BPF: ${unavailable}`);
-  return false;
-}
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;

@@ -7,19 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
 import { KernelSource } from './kernel-source.js';
-import { bpfUnavailableReason } from './native.js';
 import { readBootId } from './process-cache.js';
+import { bpfUnavailable, needBpf } from './kernel-test-support.js';
 
 type RawEvent = palisade.v1.IRawEvent;
 
-const unavailable = bpfUnavailableReason();
 
-function needBpf(t: TestContext): boolean {
-  if (unavailable === undefined) return true;
-  if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
-  t.skip(`needs BPF: ${unavailable}`);
-  return false;
-}
 
 function run(script: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -43,7 +36,7 @@ let source: KernelSource | undefined;
 const execs: RawEvent[] = [];
 
 before(() => {
-  if (unavailable !== undefined) return;
+  if (bpfUnavailable !== undefined) return;
   source = new KernelSource();
   source.start((batch) => execs.push(...batch.filter((e) => e.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC)));
 });
