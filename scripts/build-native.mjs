@@ -106,7 +106,10 @@ function buildAddon() {
     run(gyp, ['rebuild', ...gypArgs], { cwd: addonDir });
     return;
   }
-  if (!existsSync(join(addonDir, 'build', 'Makefile'))) run(gyp, ['configure', ...gypArgs], { cwd: addonDir });
+  // A Makefile older than binding.gyp lacks its new sources (and would link an addon with undefined symbols).
+  if (stale([join(addonDir, 'build', 'Makefile')], [join(addonDir, 'binding.gyp')])) {
+    run(gyp, ['configure', ...gypArgs], { cwd: addonDir });
+  }
   run(gyp, ['build', ...gypArgs], { cwd: addonDir });
 }
 

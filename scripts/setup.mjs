@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Sets up whatever is missing, then builds: system packages, the OPA compiler, the Kafka jars, npm dependencies,
-// generated protobuf code, the BPF objects and the addon, the policies (Rego -> wasm), the TypeScript build.
+// generated protobuf code, the BPF objects and the addon, the ABI registry code, the policies (Rego -> wasm), the TypeScript build.
 // Every step checks first and does nothing when its output is current, so a second run takes seconds.
 // Uses only Node's standard library: it runs before `npm ci` on a fresh clone.
 //
@@ -116,6 +116,16 @@ const steps = {
     run(process.execPath, [join(root, 'scripts/build-native.mjs'), ...(quiet ? ['--quiet'] : [])]);
   },
 
+  abi() {
+    const out = join(root, 'services/common/src/gen/abi.ts');
+    const addon = join(root, 'native/build/Release/palisade.node');
+    if (mtime(out) >= mtime(addon) && mtime(out) >= mtime(join(root, 'scripts/gen-abi.mjs'))) {
+      return note('ABI registry code current');
+    }
+    say('generating the ABI registry code (services/common/src/gen/abi.ts)');
+    run(process.execPath, [join(root, 'scripts/gen-abi.mjs')]);
+  },
+
   policies() {
     run(process.execPath, [join(root, 'scripts/build-policies.mjs'), ...(quiet ? ['--quiet'] : [])],
       { env: { ...process.env, OPA_BIN: opaPath() } });
@@ -139,7 +149,7 @@ const steps = {
   },
 };
 
-const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'policies', 'kafka', 'build'];
+const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'abi', 'policies', 'kafka', 'build'];
 const t0 = Date.now();
 try {
   for (const name of order) {

@@ -3,12 +3,11 @@
  * The ONE header shared by the BPF programs (bpf/progs/) and userspace (native/src/). Fixed-width types only:
  * both sides must agree on every size and offset without depending on the compiler's idea of `long`.
  *
- * Keep in sync with:
- *   - services/collector/src/event-decoder.ts (LAYOUT: sizes and offsets, checked by event-decoder.test.ts
- *     against the addon's layout(), which is compiled from this very file)
- *   - proto/palisade/v1/events.proto (enum EventKind == enum pal_event_kind)
+ * The ABI registry below (X-macro tables) is the one source of every id, name, counter and limit; userspace reads
+ * it from the addon's abi() export (see native/src/abi.cc), never from a copy. Struct sizes and offsets reach
+ * userspace the same way (abi().structs), so the decoder never hard-codes one.
  *
- * Compatibility rules: event kind ids and stat ids are append-only; never reuse or renumber one. A record's
+ * Compatibility rules: event kind ids, op ids and stat ids are append-only; never reuse or renumber one. A record's
  * `size` is its total size in bytes, so a reader can skip kinds it does not know.
  */
 #ifndef PALISADE_H
@@ -18,60 +17,149 @@
 #include <linux/types.h>
 #endif
 
-#define PAL_COMM_LEN 16
-#define PAL_PATH_MAX 256          /* exec filename and open path; longer paths are cut (NUL-terminated) */
-#define PAL_CGROUP_NAME_MAX 128   /* leaf cgroup name; cri-containerd-<64 hex>.scope is 84 bytes */
-#define PAL_ARGV_MAX_BYTES 512    /* bytes of mm->arg_start..arg_end copied */
-#define PAL_ARGV_MAX_ARGS 20      /* args kept by userspace out of those bytes */
+/*
+ * ---- The ABI registry ------------------------------------------------------------------------------------------
+ * Every fact both sides must agree on is one row of one of the X-macro tables below: event kinds, syscall ops,
+ * counters (each marked as a loss or not), limits and flag bits. The enums and constants are expanded from them here;
+ * the addon exports the same rows once (abi() in native/src/abi.cc), scripts/gen-abi.mjs turns that export into
+ * services/common/src/gen/abi.ts, and abi.test.ts compares the proto EventKind, the TracingPolicy and Rego kind
+ * names and the generated README tables with it. Ids are append-only: never reuse or renumber one.
+ *
+ * Adding an event kind: one PAL_EVENT_KINDS row (and its record struct, if it has a new shape), one program file in
+ * bpf/progs/, the proto message and RawEvent oneof field named like the row, and the decoder case.
+ */
 
-/* Matches enum EventKind in proto/palisade/v1/events.proto. Append-only. */
-enum pal_event_kind {
-	PAL_EVENT_PROCESS_EXEC = 1,
-	PAL_EVENT_PROCESS_EXIT = 2,
-	PAL_EVENT_FILE_OPEN = 3,
-	PAL_EVENT_NET_CONNECT = 4,
-	PAL_EVENT_PROCESS_KILL = 5,   /* emitted only when PAL_FILTER_EMIT_KILL_EVENTS is set (see pal_filter_state) */
-	PAL_EVENT_PROCESS_FORK = 6,   /* struct pal_fork_event */
-	PAL_EVENT_FILE_OP = 7,        /* struct pal_syscall_event, op = PAL_OP_UNLINK..PAL_OP_LCHOWN */
-	PAL_EVENT_NET_SOCKET = 8,     /* struct pal_net_socket_event: accept/accept4/bind/listen/udp sendto */
-	PAL_EVENT_DNS_QUERY = 9,      /* struct pal_dns_event */
-	PAL_EVENT_PRIV_SETID = 10,    /* struct pal_syscall_event, op = PAL_OP_SETUID..PAL_OP_SETRESGID */
-	PAL_EVENT_CAPSET = 11,        /* struct pal_syscall_event, op = PAL_OP_CAPSET */
-	PAL_EVENT_PTRACE = 12,        /* struct pal_syscall_event, op = PAL_OP_PTRACE */
-	PAL_EVENT_MOUNT = 13,         /* struct pal_syscall_event, op = PAL_OP_MOUNT | PAL_OP_UMOUNT2 */
-	PAL_EVENT_NAMESPACE = 14,     /* struct pal_syscall_event, op = PAL_OP_UNSHARE | PAL_OP_SETNS */
-	PAL_EVENT_MODULE_LOAD = 15,   /* struct pal_syscall_event, op = PAL_OP_INIT_MODULE | PAL_OP_FINIT_MODULE */
-	PAL_EVENT_BPF_PROG_LOAD = 16, /* struct pal_syscall_event, op = PAL_OP_BPF */
-	PAL_EVENT_MEMFD_CREATE = 17,  /* struct pal_syscall_event, op = PAL_OP_MEMFD_CREATE */
-	PAL_EVENT_SIGNAL = 18,        /* struct pal_syscall_event, op = PAL_OP_KILL | PAL_OP_TKILL | PAL_OP_TGKILL */
-};
+/* X(NAME, id, name, family, doc): PAL_EVENT_<NAME> = id; `name` is the proto RawEvent oneof field, the Rego kind and
+ * the TracingPolicy kind; proto EventKind is EVENT_KIND_<NAME>. */
+#define PAL_EVENT_KINDS(X)                                                                                    \
+	X(PROCESS_EXEC, 1, exec, process, "a program was executed (execve/execveat)")                          \
+	X(PROCESS_EXIT, 2, exit, process, "a thread group exited")                                             \
+	X(FILE_OPEN, 3, file_open, file, "open/openat/openat2")                                                \
+	X(NET_CONNECT, 4, net_connect, network, "connect on an AF_INET/AF_INET6 socket")                        \
+	X(PROCESS_KILL, 5, process_kill, enforcement, "the in-kernel filter sent SIGKILL")                     \
+	X(PROCESS_FORK, 6, fork, process, "a new thread group (fork/clone without CLONE_THREAD)")              \
+	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod and chown families")                               \
+	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send")                                \
+	X(DNS_QUERY, 9, dns_query, network, "a UDP datagram to port 53")                                       \
+	X(PRIV_SETID, 10, priv_setid, privilege, "setuid/setgid families")                                      \
+	X(CAPSET, 11, capset, privilege, "capset")                                                            \
+	X(PTRACE, 12, ptrace, privilege, "ptrace")                                                            \
+	X(MOUNT, 13, mount, privilege, "mount, umount2")                                                      \
+	X(NAMESPACE, 14, namespace, privilege, "unshare, setns")                                               \
+	X(MODULE_LOAD, 15, module_load, privilege, "init_module, finit_module")                                 \
+	X(BPF_PROG_LOAD, 16, bpf_prog_load, privilege, "bpf(BPF_PROG_LOAD)")                                    \
+	X(MEMFD_CREATE, 17, memfd_create, privilege, "memfd_create")                                           \
+	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")
 
-/* Index into the per-CPU stats array map (pal_stats). Append-only; names live in native/src/session.cc. */
-enum pal_stat {
-	PAL_STAT_EVENTS_EMITTED = 0,      /* records handed to the ring/perf buffer successfully */
-	PAL_STAT_RINGBUF_OUTPUT_FAILED,   /* bpf_ringbuf_output failed: ring full, event lost */
-	PAL_STAT_PERFBUF_OUTPUT_FAILED,   /* bpf_perf_event_output failed, event lost */
-	PAL_STAT_SCRATCH_MISSING,         /* per-CPU scratch lookup returned NULL, event lost */
-	PAL_STAT_READ_KERNEL_FAILED,      /* a bpf_probe_read_kernel* failed; the field is left empty */
-	PAL_STAT_READ_USER_FAILED,        /* a bpf_probe_read_user* failed; the field is left empty */
-	PAL_STAT_STASH_MISSING,           /* sys_exit without the matching sys_enter stash entry, event lost */
-	PAL_STAT_STASH_UPDATE_FAILED,     /* stash map full at sys_enter, event lost */
-	PAL_STAT_FILTERED,                /* event dropped on purpose by a DROP filter (not a loss) */
-	PAL_STAT_KILLED,                  /* bpf_send_signal(SIGKILL) sent by a SIGKILL filter */
-	PAL_STAT_KILL_FAILED,             /* bpf_send_signal failed: the process was NOT killed */
-	PAL_STAT_RATE_LIMITED,            /* event over a Post selector's rate limit, dropped on purpose (not a loss) */
-	PAL_STAT_RINGBUF_SHARD_MISSING,   /* pal_rings had no ring for this CPU's shard: event lost */
-	PAL_STAT__COUNT,
-};
+/* X(NAME, id, syscall): PAL_OP_<NAME> = id, the `op` of pal_syscall_event / pal_net_socket_event / pal_dns_event. */
+#define PAL_OPS(X)                                                                                            \
+	X(UNLINK, 1, unlink) X(UNLINKAT, 2, unlinkat) X(RENAME, 3, rename) X(RENAMEAT, 4, renameat)             \
+	X(RENAMEAT2, 5, renameat2) X(CHMOD, 6, chmod) X(FCHMODAT, 7, fchmodat) X(CHOWN, 8, chown)                \
+	X(FCHOWNAT, 9, fchownat) X(LCHOWN, 10, lchown)                               \
+	X(SETUID, 20, setuid) X(SETGID, 21, setgid) X(SETREUID, 22, setreuid) X(SETREGID, 23, setregid)          \
+	X(SETRESUID, 24, setresuid) X(SETRESGID, 25, setresgid)                                                 \
+	X(CAPSET, 30, capset) X(PTRACE, 31, ptrace) X(MOUNT, 32, mount) X(UMOUNT2, 33, umount2)                   \
+	X(UNSHARE, 34, unshare) X(SETNS, 35, setns) X(INIT_MODULE, 36, init_module)                              \
+	X(FINIT_MODULE, 37, finit_module) X(BPF, 38, bpf) X(MEMFD_CREATE, 39, memfd_create)                      \
+	X(KILL, 40, kill) X(TKILL, 41, tkill) X(TGKILL, 42, tgkill)                                             \
+	X(ACCEPT, 50, accept) X(ACCEPT4, 51, accept4) X(BIND, 52, bind) X(LISTEN, 53, listen)                    \
+	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)
+
+/* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
+ * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
+#define PAL_STATS(X)                                                                                          \
+	X(EVENTS_EMITTED, 0, 0, "records handed to the ring/perf buffer")                                        \
+	X(RINGBUF_OUTPUT_FAILED, 1, 1, "ring buffer full: event lost")                                           \
+	X(PERFBUF_OUTPUT_FAILED, 2, 1, "perf output failed: event lost")                                         \
+	X(SCRATCH_MISSING, 3, 1, "per-CPU scratch lookup failed: event lost")                                    \
+	X(READ_KERNEL_FAILED, 4, 0, "a kernel read failed: field left empty")                                     \
+	X(READ_USER_FAILED, 5, 0, "a user-memory read failed: field left empty")                                  \
+	X(STASH_MISSING, 6, 1, "sys_exit without its sys_enter entry (attached mid-syscall, LRU eviction): event lost") \
+	X(STASH_UPDATE_FAILED, 7, 1, "stash insert failed at sys_enter (map full, task storage refused): event lost") \
+	X(FILTERED, 8, 0, "dropped on purpose by a Drop selector or the policy's kinds (not a loss)")             \
+	X(KILLED, 9, 0, "SIGKILL sent by a Sigkill selector")                                                    \
+	X(KILL_FAILED, 10, 0, "bpf_send_signal failed: a Sigkill selector matched but the process was NOT killed") \
+	X(RATE_LIMITED, 11, 0, "over a Post selector's rate limit, dropped on purpose (not a loss)")              \
+	X(RINGBUF_SHARD_MISSING, 12, 1, "pal_rings had no ring for this CPU's shard: event lost")
+
+/* X(name, loss, doc): counters the addon keeps in userspace, reported by stats() next to the kernel's. */
+#define PAL_ADDON_STATS(X)                                                                                    \
+	X(perfbuf_lost, 1, "PERF_RECORD_LOST: samples the perf buffer overwrote")                                \
+	X(records_malformed, 1, "a record whose header size does not fit what the buffer held: dropped")           \
+	X(records_delivered, 0, "records handed to JS")                                                          \
+	X(batches_delivered, 0, "Buffers handed to JS")                                                           \
+	X(drains_capped, 0, "drains that stopped at maxBatchBytes with more waiting")
+
+/* X(NAME, value, doc): sizes and limits, PAL_<NAME> = value (enum constants, usable as array sizes). */
+#define PAL_LIMITS(X)                                                                                         \
+	X(COMM_LEN, 16, "bytes of a comm, NUL included (TASK_COMM_LEN)")                                         \
+	X(PATH_MAX, 256, "exec filename and open path; longer paths are cut (NUL-terminated)")                    \
+	X(CGROUP_NAME_MAX, 128, "leaf cgroup name; cri-containerd-<64 hex>.scope is 84 bytes")                   \
+	X(ARGV_MAX_BYTES, 512, "bytes of mm->arg_start..arg_end copied")                                          \
+	X(ARGV_MAX_ARGS, 20, "args kept by userspace out of those bytes")                                         \
+	X(PATH_DEPTH, 24, "dentry components walked for a cwd")                                                   \
+	X(SYSCALL_ARGS, 8, "u64 args of a pal_syscall_event")                                                     \
+	X(STR_SHORT, 64, "bytes of a pal_syscall_event's str2")                                                   \
+	X(DNS_MAX, 256, "bytes of a DNS message copied (header + question)")                                      \
+	X(FILTER_COMM_ENTRIES, 1024, "exact binary (comm) selectors")                                             \
+	X(FILTER_PREFIXES, 16, "path prefix selectors")                                                          \
+	X(FILTER_PREFIX_MAX, 64, "bytes of a path prefix, no NUL")                                                \
+	X(FILTER_COMM_PREFIXES, 8, "binary-name (comm) prefix selectors")                                         \
+	X(FILTER_CGROUP_ENTRIES, 1024, "cgroup selectors (in or not in)")                                         \
+	X(FILTER_CGROUP_DEPTH, 16, "cgroup levels looked at: the task's own, then ancestors 0..15")               \
+	X(FILTER_PORT_ENTRIES, 1024, "destination port selectors")                                                \
+	X(FILTER_RATES, 64, "rate-limited selectors; a rate id is 1..64, 0 = none")                               \
+	X(FILTER_RATE_BUCKETS, 16384, "(rate id, tgid) token buckets, LRU")                                       \
+	X(FILTER_KINDS, 64, "event kinds a kind mask can name: 1..63")
+
+/* X(GROUP, NAME, value): flag bits and small enums, PAL_<GROUP>_<NAME> = value. */
+#define PAL_CONSTANTS(X)                                                                                      \
+	X(EXEC, ARGS_TRUNCATED, 0x1)                                                                             \
+	X(EXEC, FROM_MEMFD, 0x2)      /* bprm->file is a memfd ("memfd:" dentry) or has no link left (nlink 0) */ \
+	X(EXEC, CWD_TRUNCATED, 0x4)   /* cwd deeper than PAL_PATH_DEPTH components or longer than PAL_PATH_MAX */ \
+	X(SYSCALL, OPENAT, 1) X(SYSCALL, OPENAT2, 2) X(SYSCALL, OPEN, 3) /* enum pal_open_syscall */              \
+	X(ACTION, DROP, 0x1)          /* do not emit: counted in PAL_STAT_FILTERED */                              \
+	X(ACTION, SIGKILL, 0x2)       /* bpf_send_signal(SIGKILL) at sys_enter of the open */                     \
+	X(ACTION, POST, 0x4)          /* emit (the default); with a rate id, at most that rate */                  \
+	X(ACTION, LISTED, 0x8)        /* cgroups only: in the "only these cgroups" list */                        \
+	X(FILTER, EMIT_KILL_EVENTS, 0x1) /* emit a PAL_EVENT_PROCESS_KILL record per kill */                       \
+	X(KILL_REASON, BINARY, 1)         /* pal_filter_comm matched */                                               \
+	X(KILL_REASON, PATH_PREFIX, 2)    /* pal_filter_prefix[rule] matched */                                       \
+	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */
+
+#define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
+enum pal_event_kind { PAL_EVENT_KINDS(PAL_X_KIND) };
+#undef PAL_X_KIND
+
+#define PAL_X_OP(NAME, id, syscall) PAL_OP_##NAME = id,
+enum pal_op { PAL_OPS(PAL_X_OP) };
+#undef PAL_X_OP
+
+#define PAL_X_STAT(NAME, id, loss, doc) PAL_STAT_##NAME = id,
+enum pal_stat { PAL_STATS(PAL_X_STAT) PAL_STAT__COUNT };
+#undef PAL_X_STAT
+
+#define PAL_X_LIMIT(NAME, value, doc) PAL_##NAME = value,
+enum pal_limit { PAL_LIMITS(PAL_X_LIMIT) };
+#undef PAL_X_LIMIT
+
+#define PAL_X_CONST(GROUP, NAME, value) PAL_##GROUP##_##NAME = value,
+enum pal_constant { PAL_CONSTANTS(PAL_X_CONST) };
+#undef PAL_X_CONST
+
+/*
+ * What a program says about itself, as BTF decl tags on its function (read by the addon from the object's BTF):
+ *   PAL_REQUIRED: the collector refuses to start when it cannot attach (the core: exec, exit, fork, openat, connect).
+ *   anything else is optional: attached when the running kernel has its hook, else reported
+ *   (palisade_collector_program_attached{program} = 0, /readyz detail, `palisade probe`).
+ *   PAL_KIND(NAME): the event kind the program produces (PAL_EVENT_<NAME>), so a probe can say which kinds are seen.
+ */
+#define PAL_REQUIRED __attribute__((btf_decl_tag("palisade:required")))
+#define PAL_KIND(NAME) __attribute__((btf_decl_tag("palisade:kind=" #NAME)))
 
 /* Read-only config (.rodata), set by userspace between open and load. */
-enum pal_output_mode {
-	PAL_OUTPUT_RINGBUF = 0,
-	PAL_OUTPUT_PERFBUF = 1,
-};
-
 struct pal_config {
-	__u32 output_mode;   /* enum pal_output_mode */
+	__u32 output_mode;   /* PAL_OUTPUT_* */
 	__u32 ignore_tgid;   /* events of this thread group are dropped (the collector itself); 0 = none */
 	__u64 wakeup_bytes;  /* ringbuf: wake userspace only once this much data is waiting (per shard) */
 	__u32 ring_shards;   /* ringbuf: slots of pal_rings in use; a CPU writes to shard cpu % ring_shards */
@@ -93,11 +181,6 @@ struct pal_event_header {
 	char comm[PAL_COMM_LEN];
 	char parent_comm[PAL_COMM_LEN];
 };
-
-#define PAL_EXEC_ARGS_TRUNCATED 0x1
-#define PAL_EXEC_FROM_MEMFD 0x2      /* bprm->file is a memfd ("memfd:" dentry) or has no link left (nlink == 0) */
-#define PAL_EXEC_CWD_TRUNCATED 0x4   /* cwd deeper than PAL_PATH_DEPTH components or longer than PAL_PATH_MAX */
-#define PAL_PATH_DEPTH 24            /* dentry components walked for a cwd */
 
 /* Variable size: the record ends after args_len bytes of args. */
 struct pal_exec_event {
@@ -133,19 +216,13 @@ struct pal_exit_event {
 	__u32 _pad0;
 };
 
-enum pal_open_syscall {
-	PAL_SYSCALL_OPENAT = 1,
-	PAL_SYSCALL_OPENAT2 = 2,
-	PAL_SYSCALL_OPEN = 3,
-};
-
 /* Variable size: the record ends after path_len bytes of path (NUL included). */
 struct pal_file_open_event {
 	struct pal_event_header hdr;
 	__s64 result;        /* fd, or -errno */
 	__u64 flags;         /* O_* (u64 because openat2's open_how.flags is) */
 	__u32 mode;
-	__u16 syscall;       /* enum pal_open_syscall */
+	__u16 syscall;       /* PAL_SYSCALL_OPEN* */
 	__u16 path_len;
 	char path[PAL_PATH_MAX];
 };
@@ -186,48 +263,6 @@ struct pal_net_connect_event {
  *
  * Emitted at sys_exit with `result`; arguments were stashed at sys_enter (pal_stash_args).
  */
-enum pal_op {
-	PAL_OP_UNLINK = 1,
-	PAL_OP_UNLINKAT = 2,
-	PAL_OP_RENAME = 3,
-	PAL_OP_RENAMEAT = 4,
-	PAL_OP_RENAMEAT2 = 5,
-	PAL_OP_CHMOD = 6,
-	PAL_OP_FCHMODAT = 7,
-	PAL_OP_CHOWN = 8,
-	PAL_OP_FCHOWNAT = 9,
-	PAL_OP_LCHOWN = 10,
-	PAL_OP_SETUID = 20,
-	PAL_OP_SETGID = 21,
-	PAL_OP_SETREUID = 22,
-	PAL_OP_SETREGID = 23,
-	PAL_OP_SETRESUID = 24,
-	PAL_OP_SETRESGID = 25,
-	PAL_OP_CAPSET = 30,
-	PAL_OP_PTRACE = 31,
-	PAL_OP_MOUNT = 32,
-	PAL_OP_UMOUNT2 = 33,
-	PAL_OP_UNSHARE = 34,
-	PAL_OP_SETNS = 35,
-	PAL_OP_INIT_MODULE = 36,
-	PAL_OP_FINIT_MODULE = 37,
-	PAL_OP_BPF = 38,
-	PAL_OP_MEMFD_CREATE = 39,
-	PAL_OP_KILL = 40,
-	PAL_OP_TKILL = 41,
-	PAL_OP_TGKILL = 42,
-	PAL_OP_ACCEPT = 50,     /* pal_net_socket_event ops */
-	PAL_OP_ACCEPT4 = 51,
-	PAL_OP_BIND = 52,
-	PAL_OP_LISTEN = 53,
-	PAL_OP_SENDTO = 54,
-	PAL_OP_SENDMSG = 55,
-	PAL_OP_SENDMMSG = 56,
-	PAL_OP_WRITE = 57,
-};
-
-#define PAL_SYSCALL_ARGS 8
-#define PAL_STR_SHORT 64
 
 struct pal_syscall_event {
 	struct pal_event_header hdr;
@@ -255,8 +290,6 @@ struct pal_net_socket_event {
 	__u8 addr[16];       /* network byte order; AF_INET uses the first 4 bytes */
 };
 
-#define PAL_DNS_MAX 256  /* bytes of the DNS message copied (header + question; names are at most 255 bytes) */
-
 /* A UDP datagram to port 53 (sendto/sendmsg/sendmmsg/write), emitted at sys_enter. The DNS message is copied raw
  * and parsed in userspace (event-decoder.ts): the name's label loop is cheaper and safer there than in the
  * verifier, and nothing in the kernel needs the name yet. */
@@ -274,30 +307,13 @@ struct pal_dns_event {
  * In-kernel filter (maps pal_filter_*; the ones beyond comm/prefix/state are declared in bpf/include/filter.bpf.h),
  * written by the addon's setFilter() while the programs stay attached. Actions are bit flags.
  */
-#define PAL_FILTER_COMM_ENTRIES 1024
-#define PAL_FILTER_PREFIXES 16
-#define PAL_FILTER_PREFIX_MAX 64  /* bytes of a path prefix, no NUL */
-#define PAL_FILTER_COMM_PREFIXES 8        /* binary-name (comm) prefixes */
-#define PAL_FILTER_CGROUP_ENTRIES 1024
-#define PAL_FILTER_CGROUP_DEPTH 16        /* cgroup levels looked at: the task's own, then ancestors 0..15 */
-#define PAL_FILTER_PORT_ENTRIES 1024
-#define PAL_FILTER_RATES 64               /* rate-limited selectors; a rate id is 1..64, 0 = none */
-#define PAL_FILTER_RATE_BUCKETS 16384     /* (rate id, tgid) token buckets, LRU */
-#define PAL_FILTER_KINDS 64               /* event kinds a kind mask can name: 1..63 */
-
-enum pal_filter_action {
-	PAL_ACTION_DROP = 0x1,     /* do not emit: counted in PAL_STAT_FILTERED */
-	PAL_ACTION_SIGKILL = 0x2,  /* bpf_send_signal(SIGKILL) at sys_enter of the open */
-	PAL_ACTION_POST = 0x4,     /* emit (the default); with a rate id, at most that rate (PAL_STAT_RATE_LIMITED) */
-	PAL_ACTION_LISTED = 0x8,   /* cgroups only: in the "only these cgroups" list (pal_filter_state.cgroup_only) */
-};
 
 /*
  * The value of every keyed selector map (pal_filter_comm, pal_filter_cgroup, pal_filter_port). `kinds` narrows
  * DROP and POST to events of those kinds (bit k = kind k; 0 = every kind); SIGKILL acts at opens whatever it says.
  */
 struct pal_filter_value {
-	__u32 actions;       /* enum pal_filter_action bits */
+	__u32 actions;       /* PAL_ACTION_* bits */
 	__u32 rate;          /* pal_filter_rate slot (1..PAL_FILTER_RATES) for a rate-limited POST; 0 = none */
 	__u64 kinds;
 };
@@ -309,7 +325,7 @@ struct pal_filter_comm_key {
 
 /* Same layout as struct pal_filter_value (maps.bpf.h declares pal_filter_comm with this name). */
 struct pal_filter_comm_value {
-	__u32 actions;       /* enum pal_filter_action bits */
+	__u32 actions;       /* PAL_ACTION_* bits */
 	__u32 rate;
 	__u64 kinds;
 };
@@ -344,11 +360,9 @@ struct pal_filter_bucket {
 /* pal_filter_prefix[i]; len == 0 is an empty slot. Matches when the open's path starts with prefix[0..len). */
 struct pal_filter_prefix {
 	__u32 len;
-	__u32 actions;       /* enum pal_filter_action bits */
+	__u32 actions;       /* PAL_ACTION_* bits */
 	char prefix[PAL_FILTER_PREFIX_MAX];
 };
-
-#define PAL_FILTER_EMIT_KILL_EVENTS 0x1  /* emit a PAL_EVENT_PROCESS_KILL record per kill */
 
 /* pal_filter_state[0]: what the hot path needs to know to skip the filter entirely when it is empty. */
 struct pal_filter_state {
@@ -363,18 +377,13 @@ struct pal_filter_state {
 	__u32 port_count;    /* entries in pal_filter_port */
 };
 
-enum pal_kill_reason {
-	PAL_KILL_BINARY = 1,       /* pal_filter_comm matched */
-	PAL_KILL_PATH_PREFIX = 2,  /* pal_filter_prefix[rule] matched */
-};
-
 /* Variable size: the record ends after path_len bytes of path (NUL included). */
 struct pal_process_kill_event {
 	struct pal_event_header hdr;
 	__u32 signal;        /* 9 */
-	__u16 reason;        /* enum pal_kill_reason */
-	__u16 syscall;       /* enum pal_open_syscall of the syscall the process was killed in */
-	__u32 rule;          /* pal_filter_prefix slot for PAL_KILL_PATH_PREFIX, else 0 */
+	__u16 reason;        /* PAL_KILL_REASON_* */
+	__u16 syscall;       /* PAL_SYSCALL_* of the syscall the process was killed in */
+	__u32 rule;          /* pal_filter_prefix slot for PAL_KILL_REASON_PATH_PREFIX, else 0 */
 	__u16 late;          /* 1: the path was unreadable at sys_enter, so the kill came at sys_exit (open done) */
 	__u16 path_len;
 	char path[PAL_PATH_MAX];

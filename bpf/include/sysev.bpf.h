@@ -148,8 +148,8 @@ out:
 }
 
 /* The sys_exit program of one syscall: every family's exit is the same. */
-#define PAL_SYSEV_EXIT(syscall)                                                     \
-	SEC("tracepoint/syscalls/sys_exit_" #syscall)                               \
+#define PAL_SYSEV_EXIT(KIND, syscall)                                               \
+	PAL_KIND(KIND) SEC("tracepoint/syscalls/sys_exit_" #syscall)                \
 	int pal_##syscall##_out(struct trace_event_raw_sys_exit *ctx)               \
 	{                                                                           \
 		sysev__exit(ctx, ctx->ret);                                         \

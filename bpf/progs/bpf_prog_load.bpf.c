@@ -16,6 +16,7 @@ struct pal_prog_load_attr {
 	__u32 insn_cnt;
 };
 
+PAL_KIND(BPF_PROG_LOAD)
 SEC("tracepoint/syscalls/sys_enter_bpf")
 int pal_bpf_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -30,4 +31,4 @@ int pal_bpf_in(struct trace_event_raw_sys_enter *ctx)
 		     uattr ? uattr + 48 : 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(bpf)
+PAL_SYSEV_EXIT(BPF_PROG_LOAD, bpf)

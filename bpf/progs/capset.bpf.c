@@ -20,6 +20,7 @@ struct pal_cap_data {
 	__u32 inheritable;
 };
 
+PAL_KIND(CAPSET)
 SEC("tracepoint/syscalls/sys_enter_capset")
 int pal_capset_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -48,4 +49,4 @@ int pal_capset_in(struct trace_event_raw_sys_enter *ctx)
 	sysev__stash(&st);
 	return 0;
 }
-PAL_SYSEV_EXIT(capset)
+PAL_SYSEV_EXIT(CAPSET, capset)

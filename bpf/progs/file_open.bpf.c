@@ -48,10 +48,10 @@ static __always_inline bool file_open__enforce(void *ctx, struct pal_filter_stat
 	ev->path_len = len;
 
 	if (comm_actions & PAL_ACTION_SIGKILL)
-		return filter__kill(ctx, ev, PAL_KILL_BINARY, syscall, 0, 0, fs->flags);
+		return filter__kill(ctx, ev, PAL_KILL_REASON_BINARY, syscall, 0, 0, fs->flags);
 	actions = filter__path_actions(ev->path, fs->prefix_count, &rule);
 	if (actions & PAL_ACTION_SIGKILL)
-		return filter__kill(ctx, ev, PAL_KILL_PATH_PREFIX, syscall, rule, 0, fs->flags);
+		return filter__kill(ctx, ev, PAL_KILL_REASON_PATH_PREFIX, syscall, rule, 0, fs->flags);
 	return false;
 }
 
@@ -161,7 +161,7 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 			len = PAL_PATH_MAX;
 		ev->path_len = len;
 		/* Not killed (counted): the scratch now holds the kill record, so the open event is lost with it. */
-		filter__kill(ctx, ev, PAL_KILL_PATH_PREFIX, syscall, rule, 1, fs->flags);
+		filter__kill(ctx, ev, PAL_KILL_REASON_PATH_PREFIX, syscall, rule, 1, fs->flags);
 		return;
 	}
 	if (actions & PAL_ACTION_DROP) {
@@ -177,6 +177,7 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 	output__submit(ctx, e, offsetof(struct pal_file_open_event, path) + len);
 }
 
+PAL_REQUIRED PAL_KIND(FILE_OPEN)
 SEC("tracepoint/syscalls/sys_enter_openat")
 int pal_openat_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -184,6 +185,7 @@ int pal_openat_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_REQUIRED PAL_KIND(FILE_OPEN)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int pal_openat_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -191,6 +193,7 @@ int pal_openat_out(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+PAL_KIND(FILE_OPEN)
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int pal_openat2_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -202,6 +205,7 @@ int pal_openat2_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_KIND(FILE_OPEN)
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int pal_openat2_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -210,6 +214,7 @@ int pal_openat2_out(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* Legacy open(2): x86-64 still has it and static binaries still call it. */
+PAL_KIND(FILE_OPEN)
 SEC("tracepoint/syscalls/sys_enter_open")
 int pal_open_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -217,6 +222,7 @@ int pal_open_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_KIND(FILE_OPEN)
 SEC("tracepoint/syscalls/sys_exit_open")
 int pal_open_out(struct trace_event_raw_sys_exit *ctx)
 {

@@ -12,91 +12,102 @@
 #define A(n) ((__u64)ctx->args[n])
 #define PAL_AT_FDCWD ((__u64)(__s64)-100)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_unlink")
 int pal_unlink_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_UNLINK, PAL_AT_FDCWD, 0, 0, 0, A(0), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(unlink)
+PAL_SYSEV_EXIT(FILE_OP, unlink)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
 int pal_unlinkat_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_UNLINKAT, A(0), A(2), 0, 0, A(1), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(unlinkat)
+PAL_SYSEV_EXIT(FILE_OP, unlinkat)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_rename")
 int pal_rename_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_RENAME, PAL_AT_FDCWD, PAL_AT_FDCWD, 0, 0, A(0), A(1), 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(rename)
+PAL_SYSEV_EXIT(FILE_OP, rename)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int pal_renameat_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_RENAMEAT, A(0), A(2), 0, 0, A(1), A(3), 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(renameat)
+PAL_SYSEV_EXIT(FILE_OP, renameat)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int pal_renameat2_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_RENAMEAT2, A(0), A(2), A(4), 0, A(1), A(3), 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(renameat2)
+PAL_SYSEV_EXIT(FILE_OP, renameat2)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_chmod")
 int pal_chmod_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_CHMOD, PAL_AT_FDCWD, A(1), 0, 0, A(0), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(chmod)
+PAL_SYSEV_EXIT(FILE_OP, chmod)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_fchmodat")
 int pal_fchmodat_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_FCHMODAT, A(0), A(2), 0, 0, A(1), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(fchmodat)
+PAL_SYSEV_EXIT(FILE_OP, fchmodat)
 
 /* fchmodat2 (6.6+) is what glibc's fchmodat(AT_SYMLINK_NOFOLLOW) calls: same op, flags in arg2. */
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_fchmodat2")
 int pal_fchmodat2_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_FCHMODAT, A(0), A(2), A(3), 0, A(1), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(fchmodat2)
+PAL_SYSEV_EXIT(FILE_OP, fchmodat2)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_chown")
 int pal_chown_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_CHOWN, PAL_AT_FDCWD, A(1), A(2), 0, A(0), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(chown)
+PAL_SYSEV_EXIT(FILE_OP, chown)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_lchown")
 int pal_lchown_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_LCHOWN, PAL_AT_FDCWD, A(1), A(2), 0, A(0), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(lchown)
+PAL_SYSEV_EXIT(FILE_OP, lchown)
 
+PAL_KIND(FILE_OP)
 SEC("tracepoint/syscalls/sys_enter_fchownat")
 int pal_fchownat_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_FILE_OP, PAL_OP_FCHOWNAT, A(0), A(2), A(3), A(4), A(1), 0, 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(fchownat)
+PAL_SYSEV_EXIT(FILE_OP, fchownat)

@@ -8,18 +8,20 @@
 #include "maps.bpf.h"
 #include "sysev.bpf.h"
 
+PAL_KIND(MOUNT)
 SEC("tracepoint/syscalls/sys_enter_mount")
 int pal_mount_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_MOUNT, PAL_OP_MOUNT, ctx->args[3], 0, 0, 0, ctx->args[0], ctx->args[1], ctx->args[2]);
 	return 0;
 }
-PAL_SYSEV_EXIT(mount)
+PAL_SYSEV_EXIT(MOUNT, mount)
 
+PAL_KIND(MOUNT)
 SEC("tracepoint/syscalls/sys_enter_umount")
 int pal_umount_in(struct trace_event_raw_sys_enter *ctx)
 {
 	sysev__enter(PAL_EVENT_MOUNT, PAL_OP_UMOUNT2, ctx->args[1], 0, 0, 0, 0, ctx->args[0], 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(umount)
+PAL_SYSEV_EXIT(MOUNT, umount)

@@ -49,6 +49,7 @@ static __always_inline int net__inet_protocol(int fd)
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 }
 
+PAL_REQUIRED PAL_KIND(NET_CONNECT)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int pal_connect_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -71,6 +72,7 @@ int pal_connect_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_REQUIRED PAL_KIND(NET_CONNECT)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int pal_connect_out(struct trace_event_raw_sys_exit *ctx)
 {

@@ -128,6 +128,7 @@ out:
 	bpf_map_delete_elem(&pal_stash_args, &tid);
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_enter_accept")
 int pal_accept_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -135,6 +136,7 @@ int pal_accept_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int pal_accept_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -142,6 +144,7 @@ int pal_accept_out(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int pal_accept4_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -149,6 +152,7 @@ int pal_accept4_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int pal_accept4_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -156,6 +160,7 @@ int pal_accept4_out(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_enter_bind")
 int pal_bind_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -163,6 +168,7 @@ int pal_bind_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_exit_bind")
 int pal_bind_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -170,6 +176,7 @@ int pal_bind_out(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_enter_listen")
 int pal_listen_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -177,6 +184,7 @@ int pal_listen_in(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_exit_listen")
 int pal_listen_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -184,6 +192,7 @@ int pal_listen_out(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int pal_sendto_out(struct trace_event_raw_sys_exit *ctx)
 {
@@ -191,6 +200,7 @@ int pal_sendto_out(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+PAL_KIND(NET_SOCKET)
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int pal_sendmsg_out(struct trace_event_raw_sys_exit *ctx)
 {

@@ -32,50 +32,56 @@ static __always_inline void setid__enter(__u16 op, __u64 r, __u64 e, __u64 s)
 	sysev__stash(&st);
 }
 
+PAL_KIND(PRIV_SETID)
 SEC("tracepoint/syscalls/sys_enter_setuid")
 int pal_setuid_in(struct trace_event_raw_sys_enter *ctx)
 {
 	setid__enter(PAL_OP_SETUID, A(0), UNCHANGED, UNCHANGED);
 	return 0;
 }
-PAL_SYSEV_EXIT(setuid)
+PAL_SYSEV_EXIT(PRIV_SETID, setuid)
 
+PAL_KIND(PRIV_SETID)
 SEC("tracepoint/syscalls/sys_enter_setgid")
 int pal_setgid_in(struct trace_event_raw_sys_enter *ctx)
 {
 	setid__enter(PAL_OP_SETGID, A(0), UNCHANGED, UNCHANGED);
 	return 0;
 }
-PAL_SYSEV_EXIT(setgid)
+PAL_SYSEV_EXIT(PRIV_SETID, setgid)
 
+PAL_KIND(PRIV_SETID)
 SEC("tracepoint/syscalls/sys_enter_setreuid")
 int pal_setreuid_in(struct trace_event_raw_sys_enter *ctx)
 {
 	setid__enter(PAL_OP_SETREUID, A(0), A(1), UNCHANGED);
 	return 0;
 }
-PAL_SYSEV_EXIT(setreuid)
+PAL_SYSEV_EXIT(PRIV_SETID, setreuid)
 
+PAL_KIND(PRIV_SETID)
 SEC("tracepoint/syscalls/sys_enter_setregid")
 int pal_setregid_in(struct trace_event_raw_sys_enter *ctx)
 {
 	setid__enter(PAL_OP_SETREGID, A(0), A(1), UNCHANGED);
 	return 0;
 }
-PAL_SYSEV_EXIT(setregid)
+PAL_SYSEV_EXIT(PRIV_SETID, setregid)
 
+PAL_KIND(PRIV_SETID)
 SEC("tracepoint/syscalls/sys_enter_setresuid")
 int pal_setresuid_in(struct trace_event_raw_sys_enter *ctx)
 {
 	setid__enter(PAL_OP_SETRESUID, A(0), A(1), A(2));
 	return 0;
 }
-PAL_SYSEV_EXIT(setresuid)
+PAL_SYSEV_EXIT(PRIV_SETID, setresuid)
 
+PAL_KIND(PRIV_SETID)
 SEC("tracepoint/syscalls/sys_enter_setresgid")
 int pal_setresgid_in(struct trace_event_raw_sys_enter *ctx)
 {
 	setid__enter(PAL_OP_SETRESGID, A(0), A(1), A(2));
 	return 0;
 }
-PAL_SYSEV_EXIT(setresgid)
+PAL_SYSEV_EXIT(PRIV_SETID, setresgid)

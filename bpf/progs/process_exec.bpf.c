@@ -55,6 +55,7 @@ static __always_inline bool exec__from_memfd(struct linux_binprm *bprm)
  * kernel resolved it, with no tracefs lookup. At this point current->mm is already the new image, so
  * mm->arg_start..arg_end are the new argv.
  */
+PAL_REQUIRED PAL_KIND(PROCESS_EXEC)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {

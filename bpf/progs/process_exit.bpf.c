@@ -15,6 +15,7 @@
  * and tid == tgid (the thread-group leader exiting) works on both. The leader's exit_code is the group's, because
  * do_exit() stores the group exit status before the tracepoint fires.
  */
+PAL_REQUIRED PAL_KIND(PROCESS_EXIT)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(pal_exit, struct task_struct *p)
 {

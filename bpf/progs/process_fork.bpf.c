@@ -10,6 +10,7 @@
 
 /* Fires in the parent's context after copy_process: the header describes the parent. Threads (CLONE_THREAD) are
  * skipped: they share the process' identity and would multiply the volume. */
+PAL_REQUIRED PAL_KIND(PROCESS_FORK)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(pal_fork, struct task_struct *parent, struct task_struct *child)
 {

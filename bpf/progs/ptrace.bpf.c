@@ -8,6 +8,7 @@
 #include "maps.bpf.h"
 #include "sysev.bpf.h"
 
+PAL_KIND(PTRACE)
 SEC("tracepoint/syscalls/sys_enter_ptrace")
 int pal_ptrace_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -15,4 +16,4 @@ int pal_ptrace_in(struct trace_event_raw_sys_enter *ctx)
 		     0);
 	return 0;
 }
-PAL_SYSEV_EXIT(ptrace)
+PAL_SYSEV_EXIT(PTRACE, ptrace)

@@ -19,26 +19,29 @@ static __always_inline void signal__enter(__u16 op, int pid, int sig, int tgid)
 	sysev__enter(PAL_EVENT_SIGNAL, op, (__u32)pid, (__u32)sig, (__u32)tgid, 0, 0, 0, 0);
 }
 
+PAL_KIND(SIGNAL)
 SEC("tracepoint/syscalls/sys_enter_kill")
 int pal_kill_in(struct trace_event_raw_sys_enter *ctx)
 {
 	signal__enter(PAL_OP_KILL, (int)ctx->args[0], (int)ctx->args[1], 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(kill)
+PAL_SYSEV_EXIT(SIGNAL, kill)
 
+PAL_KIND(SIGNAL)
 SEC("tracepoint/syscalls/sys_enter_tkill")
 int pal_tkill_in(struct trace_event_raw_sys_enter *ctx)
 {
 	signal__enter(PAL_OP_TKILL, (int)ctx->args[0], (int)ctx->args[1], 0);
 	return 0;
 }
-PAL_SYSEV_EXIT(tkill)
+PAL_SYSEV_EXIT(SIGNAL, tkill)
 
+PAL_KIND(SIGNAL)
 SEC("tracepoint/syscalls/sys_enter_tgkill")
 int pal_tgkill_in(struct trace_event_raw_sys_enter *ctx)
 {
 	signal__enter(PAL_OP_TGKILL, (int)ctx->args[1], (int)ctx->args[2], (int)ctx->args[0]);
 	return 0;
 }
-PAL_SYSEV_EXIT(tgkill)
+PAL_SYSEV_EXIT(SIGNAL, tgkill)

@@ -104,6 +104,7 @@ static __always_inline void udp_send__enter(void *ctx, __u16 op, int fd, __u64 u
 	output__submit(ctx, e, sizeof(*e));
 }
 
+PAL_KIND(DNS_QUERY)
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int pal_sendto_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -124,6 +125,7 @@ static __always_inline void udp_send__msg(void *ctx, __u16 op, int fd, __u64 ums
 	udp_send__enter(ctx, op, fd, iov.base, iov.len, m.name, m.namelen);
 }
 
+PAL_KIND(DNS_QUERY)
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int pal_sendmsg_in(struct trace_event_raw_sys_enter *ctx)
 {
@@ -132,6 +134,7 @@ int pal_sendmsg_in(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* glibc's resolver sends its A and AAAA questions with one sendmmsg: both are reported, each as a DNS query. */
+PAL_KIND(DNS_QUERY)
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int pal_sendmmsg_in(struct trace_event_raw_sys_enter *ctx)
 {

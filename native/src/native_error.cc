@@ -49,13 +49,28 @@ std::string LogCaptureEnd() {
   return out;
 }
 
-Napi::Error MakeNativeError(Napi::Env env, const std::string& op, int err, const std::string& log) {
+const char* ErrorKindCode(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kLoad:
+      return "BPF_LOAD_FAILED";
+    case ErrorKind::kAttach:
+      return "BPF_ATTACH_FAILED";
+    case ErrorKind::kPoll:
+      return "BPF_POLL_FAILED";
+    case ErrorKind::kNative:
+      break;
+  }
+  return "NATIVE_ERROR";
+}
+
+Napi::Error MakeNativeError(Napi::Env env, ErrorKind kind, const std::string& op, int err, const std::string& log) {
   const char* name = err > 0 ? strerrorname_np(err) : nullptr;
   std::string message = op + ": " + (err > 0 ? strerror(err) : "unknown error");
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("errno", Napi::Number::New(env, err));
   error.Set("code", Napi::String::New(env, name != nullptr ? name : "EUNKNOWN"));
   error.Set("op", Napi::String::New(env, op));
+  error.Set("kind", Napi::String::New(env, ErrorKindCode(kind)));
   if (!log.empty()) error.Set("log", Napi::String::New(env, log));
   return error;
 }

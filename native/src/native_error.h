@@ -15,7 +15,18 @@ std::string LogCaptureEnd();
 // Installs the libbpf print callback once per process.
 void InstallLibbpfPrint();
 
-// err is a positive errno.
-Napi::Error MakeNativeError(Napi::Env env, const std::string& op, int err, const std::string& log = "");
+// What failed, as the stable code JS reports (PalisadeError.code): decided here, where the failing step is known,
+// never guessed from the op's wording.
+enum class ErrorKind {
+  kLoad,    // BPF_LOAD_FAILED: open, .rodata config, map creation, the verifier
+  kAttach,  // BPF_ATTACH_FAILED: a required program could not attach, or a buffer manager could not be created
+  kPoll,    // BPF_POLL_FAILED: reading the buffers while running
+  kNative,  // NATIVE_ERROR: anything else (map writes, bad state)
+};
+
+const char* ErrorKindCode(ErrorKind kind);
+
+// err is a positive errno. The JS error carries {errno, code (the errno name), op, kind (ErrorKindCode), log?}.
+Napi::Error MakeNativeError(Napi::Env env, ErrorKind kind, const std::string& op, int err, const std::string& log = "");
 
 }  // namespace palisade

@@ -1,6 +1,12 @@
 // One loaded-and-attached copy of build/bpf/palisade.bpf.o and its output buffer, polled on the JS thread.
 //
-// Lifecycle (libbpf order): constructor = open -> set .rodata config -> load -> attach -> create ring/perf buffer.
+// Lifecycle (libbpf order): constructor = open -> set .rodata config -> probe hooks -> load -> attach -> create
+// ring/perf buffer. Programs are optional unless tagged PAL_REQUIRED: one whose hook this kernel lacks is not
+// loaded, one the verifier refuses is dropped and the object loaded again without it, one that cannot attach is
+// left detached; each is reported by programs(). A required one failing any of those steps fails the session.
+//
+// Files by concern: session.cc (lifecycle: open, load, attach, close), drain.cc (ring/perf buffers, draining,
+// delivery to JS), stats.cc (counters), filter_maps.cc (the in-kernel filter), programs.cc (program tags, hooks).
 // start() puts one epoll fd on the Node loop (uv_poll) plus a drain timer. close() undoes all of it, in reverse, and
 // is idempotent; the environment cleanup hook and the destructor call it too.
 //
@@ -16,10 +22,15 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "palisade.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "filter_maps.h"
+#include "programs.h"
 
 namespace palisade {
 
@@ -58,6 +69,40 @@ class UniqueFd {
   int fd_ = -1;
 };
 
+// A libuv handle owned by its Session: closed (and, in the close callback, freed) by reset() or the destructor.
+template <typename Handle>
+class UvHandle {
+ public:
+  UvHandle() = default;
+  UvHandle(const UvHandle&) = delete;
+  UvHandle& operator=(const UvHandle&) = delete;
+  ~UvHandle() { reset(); }
+  // A fresh handle; the caller runs uv_*_init on it (and reset()s it if that fails: see Release()).
+  Handle* make() {
+    reset();
+    h_ = new Handle;
+    return h_;
+  }
+  Handle* get() const { return h_; }
+  explicit operator bool() const { return h_ != nullptr; }
+  // For a handle whose init failed (never registered with the loop): freed directly.
+  void discard() {
+    delete h_;
+    h_ = nullptr;
+  }
+  void reset() {
+    if (h_ == nullptr) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(h_), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+    h_ = nullptr;
+  }
+
+ private:
+  Handle* h_ = nullptr;
+};
+
+// pal_event_header.size is a u16, so no record is larger; a drain stops while one more still fits under the cap.
+constexpr size_t kMaxRecordBytes = UINT16_MAX;
+
 class Session;
 
 // One ring of pal_rings and the libbpf manager that consumes it (ctx of its sample callback).
@@ -80,9 +125,14 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value RingStats(const Napi::CallbackInfo& info);
   Napi::Value SetFilter(const Napi::CallbackInfo& info);
+  Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   void Open(Napi::Env env, const Napi::Object& options);
+  // One open -> config -> load attempt; returns the libbpf error of bpf_object__load (0 = loaded).
+  int TryLoad(Napi::Env env, const std::string& object_path, const pal_config& cfg, uint32_t nshards,
+              const std::vector<std::string>& refused, std::string* log);
+  void Attach(Napi::Env env);
   void CloseAll();
   void Drain();
   void Deliver();
@@ -121,20 +171,14 @@ class Session : public Napi::ObjectWrap<Session> {
   std::vector<std::unique_ptr<bpf_link, BpfLinkDeleter>> links_;
   std::vector<std::unique_ptr<RingShard>> shards_;
   std::unique_ptr<perf_buffer, PerfBufferDeleter> perf_;
-  int stats_fd_ = -1;
-  int filter_comm_fd_ = -1;
-  int filter_prefix_fd_ = -1;
-  int filter_state_fd_ = -1;
-  int filter_comm_prefix_fd_ = -1;
-  int filter_cgroup_fd_ = -1;
-  int filter_port_fd_ = -1;
-  int filter_rate_fd_ = -1;
-  int filter_bucket_fd_ = -1;
+  int stats_fd_ = -1;  // borrowed from obj_
+  FilterMaps filter_;
+  std::vector<ProgramInfo> programs_;
+  std::vector<std::string> refused_logs_;  // "name: verifier log tail" per program dropped at load
 
-  // Owned by libuv between uv_close() and its close callback, which frees them.
-  uv_poll_t* poll_ = nullptr;
-  uv_timer_t* timer_ = nullptr;
-  uv_idle_t* idle_ = nullptr;  // runs the next drain on the next loop turn while a capped drain left data behind
+  UvHandle<uv_poll_t> poll_;
+  UvHandle<uv_timer_t> timer_;
+  UvHandle<uv_idle_t> idle_;  // runs the next drain on the next loop turn while a capped drain left data behind
 
   Napi::FunctionReference on_batch_;
   Napi::FunctionReference on_error_;

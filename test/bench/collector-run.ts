@@ -16,7 +16,9 @@ import { Collector } from '@palisade/collector/dist/collector.js';
 import { bootToRealtimeOffsetNs, EventDecoder, LAYOUT } from '@palisade/collector/dist/event-decoder.js';
 import type { EncodedEventSink, EventSource, EventSourceStats } from '@palisade/collector/dist/event-source.js';
 import { KERNEL_LOSS_COUNTERS, KernelSource } from '@palisade/collector/dist/kernel-source.js';
-import { BpfSession, clocks, type KernelFilter } from '@palisade/collector/dist/native.js';
+import { BpfSession } from '@palisade/collector/dist/bpf-session.js';
+import type { KernelFilter } from '@palisade/collector/dist/kernel-filter-compile.js';
+import { clocks } from '@palisade/collector/dist/native.js';
 import { OpenLoad, type OpenLoadResult } from './open-load.js';
 import type { Teardown } from './teardown.js';
 

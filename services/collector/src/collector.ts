@@ -65,10 +65,26 @@ export class Collector implements Service {
         'Kernel and addon counters since the programs were loaded (bpf/README.md, Counters).', ['name'],
         function collect() { for (const [name, v] of Object.entries(opts.source.stats().counters ?? {})) this.set({ name }, v); }),
       pending: mt.gauge('palisade_collector_pending_events', 'Events waiting to be published.'),
+      programAttached: mt.gauge('palisade_collector_program_attached',
+        'Whether each BPF program is attached (1) or not (0: this kernel lacks its hook or refused it).', ['program'],
+        function collect() { for (const p of opts.source.programs?.() ?? []) this.set({ program: p.name }, p.attached ? 1 : 0); }),
     };
   }
 
   get state(): ServiceState { return this.life.state; }
+
+  /** /readyz detail: the programs that are not attached, and the event kinds that are therefore not seen at all. */
+  detail(): Record<string, unknown> {
+    const programs = this.opts.source.programs?.() ?? [];
+    const missing = programs.filter((p) => !p.attached);
+    const seen = new Set(programs.filter((p) => p.attached).map((p) => p.kind));
+    const unseen = [...new Set(missing.map((p) => p.kind))].filter((k) => k !== '' && !seen.has(k));
+    return {
+      programs: { total: programs.length, attached: programs.length - missing.length },
+      notAttached: missing.map((p) => ({ program: p.name, kind: p.kind, reason: p.reason })),
+      kindsNotSeen: unseen,
+    };
+  }
   onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
 
   async start(): Promise<void> {
@@ -78,8 +94,14 @@ export class Collector implements Service {
     if (source.startEncoded !== undefined) source.startEncoded(this.sink);
     else source.start((events) => this.onEvents(events));
     this.timer = setInterval(() => this.flush(), this.opts.flushIntervalMs);
+    const programs = source.programs?.() ?? [];
+    for (const p of programs) {
+      if (!p.attached) this.opts.logger.warn('BPF program not attached: this kernel lacks its hook', { program: p.name, kind: p.kind, reason: p.reason });
+    }
     this.life.set('ready');
-    this.opts.logger.info('collector ready', { node: this.opts.node });
+    this.opts.logger.info('collector ready', {
+      node: this.opts.node, programs: programs.length, attached: programs.filter((p) => p.attached).length,
+    });
   }
 
   async stop(): Promise<void> {

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { Bus, Logger, Metrics, palisade } from '@palisade/common';
 import { Collector } from './collector.js';
 import type { CollectorConfig } from './config.js';
-import type { EventSource, EventSourceStats } from './event-source.js';
+import type { EventSource, EventSourceStats, SourceProgram } from './event-source.js';
 import { KernelSource } from './kernel-source.js';
-import type { KernelFilter } from './native.js';
+import type { KernelFilter } from './kernel-filter-compile.js';
 import { PolicyWatcher } from './policy-watcher.js';
 
 /** policies/tracing/default.yaml of this installation (services/collector/dist/ -> repo root). */
@@ -52,6 +52,10 @@ export class PolicedSource implements EventSource {
 
   stats(): EventSourceStats {
     return this.inner.stats();
+  }
+
+  programs(): readonly SourceProgram[] {
+    return this.inner.programs?.() ?? [];
   }
 
   close(): void {

@@ -1,62 +1,10 @@
 // Decodes the addon's batches (records back to back, each with the common header) into RawEvent objects.
-// Layout: keep in sync with bpf/include/palisade.h. event-decoder.test.ts asserts LAYOUT against the addon's
-// layout(), which is compiled from that header, so a drift fails the build's tests rather than corrupting fields.
-import { pb, type palisade } from '@palisade/common';
+// Layout and every id come from the ABI registry (bpf/include/palisade.h, via the addon's abi() and the generated
+// ABI in @palisade/common): nothing here restates an offset, so a drift cannot corrupt fields.
+import { ABI, pb, type palisade } from '@palisade/common';
 
-/** keep in sync with bpf/include/palisade.h (checked against addon.layout() in event-decoder.test.ts) */
-export const LAYOUT = {
-  header: {
-    sizeof: 80,
-    fields: {
-      kind: 0, size: 2, cpu: 4, ts_ns: 8, pid: 16, tid: 20, ppid: 24, uid: 28, gid: 32, euid: 36, cgroup_id: 40,
-      comm: 48, parent_comm: 64,
-    },
-  },
-  /** keep in sync with struct pal_exec_event in bpf/include/palisade.h */
-  exec: {
-    sizeof: 1272,
-    fields: {
-      argc: 80, args_len: 84, flags: 86, filename: 88, cgroup_name: 344, cap_effective: 472, cap_permitted: 480,
-      pid_ns: 488, mnt_ns: 492, net_ns: 496, loginuid: 500, cwd: 504, args: 760,
-    },
-  },
-  /** keep in sync with struct pal_exit_event in bpf/include/palisade.h */
-  exit: { sizeof: 88, fields: { exit_code: 80 } },
-  /** keep in sync with struct pal_file_open_event in bpf/include/palisade.h */
-  fileOpen: { sizeof: 360, fields: { result: 80, flags: 88, mode: 96, syscall: 100, path_len: 102, path: 104 } },
-  /** keep in sync with struct pal_net_connect_event in bpf/include/palisade.h */
-  netConnect: { sizeof: 112, fields: { result: 80, family: 88, dport: 90, protocol: 92, daddr: 96 } },
-  /** keep in sync with struct pal_process_kill_event in bpf/include/palisade.h */
-  processKill: {
-    sizeof: 352, fields: { signal: 80, reason: 84, syscall: 86, rule: 88, late: 92, path_len: 94, path: 96 },
-  },
-  /** keep in sync with struct pal_fork_event in bpf/include/palisade.h */
-  fork: { sizeof: 96, fields: { child_pid: 80, child_tid: 84, clone_flags: 88 } },
-  /** keep in sync with struct pal_syscall_event in bpf/include/palisade.h (the per-kind table of args/strings) */
-  syscall: { sizeof: 736, fields: { result: 80, args: 88, op: 152, str0: 160, str1: 416, str2: 672 } },
-  /** keep in sync with struct pal_net_socket_event in bpf/include/palisade.h */
-  netSocket: {
-    sizeof: 120, fields: { result: 80, op: 88, family: 90, port: 92, protocol: 94, backlog: 96, addr: 104 },
-  },
-  /** keep in sync with struct pal_dns_event in bpf/include/palisade.h */
-  dns: { sizeof: 360, fields: { op: 80, family: 82, dport: 84, len: 86, daddr: 88, msg: 104 } },
-  /** keep in sync with the #defines and enums in bpf/include/palisade.h */
-  constants: {
-    commLen: 16, pathMax: 256, cgroupNameMax: 128, argvMaxBytes: 512, argvMaxArgs: 20, execArgsTruncated: 1,
-    kindExec: 1, kindExit: 2, kindFileOpen: 3, kindNetConnect: 4,
-    syscallOpenat: 1, syscallOpenat2: 2, syscallOpen: 3,
-    execFromMemfd: 2, execCwdTruncated: 4, syscallArgs: 8, strShort: 64, dnsMax: 256,
-    kindProcessKill: 5, kindProcessFork: 6, kindFileOp: 7, kindNetSocket: 8, kindDnsQuery: 9, kindPrivSetid: 10,
-    kindCapset: 11, kindPtrace: 12, kindMount: 13, kindNamespace: 14, kindModuleLoad: 15, kindBpfProgLoad: 16,
-    kindMemfdCreate: 17, kindSignal: 18,
-    killReasonBinary: 1, killReasonPathPrefix: 2,
-    opUnlink: 1, opUnlinkat: 2, opRename: 3, opRenameat: 4, opRenameat2: 5, opChmod: 6, opFchmodat: 7, opChown: 8,
-    opFchownat: 9, opLchown: 10, opSetuid: 20, opSetgid: 21, opSetreuid: 22, opSetregid: 23, opSetresuid: 24,
-    opSetresgid: 25, opCapset: 30, opPtrace: 31, opMount: 32, opUmount2: 33, opUnshare: 34, opSetns: 35,
-    opInitModule: 36, opFinitModule: 37, opBpf: 38, opMemfdCreate: 39, opKill: 40, opTkill: 41, opTgkill: 42,
-    opAccept: 50, opAccept4: 51, opBind: 52, opListen: 53, opSendto: 54, opSendmsg: 55, opSendmmsg: 56,
-  },
-} as const;
+/** Struct sizes and field offsets as the addon's compiler laid them out, plus every registry constant by name. */
+export const LAYOUT = { ...ABI.structs, constants: ABI.constants } as const;
 
 const H = LAYOUT.header.fields;
 const EX = LAYOUT.exec.fields;
@@ -71,17 +19,7 @@ const DN = LAYOUT.dns.fields;
 const C = LAYOUT.constants;
 
 /** enum pal_op -> the syscall's name, as the typed messages carry it. */
-const OP_NAMES: Readonly<Record<number, string>> = {
-  [C.opUnlink]: 'unlink', [C.opUnlinkat]: 'unlinkat', [C.opRename]: 'rename', [C.opRenameat]: 'renameat',
-  [C.opRenameat2]: 'renameat2', [C.opChmod]: 'chmod', [C.opFchmodat]: 'fchmodat', [C.opChown]: 'chown',
-  [C.opFchownat]: 'fchownat', [C.opLchown]: 'lchown', [C.opSetuid]: 'setuid', [C.opSetgid]: 'setgid',
-  [C.opSetreuid]: 'setreuid', [C.opSetregid]: 'setregid', [C.opSetresuid]: 'setresuid', [C.opSetresgid]: 'setresgid',
-  [C.opCapset]: 'capset', [C.opPtrace]: 'ptrace', [C.opMount]: 'mount', [C.opUmount2]: 'umount2',
-  [C.opUnshare]: 'unshare', [C.opSetns]: 'setns', [C.opInitModule]: 'init_module', [C.opFinitModule]: 'finit_module',
-  [C.opBpf]: 'bpf', [C.opMemfdCreate]: 'memfd_create', [C.opKill]: 'kill', [C.opTkill]: 'tkill',
-  [C.opTgkill]: 'tgkill', [C.opAccept]: 'accept', [C.opAccept4]: 'accept4', [C.opBind]: 'bind',
-  [C.opListen]: 'listen', [C.opSendto]: 'sendto', [C.opSendmsg]: 'sendmsg', [C.opSendmmsg]: 'sendmmsg',
-};
+const OP_NAMES: Readonly<Record<number, string>> = Object.fromEntries(ABI.ops.map((o) => [o.id, o.syscall]));
 
 const PTRACE_REQUESTS: Readonly<Record<number, string>> = {
   0: 'PTRACE_TRACEME', 1: 'PTRACE_PEEKTEXT', 2: 'PTRACE_PEEKDATA', 3: 'PTRACE_PEEKUSR', 4: 'PTRACE_POKETEXT',
@@ -398,9 +336,9 @@ export class EventDecoder {
    */
   private decodeRecord(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
     switch (buf.readUInt16LE(at + H.kind)) {
-      case C.kindExec:
+      case C.kindProcessExec:
         return this.decodeExec(buf, at, size);
-      case C.kindExit:
+      case C.kindProcessExit:
         if (size < LAYOUT.exit.sizeof) return undefined; // longer: fields appended by a newer kernel side
         return {
           timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),

@@ -25,8 +25,20 @@ export interface EncodedEventSink {
   drained(): void;
 }
 
+/** One kernel program and whether it is attached (optional programs whose hook this kernel lacks are not). */
+export interface SourceProgram {
+  readonly name: string;
+  /** The event kind it produces (registry name), '' when untagged. */
+  readonly kind: string;
+  readonly required: boolean;
+  readonly attached: boolean;
+  readonly reason: string;
+}
+
 export interface EventSource {
   start(onEvents: (events: palisade.v1.IRawEvent[]) => void): void;
+  /** The kernel programs behind the source, once started (a fake source has none). */
+  programs?(): readonly SourceProgram[];
   /**
    * Optional: the same events written straight into the sink's encoder, with no RawEvent object per event (the
    * collector's hot path). A Collector uses it instead of start() when the source has it.

@@ -27,12 +27,13 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { PalisadeError } from '@palisade/common';
+import { ABI, PalisadeError } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import {
-  COMM_MAX_BYTES, FILTER_ABI, FILTER_LIMITS, resolveKernelFilter,
-  type FilterAction, type KernelFilter, type RateLimit,
-} from './native.js';
+  COMM_MAX_BYTES, resolveKernelFilter, type FilterAction, type KernelFilter, type RateLimit,
+} from './kernel-filter-compile.js';
+
+const C = ABI.constants;
 
 export const TRACING_POLICY_API_VERSION = 'palisade.dev/v1alpha1';
 export const TRACING_POLICY_KIND = 'TracingPolicy';
@@ -42,12 +43,10 @@ export type PolicyAction = 'Drop' | 'Sigkill' | 'Post';
 const ACTIONS: Readonly<Record<PolicyAction, FilterAction>> = { Drop: 'drop', Sigkill: 'sigkill', Post: 'post' };
 
 /**
- * Event kind names as the Rego input and the proto EventKind spell them (ids: bpf/include/palisade.h). A kind
- * without a name here can be given by its id.
+ * Event kind names as the registry spells them (bpf/include/palisade.h): the Rego `kind`, the RawEvent oneof field.
+ * A kind this build has no name for can still be given by its id.
  */
-export const EVENT_KIND_IDS: Readonly<Record<string, number>> = {
-  exec: 1, exit: 2, file_open: 3, net_connect: 4, process_kill: 5,
-};
+export const EVENT_KIND_IDS: Readonly<Record<string, number>> = Object.fromEntries(ABI.kinds.map((k) => [k.name, k.id]));
 
 export interface TracingPolicy {
   readonly name: string;
@@ -100,7 +99,7 @@ class Checker {
   kinds(v: unknown, where: string): number[] {
     return this.list(v, where).map((k, i) => {
       if (typeof k === 'string' && EVENT_KIND_IDS[k] !== undefined) return EVENT_KIND_IDS[k];
-      if (typeof k === 'number' && Number.isInteger(k) && k >= 1 && k < FILTER_LIMITS.filterKinds) return k;
+      if (typeof k === 'number' && Number.isInteger(k) && k >= 1 && k < C.filterKinds) return k;
       return this.fail(`${where}[${i}]`, `must be an event kind (${Object.keys(EVENT_KIND_IDS).join(', ')}, or an id 1-63), got ${describe(k)}`);
     });
   }
@@ -235,7 +234,7 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
         const at = `${where}.pathPrefixes[${j}]`;
         if (!prefix.startsWith('/')) check.fail(at, `'${prefix}' must be an absolute path`);
         const bytes = Buffer.byteLength(prefix, 'utf8');
-        if (bytes > FILTER_ABI.filterPrefixMax) check.fail(at, `is ${bytes} bytes; at most ${FILTER_ABI.filterPrefixMax}`);
+        if (bytes > C.filterPrefixMax) check.fail(at, `is ${bytes} bytes; at most ${C.filterPrefixMax}`);
         pathPrefixes.push({ prefix, action: action === 'sigkill' ? 'sigkill' : 'drop' });
       });
     } else if (key === 'cgroups') {
@@ -273,11 +272,11 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
       });
     }
   });
-  if (pathPrefixes.length > FILTER_ABI.filterPrefixes) {
-    check.fail('spec.selectors', `list ${pathPrefixes.length} path prefixes in all; the kernel filter holds ${FILTER_ABI.filterPrefixes}`);
+  if (pathPrefixes.length > C.filterPrefixes) {
+    check.fail('spec.selectors', `list ${pathPrefixes.length} path prefixes in all; the kernel filter holds ${C.filterPrefixes}`);
   }
-  if (binaryPrefixes.length > FILTER_LIMITS.filterCommPrefixes) {
-    check.fail('spec.selectors', `list ${binaryPrefixes.length} binary prefixes in all; the kernel filter holds ${FILTER_LIMITS.filterCommPrefixes}`);
+  if (binaryPrefixes.length > C.filterCommPrefixes) {
+    check.fail('spec.selectors', `list ${binaryPrefixes.length} binary prefixes in all; the kernel filter holds ${C.filterCommPrefixes}`);
   }
   const filter: KernelFilter = {
     binaries,

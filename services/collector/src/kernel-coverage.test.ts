@@ -12,7 +12,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import { KernelSource } from './kernel-source.js';
-import { bpfUnavailableReason } from './native.js';
+import { bpfUnavailableReason } from './bpf-session.js';
 
 type RawEvent = palisade.v1.IRawEvent;
 const K = pb.EventKind;

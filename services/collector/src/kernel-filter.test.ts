@@ -1,7 +1,7 @@
 // The in-kernel filter against the real kernel: DROP by binary name, SIGKILL by path prefix and by binary, the kind
 // mask, binary prefixes, cgroups, ports, Post rate limits, and filter changes on a running session (map writes
 // only; the programs stay attached), including through the TracingPolicy file watcher. Raw records are read here,
-// not decoded protos: the event decoder does not know PAL_EVENT_PROCESS_KILL yet.
+// not decoded protos, with the registry's layout (LAYOUT): the test sees exactly what the kernel wrote.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
 import { Metrics, silentLogger } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
-import { BpfSession, FILTER_ABI, filterLayout, layout, type NativeLayout } from './native.js';
+import { ABI } from '@palisade/common';
+import { BpfSession } from './bpf-session.js';
+import { LAYOUT } from './event-decoder.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { bpfUnavailable, needBpf } from './kernel-test-support.js';
 
@@ -35,10 +37,10 @@ function cString(buf: Buffer, off: number, max: number): string {
   return buf.toString('utf8', off, end === -1 || end > off + max ? off + max : end);
 }
 
-function parseBatch(batch: Buffer, l: NativeLayout, kl: ReturnType<typeof filterLayout>): RawRecord[] {
+function parseBatch(batch: Buffer, l: typeof LAYOUT = LAYOUT): RawRecord[] {
   const h = l.header.fields;
   const fo = l.fileOpen.fields;
-  const k = kl.processKill.fields;
+  const k = l.processKill.fields;
   const at = (fields: Readonly<Record<string, number>>, name: string): number => {
     const v = fields[name];
     if (v === undefined) throw new Error(`layout has no ${name}`);
@@ -57,7 +59,7 @@ function parseBatch(batch: Buffer, l: NativeLayout, kl: ReturnType<typeof filter
     };
     if (r.kind === 3) r.path = cString(rec, at(fo, 'path'), size - at(fo, 'path'));
     if (r.kind === 4) r.dport = rec.readUInt16LE(at(l.netConnect.fields, 'dport'));
-    if (r.kind === FILTER_ABI.kindProcessKill) {
+    if (r.kind === ABI.constants.kindProcessKill) {
       r.path = cString(rec, at(k, 'path'), size - at(k, 'path'));
       r.kill = {
         signal: rec.readUInt32LE(at(k, 'signal')),
@@ -99,11 +101,9 @@ const testCgroups = new Set<number>();
 before(() => {
   if (bpfUnavailable !== undefined) return;
   dir = mkdtempSync(join(tmpdir(), 'palisade-filter-'));
-  const l = layout();
-  const kl = filterLayout();
   session = BpfSession.open();
   session.start(
-    (batch) => records.push(...parseBatch(batch, l, kl).filter((r) => r.kind === FILTER_ABI.kindProcessKill || r.path?.startsWith(dir) ||
+    (batch) => records.push(...parseBatch(batch).filter((r) => r.kind === ABI.constants.kindProcessKill || r.path?.startsWith(dir) ||
       r.comm.startsWith('pal') || testCgroups.has(r.cgroupId))),
     (err) => assert.fail(err),
   );
@@ -196,8 +196,8 @@ test('SIGKILL by path prefix: killed in the open, nothing after it runs, and the
   assert.ok(!existsSync(file) || statSync(file).size === 0, 'no data was written through the opened fd');
   assert.equal(existsSync(afterMarker), false, 'the shell did not run past the open');
 
-  const kill = await waitFor(() => records.find((x) => x.kind === FILTER_ABI.kindProcessKill && x.pid === r.pid), 'process_kill record');
-  assert.deepEqual(kill.kill, { signal: 9, reason: FILTER_ABI.killReasonPathPrefix, rule: 0, late: 0 });
+  const kill = await waitFor(() => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid), 'process_kill record');
+  assert.deepEqual(kill.kill, { signal: 9, reason: ABI.constants.killReasonPathPrefix, rule: 0, late: 0 });
   assert.equal(kill.path, file);
   assert.equal(kill.comm, 'sh');
   assert.equal(records.find((x) => x.kind === 3 && x.path === file), undefined, 'the open itself is not reported');
@@ -212,8 +212,8 @@ test('SIGKILL by binary: killed at its first open; swapping the filter on the ru
   const r = await run(cat.path, ['/etc/hostname']);
   assert.equal(r.signal, 'SIGKILL');
   assert.equal(stat('killed'), killedBefore + 1, 'one kill: the process died in its first open');
-  const kill = await waitFor(() => records.find((x) => x.kind === FILTER_ABI.kindProcessKill && x.pid === r.pid), 'process_kill record');
-  assert.equal(kill.kill?.reason, FILTER_ABI.killReasonBinary);
+  const kill = await waitFor(() => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid), 'process_kill record');
+  assert.equal(kill.kill?.reason, ABI.constants.killReasonBinary);
   assert.equal(kill.comm, cat.comm);
 
   session.setFilter({ binaries: [], pathPrefixes: [] });

@@ -1,12 +1,14 @@
 // The collector's kernel side in one object: the BPF session (native.ts), the batch decoder, the cgroup resolver and
 // the process cache (the binary, exec id and ancestry the kernel events do not carry).
-import { PalisadeError, pb, type palisade } from '@palisade/common';
+import { ABI, PalisadeError, pb, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
 import {
   bootToRealtimeOffsetNs, cString, EventDecoder, i64, isSensitiveWrite, LAYOUT, opensForWrite, SYSCALL_NAMES, u64,
 } from './event-decoder.js';
-import type { EncodedEventSink, EventSource } from './event-source.js';
-import { BpfSession, clocks, type BpfSessionOptions, type KernelFilter } from './native.js';
+import type { EncodedEventSink, EventSource, SourceProgram } from './event-source.js';
+import { BpfSession, type BpfSessionOptions } from './bpf-session.js';
+import type { KernelFilter } from './kernel-filter-compile.js';
+import { clocks } from './native.js';
 import { ProcessCache, type ProcessCacheStats } from './process-cache.js';
 import type { RawBatchEncoder } from './raw-batch-encoder.js';
 
@@ -24,13 +26,11 @@ export interface KernelSourceOptions extends BpfSessionOptions {
 }
 
 /**
- * The counters that mean "an event was dropped" (bpf/README.md, Counters). The rest count throughput
- * (events_emitted, records_delivered) or a field left empty (read_*_failed: the event still went out).
+ * The counters that mean "an event was dropped": the registry rows marked as a loss (bpf/include/palisade.h, PAL_STATS
+ * and PAL_ADDON_STATS). The rest count throughput (events_emitted, records_delivered) or a field left empty
+ * (read_*_failed: the event still went out).
  */
-export const KERNEL_LOSS_COUNTERS = [
-  'ringbuf_output_failed', 'perfbuf_output_failed', 'scratch_missing', 'stash_missing', 'stash_update_failed',
-  'perfbuf_lost', 'records_malformed', 'ringbuf_shard_missing',
-] as const;
+export const KERNEL_LOSS_COUNTERS: readonly string[] = ABI.stats.filter((s) => s.loss).map((s) => s.name);
 
 export interface KernelSourceStats {
   /** Dropped events by reason: the KERNEL_LOSS_COUNTERS. */
@@ -145,6 +145,11 @@ export class KernelSource implements EventSource {
     return {
       kernel, counters, decodeErrors: this.decoder?.decodeErrors ?? 0, processCache: this.processes.stats(),
     };
+  }
+
+  /** Every program of the BPF object and whether it attached; [] before start. */
+  programs(): readonly SourceProgram[] {
+    return this.session !== undefined && !this.closed ? this.session.programs() : [];
   }
 
   /** Replaces the in-kernel filter of the running session (BpfSession.setFilter). */

@@ -2,7 +2,7 @@
 // the test when CI=true and skips it, saying why, elsewhere. Nothing may skip silently on CI.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { bpfUnavailableReason } from './native.js';
+import { bpfUnavailableReason } from './bpf-session.js';
 
 /** Why BPF cannot run here, or undefined; computed once per test file. */
 export const bpfUnavailable = bpfUnavailableReason();

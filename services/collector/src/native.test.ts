@@ -8,19 +8,11 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
-import {
-  BpfSession,
-  DEFAULT_ADDON_PATH,
-  FILTER_ABI,
-  FILTER_LIMITS,
-  filterLayout,
-  filterLimits,
-  MAX_BATCH_BYTES_MIN,
-  resolveKernelFilter,
-  resolveSessionOptions,
-  SESSION_DEFAULTS,
-  toPalisadeError,
-} from './native.js';
+import { ABI } from '@palisade/common';
+import { BpfSession, MAX_BATCH_BYTES_MIN, resolveSessionOptions, SESSION_DEFAULTS } from './bpf-session.js';
+import { resolveKernelFilter } from './kernel-filter-compile.js';
+import { toPalisadeError } from './native-errors.js';
+import type { NativeErrorFields } from './native.js';
 import { needBpf } from './kernel-test-support.js';
 
 
@@ -79,16 +71,6 @@ test('options are validated before anything crosses into native code', () => {
   assert.equal(resolved.maxBatchBytes, 2 * 1024 * 1024);
 });
 
-test('the filter ABI in native.ts matches bpf/include/palisade.h as the addon was compiled', (t) => {
-  if (!existsSync(DEFAULT_ADDON_PATH)) {
-    if (process.env.CI === 'true') assert.fail('native addon not built');
-    t.skip('native addon not built');
-    return;
-  }
-  assert.deepEqual(filterLayout().constants, FILTER_ABI);
-  assert.deepEqual(filterLimits(), FILTER_LIMITS);
-});
-
 test('a kernel filter is validated and turned into map values before crossing', () => {
   const resolved = resolveKernelFilter({
     binaries: [
@@ -101,17 +83,17 @@ test('a kernel filter is validated and turned into map values before crossing', 
   });
   assert.deepEqual(resolved, {
     binaries: [
-      { comm: 'sh', actions: FILTER_ABI.actionDrop | FILTER_ABI.actionSigkill, rate: 0, kinds: [] },
-      { comm: 'nginx', actions: FILTER_ABI.actionDrop, rate: 0, kinds: [] },
+      { comm: 'sh', actions: ABI.constants.actionDrop | ABI.constants.actionSigkill, rate: 0, kinds: [] },
+      { comm: 'nginx', actions: ABI.constants.actionDrop, rate: 0, kinds: [] },
     ],
     binaryPrefixes: [],
-    pathPrefixes: [{ prefix: '/tmp/', actions: FILTER_ABI.actionSigkill }],
+    pathPrefixes: [{ prefix: '/tmp/', actions: ABI.constants.actionSigkill }],
     cgroups: [],
     cgroupOnly: false,
     ports: [],
     rates: [],
     kindsDropped: [],
-    flags: FILTER_ABI.filterEmitKillEvents,
+    flags: ABI.constants.filterEmitKillEvents,
   });
   const bad: unknown[] = [
     { binaries: [{ comm: '', action: 'drop' }], pathPrefixes: [] },
@@ -155,14 +137,14 @@ test('selectors beyond binaries and paths: rate ids per selector, kind masks, cg
   // One RateLimit object = one selector = one rate id (one bucket per process), shared by its entries.
   assert.deepEqual(resolved.binaries.map((b) => b.rate), [1, 1]);
   assert.deepEqual(resolved.rates, [{ costNs: 100_000_000, burstNs: 1_000_000_000 }, { costNs: 30e9, burstNs: 60e9 }]);
-  assert.deepEqual(resolved.binaryPrefixes, [{ prefix: 'kworker/', actions: FILTER_ABI.actionDrop, rate: 0, kinds: [1, 3] }]);
+  assert.deepEqual(resolved.binaryPrefixes, [{ prefix: 'kworker/', actions: ABI.constants.actionDrop, rate: 0, kinds: [1, 3] }]);
   assert.deepEqual(resolved.cgroups, [
-    { id: 7, actions: FILTER_ABI.actionDrop, rate: 0, kinds: [] },
-    { id: 9, actions: FILTER_LIMITS.actionPost | FILTER_LIMITS.actionListed, rate: 2, kinds: [] },
-    { id: 11, actions: FILTER_LIMITS.actionListed, rate: 0, kinds: [] },
+    { id: 7, actions: ABI.constants.actionDrop, rate: 0, kinds: [] },
+    { id: 9, actions: ABI.constants.actionPost | ABI.constants.actionListed, rate: 2, kinds: [] },
+    { id: 11, actions: ABI.constants.actionListed, rate: 0, kinds: [] },
   ]);
   assert.equal(resolved.cgroupOnly, true);
-  assert.deepEqual(resolved.ports, [{ port: 53, actions: FILTER_ABI.actionDrop, rate: 0, kinds: [] }]);
+  assert.deepEqual(resolved.ports, [{ port: 53, actions: ABI.constants.actionDrop, rate: 0, kinds: [] }]);
   assert.equal(resolved.kindsDropped.length, 63 - 4);
   assert.deepEqual(resolved.kindsDropped.slice(0, 3), [5, 6, 7]);
   assert.throws(() => resolveKernelFilter({
@@ -171,13 +153,22 @@ test('selectors beyond binaries and paths: rate ids per selector, kind masks, cg
 });
 
 test('native {errno, code, op} errors become typed PalisadeErrors', () => {
-  const mk = (op: string, code: string): PalisadeError => toPalisadeError({ errno: 1, code, op });
-  assert.equal(mk('bpf_object__load', 'EINVAL').code, 'BPF_LOAD_FAILED');
-  assert.equal(mk('bpf_program__attach(pal_exec)', 'ENOTSUPP').code, 'BPF_ATTACH_FAILED');
-  const poll = mk('ring_buffer__consume', 'EBADF');
+  const mk = (op: string, code: string, kind: NativeErrorFields['kind'], uid = 1000): PalisadeError =>
+    toPalisadeError({ errno: 1, code, op, kind }, { uid });
+  // The code is the one the addon decided, whatever the op says.
+  assert.equal(mk('bpf_object__load', 'EINVAL', 'BPF_LOAD_FAILED').code, 'BPF_LOAD_FAILED');
+  assert.equal(mk('bpf_program__attach(pal_exec)', 'ENOTSUPP', 'BPF_ATTACH_FAILED').code, 'BPF_ATTACH_FAILED');
+  assert.equal(mk('bpf_map_update_elem(pal_rings)', 'E2BIG', 'BPF_LOAD_FAILED').code, 'BPF_LOAD_FAILED');
+  const poll = mk('ring_buffer__consume', 'EBADF', 'BPF_POLL_FAILED');
   assert.equal(poll.code, 'BPF_POLL_FAILED');
   assert.equal(poll.retriable, true);
-  assert.match(mk('bpf_object__load', 'EPERM').message, /root/);
+  assert.match(mk('bpf_object__load', 'EPERM', 'BPF_LOAD_FAILED').message, /root/);
+  // As root, the verifier's EACCES is its verdict on a program, not a missing capability.
+  const verifier = mk('bpf_object__load(pal_exec)', 'EACCES', 'BPF_LOAD_FAILED', 0);
+  assert.doesNotMatch(verifier.message, /needs root/);
+  assert.match(verifier.message, /verifier refused the required program pal_exec/);
+  assert.match(mk('required program pal_exec (tp_btf/sched_process_exec): no raw tracepoint', 'ENOENT',
+    'BPF_ATTACH_FAILED').message, /palisade probe/);
   assert.equal(toPalisadeError(new Error('x')).code, 'NATIVE_ERROR');
 });
 

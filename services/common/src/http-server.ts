@@ -11,6 +11,8 @@ export interface OpsServerOptions {
   registry: Registry;
   /** The states of the services in this process; ready only when all are ready. */
   states: () => Record<string, ServiceState>;
+  /** Per service, what its detail() says (only services that have one). */
+  details?: () => Record<string, Record<string, unknown>>;
 }
 
 export class OpsServer {
@@ -35,7 +37,9 @@ export class OpsServer {
         const ok = path === '/healthz'
           ? values.every((s) => s !== 'failed')
           : values.length > 0 && values.every((s) => s === 'ready');
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, states }));
+        const detail = path === '/readyz' ? this.opts.details?.() : undefined;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ok, states, ...(detail !== undefined && Object.keys(detail).length > 0 && { detail }) }));
         return;
       }
       res.writeHead(404).end();

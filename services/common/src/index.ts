@@ -17,3 +17,4 @@ export { loadKubeConfig, type LoadedKubeConfig, type KubeConfigSources } from '.
 export { kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';
 export { ConsumerStage, type ConsumerStageOptions } from './consumer-stage.js';
+export { ABI, type AbiKind, type AbiStat, type AbiConstants, type AbiStructs, type EventKindName } from './gen/abi.js';

@@ -10,6 +10,8 @@ export interface Service {
   start(): Promise<void>;
   /** Drains in-flight work, commits, disconnects. Idempotent. */
   stop(): Promise<void>;
+  /** Optional extra for /readyz (what a degraded but ready service lacks). */
+  detail?(): Record<string, unknown>;
 }
 
 /** Holds a state and the first fatal error; the base of every stage. */

@@ -24,7 +24,11 @@ export interface RunServicesOptions {
 export async function runServices(opts: RunServicesOptions): Promise<{ metricsPort: number }> {
   const states = (): Record<string, ServiceState> =>
     Object.fromEntries(opts.services.map((s) => [s.name, s.state]));
-  const ops = new OpsServer({ host: opts.metricsHost, port: opts.metricsPort, registry: opts.metrics.registry, states });
+  const details = (): Record<string, Record<string, unknown>> => Object.fromEntries(
+    opts.services.flatMap((s) => (s.detail === undefined ? [] : [[s.name, s.detail()] as const])));
+  const ops = new OpsServer({
+    host: opts.metricsHost, port: opts.metricsPort, registry: opts.metrics.registry, states, details,
+  });
   const { port } = await ops.start();
   opts.logger.info('serving /metrics, /healthz, /readyz', { host: opts.metricsHost, port });
   const stopAll = async (): Promise<void> => {
