@@ -88,6 +88,23 @@ function buildBpf() {
   }
   if (stale([bpfObject], objects)) run('bpftool', ['gen', 'object', bpfObject, ...objects]);
   else log('build/bpf/palisade.bpf.o is up to date');
+
+  // Test objects (never loaded in production): the real programs plus one file of bpf/test/ each, for the tests of
+  // optional and required programs (native.test.ts).
+  const testDir = join(out, 'test');
+  mkdirSync(testDir, { recursive: true });
+  for (const src of files(join(root, 'bpf', 'test'), ['.bpf.c'])) {
+    const name = basename(src).replace(/\.bpf\.c$/, '').replace(/_/g, '-');
+    const obj = join(testDir, basename(src).replace(/\.c$/, '.o'));
+    if (stale([obj], [src, ...headers])) {
+      run('clang', [
+        '-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-Wall', '-Werror',
+        '-I', out, '-I', join(root, 'bpf', 'include'), '-c', src, '-o', obj,
+      ]);
+    }
+    const linked = join(testDir, `palisade-${name}.bpf.o`);
+    if (stale([linked], [obj, ...objects])) run('bpftool', ['gen', 'object', linked, ...objects, obj]);
+  }
 }
 
 function buildAddon() {

@@ -163,6 +163,23 @@ Napi::Array ProgramsToJs(Napi::Env env, const std::vector<ProgramInfo>& programs
   return out;
 }
 
+std::string VerifierVerdict(const std::string& log) {
+  const size_t begin = log.find("-- BEGIN PROG LOAD LOG --");
+  const size_t end = log.find("-- END PROG LOAD LOG --");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) return LogTail(log, 2);
+  std::stringstream ss(log.substr(begin, end - begin));
+  std::string line;
+  std::string verdict;
+  while (std::getline(ss, line)) {
+    if (line.empty() || StartsWith(line, "processed ") || StartsWith(line, "verification time") ||
+        StartsWith(line, "stack depth") || StartsWith(line, "-- BEGIN")) {
+      continue;
+    }
+    verdict = line;
+  }
+  return verdict.empty() ? LogTail(log, 2) : verdict;
+}
+
 std::string LogTail(const std::string& log, size_t lines) {
   std::vector<std::string> all;
   std::stringstream ss(log);

@@ -40,6 +40,10 @@ void ProbeHooks(std::vector<ProgramInfo>* programs, const btf* vmlinux);
 // The name of the program whose load failed, from libbpf's log ("prog 'NAME': ... failed to load"), or "".
 std::string FailedProgramFromLog(const std::string& log);
 
+// The verifier's verdict from a failed load's log: the last line of its program log that is not a statistic
+// ("R0 invalid mem access 'scalar'"), or the log's last lines when it has no program log.
+std::string VerifierVerdict(const std::string& log);
+
 // The last non-empty lines of a log, joined by " | ", for a reason string.
 std::string LogTail(const std::string& log, size_t lines);
 

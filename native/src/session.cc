@@ -246,7 +246,7 @@ void Session::Open(Napi::Env env, const Napi::Object& options) {
                             -err, log);
     }
     refused.push_back(bad);
-    refused_logs_.push_back(bad + ": " + LogTail(log, 3));
+    refused_logs_.push_back(bad + ": " + VerifierVerdict(log));
   }
   for (auto& p : programs_) {
     for (const auto& line : refused_logs_) {

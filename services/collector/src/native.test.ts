@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
@@ -179,6 +180,63 @@ test('a missing BPF object is BPF_LOAD_FAILED with a hint, and leaks no fd', (t)
     () => BpfSession.open({ objectPath: '/nonexistent/palisade.bpf.o' }),
     (err: unknown) =>
       err instanceof PalisadeError && err.code === 'BPF_LOAD_FAILED' && /build-native/.test(err.message),
+  );
+  assert.equal(openFds(), before);
+});
+
+const TEST_OBJECTS = fileURLToPath(new URL('../../../build/bpf/test/', import.meta.url));
+
+test('every program says what it produces; the core ones are required, and all attach on this kernel', (t) => {
+  if (!needBpf(t)) return;
+  const session = BpfSession.open();
+  try {
+    const programs = session.programs();
+    assert.ok(programs.length >= 70, `expected the whole object, saw ${programs.length} programs`);
+    const kinds = new Set<string>(ABI.kinds.map((k) => k.name));
+    for (const p of programs) assert.ok(kinds.has(p.kind), `${p.name} has no PAL_KIND tag naming a registry kind (got '${p.kind}')`);
+    assert.deepEqual(programs.filter((p) => p.required).map((p) => p.name).sort(),
+      ['pal_connect_in', 'pal_connect_out', 'pal_exec', 'pal_exit', 'pal_fork', 'pal_openat_in', 'pal_openat_out']);
+    assert.deepEqual(programs.filter((p) => !p.attached).map((p) => `${p.name}: ${p.reason}`), []);
+  } finally {
+    session.close();
+  }
+});
+
+test('an optional program whose hook is missing, or that the verifier refuses, is left out and reported', async (t) => {
+  if (!needBpf(t)) return;
+  const session = BpfSession.open({ objectPath: join(TEST_OBJECTS, 'palisade-optional-hooks.bpf.o') });
+  try {
+    const programs = session.programs();
+    const byName = new Map(programs.map((p) => [p.name, p]));
+    assert.equal(byName.get('pal_test_missing_hook')?.attached, false);
+    assert.match(byName.get('pal_test_missing_hook')?.reason ?? '', /no tracepoint syscalls\/sys_enter_palisade_no_such_syscall/);
+    assert.equal(byName.get('pal_test_refused')?.attached, false);
+    assert.match(byName.get('pal_test_refused')?.reason ?? '', /refused by the verifier: .*invalid mem access/);
+    // Everything else attached, and the session works: an open is seen.
+    assert.deepEqual(programs.filter((p) => !p.attached).map((p) => p.name).sort(), ['pal_test_missing_hook', 'pal_test_refused']);
+    const seen: Buffer[] = [];
+    session.start((b) => seen.push(b), (err) => assert.fail(err));
+    const marker = join(tmpdir(), `pal-optional-${randomBytes(4).toString('hex')}`);
+    writeFileSync(marker, 'x');
+    execFileSync('cat', [marker], { stdio: 'ignore' });  // a child: the session ignores this process's own opens
+    rmSync(marker);
+    const deadline = Date.now() + 30_000;
+    while (!seen.some((b) => b.includes(Buffer.from(marker)))) {
+      assert.ok(Date.now() < deadline, 'the open of the marker file never reached a batch');
+      await sleep(20);
+    }
+  } finally {
+    session.close();
+  }
+});
+
+test('a required program whose hook is missing fails the session, naming it, and leaks no fd', (t) => {
+  if (!needBpf(t)) return;
+  const before = openFds();
+  assert.throws(
+    () => BpfSession.open({ objectPath: join(TEST_OBJECTS, 'palisade-required-missing.bpf.o') }),
+    (err: unknown) => err instanceof PalisadeError && err.code === 'BPF_ATTACH_FAILED' &&
+      /required program pal_test_required_missing/.test(err.message) && /palisade probe/.test(err.message),
   );
   assert.equal(openFds(), before);
 });
