@@ -24,9 +24,14 @@ import { gunzipSync } from 'node:zlib';
 export const ENTRYPOINT = 'palisade/main/alerts';
 const RULES_PACKAGE = ['palisade', 'rules'];
 const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
-// The kinds a rule's event_kinds may name. Keep in sync with REGO_EVENT_KINDS in services/evaluator/src/rego-input.ts
-// (rego-input.test.ts checks this line).
-const EVENT_KINDS = ['exec', 'exit', 'file_open', 'net_connect', 'process_kill', 'fork', 'file_op', 'net_socket', 'dns_query', 'priv_setid', 'capset', 'ptrace', 'mount', 'namespace', 'module_load', 'bpf_prog_load', 'memfd_create', 'signal'];
+// The kinds a rule's event_kinds may name: the ABI registry's (bpf/include/palisade.h, written to build/abi.json by
+// scripts/gen-abi.mjs, which setup runs before this script).
+const abiJson = join(dirname(fileURLToPath(import.meta.url)), '..', 'build/abi.json');
+if (!existsSync(abiJson)) {
+  process.stderr.write(`build-policies: ${abiJson} is missing: run node scripts/gen-abi.mjs (setup does)\n`);
+  process.exit(1);
+}
+const EVENT_KINDS = JSON.parse(readFileSync(abiJson, 'utf8')).kinds.map((k) => k.name);
 const EXIT_NO_OPA = 3;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,18 +1,20 @@
 // The Rego input document: what the rules under policies/ see as `input`. One evaluation takes a batch,
 // `{ events: RegoEvent[] }`, and a rule reports the index of the event it fires on.
 // Keep in sync with policies/README.md ("The input document") and policies/lib/fixtures_test.rego.
-import { pb, type palisade } from '@palisade/common';
+import { ABI, pb, type EventKindName, type palisade } from '@palisade/common';
+
+/** Every event kind as Rego sees it (`input.events[_].kind`): the registry's names (bpf/include/palisade.h). */
+export type RegoEventKind = EventKindName;
+
+export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ABI.kinds.map((k) => k.name);
+
+/** The kinds with a Rego shape of their own below; every other kind's payload is passed through. */
+type ShapedKind = 'exec' | 'exit' | 'file_open' | 'net_connect';
+type PassThroughKind = Exclude<RegoEventKind, ShapedKind>;
+const SHAPED: ReadonlySet<string> = new Set<ShapedKind>(['exec', 'exit', 'file_open', 'net_connect']);
 
 /** Kinds whose payload is passed through as the proto message with snake_case keys (see policies/README.md). */
-const PASS_THROUGH_KINDS = [
-  'process_kill', 'fork', 'file_op', 'net_socket', 'dns_query', 'priv_setid', 'capset', 'ptrace', 'mount',
-  'namespace', 'module_load', 'bpf_prog_load', 'memfd_create', 'signal',
-] as const;
-type PassThroughKind = (typeof PASS_THROUGH_KINDS)[number];
-
-export type RegoEventKind = 'exec' | 'exit' | 'file_open' | 'net_connect' | PassThroughKind;
-
-export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ['exec', 'exit', 'file_open', 'net_connect', ...PASS_THROUGH_KINDS];
+const PASS_THROUGH_KINDS = REGO_EVENT_KINDS.filter((k): k is PassThroughKind => !SHAPED.has(k));
 
 /** A pass-through payload: the proto message's scalar fields, keys in snake_case, enums as numbers. */
 export type RegoPayload = Readonly<Record<string, string | number | boolean>>;
@@ -86,7 +88,9 @@ export interface RegoPod {
   container_name: string;
 }
 
-export interface RegoEvent {
+export type RegoEvent = RegoEventBase & { [K in PassThroughKind]?: RegoPayload };
+
+interface RegoEventBase {
   kind: RegoEventKind;
   time_unix_nano: number;
   node: string;
@@ -96,20 +100,6 @@ export interface RegoEvent {
   exit?: RegoExit;
   file_open?: RegoFileOpen;
   net_connect?: RegoNetConnect;
-  process_kill?: RegoPayload;
-  fork?: RegoPayload;
-  file_op?: RegoPayload;
-  net_socket?: RegoPayload;
-  dns_query?: RegoPayload;
-  priv_setid?: RegoPayload;
-  capset?: RegoPayload;
-  ptrace?: RegoPayload;
-  mount?: RegoPayload;
-  namespace?: RegoPayload;
-  module_load?: RegoPayload;
-  bpf_prog_load?: RegoPayload;
-  memfd_create?: RegoPayload;
-  signal?: RegoPayload;
   container: RegoContainer | null;
   pod: RegoPod | null;
 }
@@ -118,33 +108,11 @@ export interface RegoInput {
   events: RegoEvent[];
 }
 
-const KIND_NAMES: ReadonlyMap<number, RegoEventKind> = new Map([
-  [pb.EventKind.EVENT_KIND_PROCESS_EXEC, 'exec'],
-  [pb.EventKind.EVENT_KIND_PROCESS_EXIT, 'exit'],
-  [pb.EventKind.EVENT_KIND_FILE_OPEN, 'file_open'],
-  [pb.EventKind.EVENT_KIND_NET_CONNECT, 'net_connect'],
-  [pb.EventKind.EVENT_KIND_PROCESS_KILL, 'process_kill'],
-  [pb.EventKind.EVENT_KIND_PROCESS_FORK, 'fork'],
-  [pb.EventKind.EVENT_KIND_FILE_OP, 'file_op'],
-  [pb.EventKind.EVENT_KIND_NET_SOCKET, 'net_socket'],
-  [pb.EventKind.EVENT_KIND_DNS_QUERY, 'dns_query'],
-  [pb.EventKind.EVENT_KIND_PRIV_SETID, 'priv_setid'],
-  [pb.EventKind.EVENT_KIND_CAPSET, 'capset'],
-  [pb.EventKind.EVENT_KIND_PTRACE, 'ptrace'],
-  [pb.EventKind.EVENT_KIND_MOUNT, 'mount'],
-  [pb.EventKind.EVENT_KIND_NAMESPACE, 'namespace'],
-  [pb.EventKind.EVENT_KIND_MODULE_LOAD, 'module_load'],
-  [pb.EventKind.EVENT_KIND_BPF_PROG_LOAD, 'bpf_prog_load'],
-  [pb.EventKind.EVENT_KIND_MEMFD_CREATE, 'memfd_create'],
-  [pb.EventKind.EVENT_KIND_SIGNAL, 'signal'],
-]);
+const KIND_NAMES: ReadonlyMap<number, RegoEventKind> = new Map(ABI.kinds.map((k) => [k.id, k.name]));
 
-/** RawEvent's camelCase oneof field for each pass-through kind. */
-const PASS_THROUGH_FIELDS: Readonly<Record<PassThroughKind, keyof palisade.v1.IRawEvent>> = {
-  process_kill: 'processKill', fork: 'fork', file_op: 'fileOp', net_socket: 'netSocket', dns_query: 'dnsQuery',
-  priv_setid: 'privSetid', capset: 'capset', ptrace: 'ptrace', mount: 'mount', namespace: 'namespace',
-  module_load: 'moduleLoad', bpf_prog_load: 'bpfProgLoad', memfd_create: 'memfdCreate', signal: 'signal',
-};
+/** RawEvent's camelCase oneof field for each pass-through kind: the registry name is the proto field name. */
+const PASS_THROUGH_FIELDS = Object.fromEntries(PASS_THROUGH_KINDS.map((k) =>
+  [k, k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())])) as Readonly<Record<PassThroughKind, keyof palisade.v1.IRawEvent>>;
 
 /** A decoded payload (scalar fields only) with snake_case keys; Long-like 64-bit values become numbers. */
 function passThrough(msg: object): RegoPayload {
