@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `palisade <command>`: the embedded pipeline (default), or one stage as its own process.
 import { runIfMain, type ConfigSources } from '@palisade/common';
-import { runCollector } from '@palisade/collector';
+import { runCollector, runProbe } from '@palisade/collector';
 import { runEnricher } from '@palisade/enricher';
 import { runEvaluator } from '@palisade/evaluator';
 import { runResponder } from '@palisade/responder';
@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc
   enricher: { run: runEnricher, doc: 'adds pod metadata from the Kubernetes API' },
   evaluator: { run: runEvaluator, doc: 'runs the Rego policies (wasm) and emits alerts' },
   responder: { run: runResponder, doc: 'quarantines pods behind safety rails (dry-run by default)' },
+  probe: { run: runProbe, doc: 'what this kernel supports: hooks, buffers, helpers, event kinds, enforcement' },
 };
 
 export async function main(src: ConfigSources): Promise<void> {
