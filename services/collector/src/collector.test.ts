@@ -7,7 +7,7 @@ import {
   type Bus, type IncomingMessage, type OutgoingMessage, type palisade,
 } from '@palisade/common';
 import { Collector, type CollectorOptions } from './collector.js';
-import type { EncodedEventSink, EventSource, EventSourceStats } from './event-source.js';
+import type { EncodedEventSink, EventSource, EventSourceStats, SourceProgram } from './event-source.js';
 
 class FakeSource implements EventSource {
   private onEvents: ((events: palisade.v1.IRawEvent[]) => void) | undefined;
@@ -213,4 +213,36 @@ test('the encoded path: the same batches as onEvents, backpressure drops counted
   assert.deepEqual(batches.map((b) => b.events.map((e) => e.process?.pid)), [[1, 2, 3], [4, 5]]);
   assert.deepEqual(batches.flatMap((b) => b.losses.map((l) => [l.source, Number(l.count)])), [['collector_backpressure', 2]]);
   assert.equal(await counterValue(metrics, 'palisade_collector_events_total', { kind: 'exec' }), 5);
+});
+
+test('programs the kernel lacks are exported as attached=0 and named in the readiness detail', async (t) => {
+  const bus = new MemoryBus({ partitions: 1 });
+  t.after(() => bus.close());
+  const source = new FakeSource();
+  const programs: SourceProgram[] = [
+    { name: 'pal_openat_in', kind: 'file_open', required: true, attached: true, reason: '' },
+    { name: 'pal_fchmodat2_in', kind: 'file_op', required: false, attached: false, reason: 'no tracepoint syscalls/sys_enter_fchmodat2' },
+    { name: 'pal_chmod_in', kind: 'file_op', required: false, attached: true, reason: '' },
+    { name: 'pal_init_module_in', kind: 'module_load', required: false, attached: false, reason: 'no tracepoint syscalls/sys_enter_init_module' },
+  ];
+  const withPrograms = Object.assign(source, { programs: () => programs });
+  const metrics = new Metrics();
+  const collector = new Collector({
+    node: 'node-1', bus, source: withPrograms, metrics, logger: silentLogger,
+    maxBatchEvents: 3, flushIntervalMs: 60_000, maxPendingEvents: 1_000,
+  });
+  await collector.start();
+  t.after(() => collector.stop());
+  assert.equal(await counterValue(metrics, 'palisade_collector_program_attached', { program: 'pal_openat_in' }), 1);
+  const gauge = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'palisade_collector_program_attached');
+  assert.equal(gauge?.values.find((v) => v.labels['program'] === 'pal_fchmodat2_in')?.value, 0);
+  assert.deepEqual(collector.detail(), {
+    programs: { total: 4, attached: 2 },
+    notAttached: [
+      { program: 'pal_fchmodat2_in', kind: 'file_op', reason: 'no tracepoint syscalls/sys_enter_fchmodat2' },
+      { program: 'pal_init_module_in', kind: 'module_load', reason: 'no tracepoint syscalls/sys_enter_init_module' },
+    ],
+    // file_op is still seen through chmod; module_load is not seen at all.
+    kindsNotSeen: ['module_load'],
+  });
 });

@@ -73,3 +73,17 @@ test('stop() closes the port, even with a keep-alive connection open, and is ide
   await server.stop();
   await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
 });
+
+test('/readyz carries each service detail(), e.g. the collector programs this kernel lacks', async (t) => {
+  const metrics = new Metrics();
+  const detail = { notAttached: [{ program: 'pal_fchmodat2_in', kind: 'file_op', reason: 'no tracepoint' }] };
+  const server = new OpsServer({
+    host: '127.0.0.1', port: 0, registry: metrics.registry, states: () => ({ collector: 'ready' }),
+    details: () => ({ collector: detail }),
+  });
+  const { port } = await server.start();
+  t.after(() => server.stop());
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+  assert.equal(res.status, 200, 'a degraded collector is still ready');
+  assert.deepEqual(await res.json(), { ok: true, states: { collector: 'ready' }, detail: { collector: detail } });
+});
