@@ -2,7 +2,7 @@
 // raw topic, keyed by node so one node's (and so one pod's) events stay in order. Kernel-side losses are sent
 // in-band as LossRecords in the next batch, so every consumer downstream knows where a gap is.
 import {
-  Lifecycle, PalisadeError, TOPICS,
+  ABI, Lifecycle, PalisadeError, TOPICS,
   type Bus, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
 } from '@palisade/common';
 import type { EncodedEventSink, EventSource } from './event-source.js';
@@ -22,12 +22,8 @@ export interface CollectorOptions {
   maxPendingEvents: number;
 }
 
-// Keep in sync with enum pal_event_kind (bpf/include/palisade.h) and EventKind (events.proto).
-const KIND_NAMES: Record<number, string> = {
-  1: 'exec', 2: 'exit', 3: 'file_open', 4: 'net_connect', 5: 'process_kill', 6: 'fork', 7: 'file_op',
-  8: 'net_socket', 9: 'dns_query', 10: 'priv_setid', 11: 'capset', 12: 'ptrace', 13: 'mount', 14: 'namespace',
-  15: 'module_load', 16: 'bpf_prog_load', 17: 'memfd_create', 18: 'signal',
-};
+/** The `kind` label of palisade_collector_events_total: the registry names (bpf/include/palisade.h). */
+const KIND_NAMES: Record<number, string> = Object.fromEntries(ABI.kinds.map((k) => [k.id, k.name]));
 const KIND_COUNT = Math.max(...Object.keys(KIND_NAMES).map(Number));
 
 export class Collector implements Service {

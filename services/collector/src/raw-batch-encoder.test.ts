@@ -3,7 +3,7 @@
 // included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pb, type palisade } from '@palisade/common';
+import { ABI, pb, type palisade } from '@palisade/common';
 import { ProcessCache } from './process-cache.js';
 import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
 
@@ -158,4 +158,16 @@ test('the buffer grows past its initial size without corrupting what it holds', 
   const enc = new RawBatchEncoder();
   const events = Array.from({ length: 6000 }, (_, i) => corpus()[i % 20] ?? {});
   assert.ok(handWritten(enc, events).equals(generated(events)));
+});
+
+test('every registry kind keeps its payload through the encoder, including kinds it has no line for', () => {
+  const enc = new RawBatchEncoder();
+  const camel = (name: string): string => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  for (const k of [...ABI.kinds, { id: 63, name: 'exec' }]) {
+    // A kind id the hand-written encoder does not know (63 stands for a new registry row) must still go out whole.
+    const e = { kind: k.id, timeUnixNano: T, process: proc(), [camel(k.name)]: {} } as IRawEvent;
+    const decoded = pb.RawEventBatch.decode(handWritten(enc, [e])).events[0];
+    assert.equal(decoded?.kind, k.id, `kind ${k.name}`);
+    assert.ok(decoded?.[camel(k.name) as keyof palisade.v1.IRawEvent] != null, `kind ${k.name}: payload ${camel(k.name)} was dropped`);
+  }
 });

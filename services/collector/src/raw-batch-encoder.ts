@@ -31,6 +31,8 @@ type Generated = (m: never) => { finish(): Uint8Array };
 const INITIAL_BYTES = 1 << 20;
 /** Tags (field << 3 | wire type) of RawEventBatch.events and RawEvent.process. */
 const TAG_BATCH_EVENT = (3 << 3) | 2;
+/** The kinds whose payload event() below writes (one line each); any other kind takes the generated encoder. */
+const HAND_ENCODED_KINDS: ReadonlySet<number> = new Set(Array.from({ length: 18 }, (_, i) => i + 1));
 const TAG_EVENT_PROCESS = (4 << 3) | 2;
 
 function isPlain(o: object): boolean {
@@ -82,9 +84,10 @@ export class RawBatchEncoder {
   add(e: IRawEvent): void {
     const start = this.pos;
     try {
-      if (!isPlain(e)) {
+      if (!isPlain(e) || (e.kind != null && !HAND_ENCODED_KINDS.has(e.kind))) {
         // A message instance from the generated code: its defaults live on the prototype, which the generated
-        // encoder tells apart from set fields (hasOwnProperty). Rare (tests); let it do so.
+        // encoder tells apart from set fields (hasOwnProperty). Rare (tests); let it do so. So does a kind this
+        // encoder has no line for yet (a new registry row): it is encoded whole, never dropped.
         this.tag(TAG_BATCH_EVENT);
         this.bytes(pb.RawEvent.encode(e).finish());
         return;
