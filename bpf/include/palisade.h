@@ -49,7 +49,8 @@
 	X(MODULE_LOAD, 15, module_load, privilege, "init_module, finit_module")                                 \
 	X(BPF_PROG_LOAD, 16, bpf_prog_load, privilege, "bpf(BPF_PROG_LOAD)")                                    \
 	X(MEMFD_CREATE, 17, memfd_create, privilege, "memfd_create")                                           \
-	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")
+	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")                              \
+	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)")
 
 /* X(NAME, id, syscall): PAL_OP_<NAME> = id, the `op` of pal_syscall_event / pal_net_socket_event / pal_dns_event. */
 #define PAL_OPS(X)                                                                                            \
@@ -63,7 +64,8 @@
 	X(FINIT_MODULE, 37, finit_module) X(BPF, 38, bpf) X(MEMFD_CREATE, 39, memfd_create)                      \
 	X(KILL, 40, kill) X(TKILL, 41, tkill) X(TGKILL, 42, tgkill)                                             \
 	X(ACCEPT, 50, accept) X(ACCEPT4, 51, accept4) X(BIND, 52, bind) X(LISTEN, 53, listen)                    \
-	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)
+	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)            \
+	X(USERFAULTFD, 58, userfaultfd)
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -260,6 +262,7 @@ struct pal_net_connect_event {
  *   BPF_PROG_LOAD bpf(BPF_PROG_LOAD)         prog type    insn count  cmd                                               prog name
  *   MEMFD_CREATE memfd_create                flags                                                  name
  *   SIGNAL       kill/tkill/tgkill           target pid   signal      target tgid (tgkill)                                target comm
+ *   USERFAULTFD  userfaultfd                 flags
  *
  * Emitted at sys_exit with `result`; arguments were stashed at sys_enter (pal_stash_args).
  */

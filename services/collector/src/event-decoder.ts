@@ -371,6 +371,7 @@ export class EventDecoder {
       case C.kindBpfProgLoad:
       case C.kindMemfdCreate:
       case C.kindSignal:
+      case C.kindUserfaultfd:
         return this.decodeSyscall(buf, at, size);
       default:
         return undefined;
@@ -610,6 +611,8 @@ export class EventDecoder {
           ...base, kind: pb.EventKind.EVENT_KIND_SIGNAL,
           signal: { syscall, targetPid: ai32(0), targetTgid: ai32(2), signal: a32(1), result },
         };
+      case C.kindUserfaultfd:
+        return { ...base, kind: pb.EventKind.EVENT_KIND_USERFAULTFD, userfaultfd: { syscall, flags: a32(0), result } };
       default:
         return undefined;
     }
