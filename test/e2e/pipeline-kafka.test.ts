@@ -7,18 +7,17 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { TOPICS, pb, type palisade } from '@palisade/common';
+import { skipUnless } from '@palisade/common/testing';
 import { FakeKubeApi } from '../fake-kube-api/index.js';
 import { kafkaUnavailableReason, startKafka } from '../kafka/broker.js';
 import { canUseKernel, createPodCgroup, type PodCgroup } from '../support/pod-cgroup.js';
 import { podFor } from '../support/pod-fixture.js';
-import { onCI } from '../support/requirements.js';
 import { scrape, startService, waitFor, type ServiceProcess } from '../support/service-process.js';
 
 const NODE = 'e2e-node-1';
 const kernel = canUseKernel();
 const kafkaMissing = kafkaUnavailableReason();
-const skip = !kernel.ok ? kernel.why : kafkaMissing ?? false;
-if (skip && onCI) throw new Error(`required on CI: ${skip}`);
+const skip = skipUnless(kernel.ok, kernel.why) || skipUnless(kafkaMissing === undefined, `needs Kafka: ${kafkaMissing ?? ''}`);
 
 let broker: Awaited<ReturnType<typeof startKafka>> | undefined;
 let fake: FakeKubeApi | undefined;

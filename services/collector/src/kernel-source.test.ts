@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
+import { need } from '@palisade/common/testing';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import { KernelSource } from './kernel-source.js';
 import { bpfUnavailable, needBpf } from './kernel-test-support.js';
@@ -164,11 +165,7 @@ test('file open: openat2 reports open_how flags', async (t) => {
   const python = ['/usr/bin/python3', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'python3'))].find(
     (p) => existsSync(p),
   );
-  if (python === undefined) {
-    if (process.env.CI === 'true') assert.fail('python3 is required when CI=true (it issues openat2)');
-    t.skip('python3 not found: nothing else here issues openat2');
-    return;
-  }
+  if (!need(t, python !== undefined, 'python3 not found: nothing else here issues openat2')) return;
   const script =
     'import ctypes,struct,os;' +
     'libc=ctypes.CDLL(None,use_errno=True);' +
@@ -213,11 +210,7 @@ async function listen(host: string): Promise<{ server: Server; port: number }> {
 
 test('connect: 127.0.0.1 and [::1] with port, result and protocol', async (t) => {
   if (!needBpf(t) || cg === undefined) return;
-  if (!existsSync('/bin/bash')) {
-    if (process.env.CI === 'true') assert.fail('bash (for /dev/tcp) is required when CI=true');
-    t.skip('bash (for /dev/tcp) not found');
-    return;
-  }
+  if (!need(t, existsSync('/bin/bash'), 'bash (for /dev/tcp) not found')) return;
   const v4 = await listen('127.0.0.1');
   const v6 = await listen('::1');
   try {

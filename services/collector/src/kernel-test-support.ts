@@ -1,19 +1,11 @@
-// The CI rule for the collector's real-kernel tests, in one place: a missing requirement (BPF, root, a tool) fails
-// the test when CI=true and skips it, saying why, elsewhere. Nothing may skip silently on CI.
-import assert from 'node:assert/strict';
+// The BPF requirement of the collector's real-kernel tests, on top of the one CI guard (@palisade/common/testing):
+// without BPF they skip saying why, and fail when CI=true.
 import type { TestContext } from 'node:test';
+import { need } from '@palisade/common/testing';
 import { bpfUnavailableReason } from './native.js';
 
 /** Why BPF cannot run here, or undefined; computed once per test file. */
 export const bpfUnavailable = bpfUnavailableReason();
-
-/** True when the requirement holds; otherwise fails (CI=true) or skips the test. */
-export function need(t: TestContext, ok: boolean, why: string): boolean {
-  if (ok) return true;
-  if (process.env.CI === 'true') assert.fail(`required when CI=true: ${why}`);
-  t.skip(why);
-  return false;
-}
 
 export function needBpf(t: TestContext): boolean {
   return need(t, bpfUnavailable === undefined, `needs BPF: ${bpfUnavailable ?? ''}`);

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
+import { need } from '@palisade/common/testing';
 import {
   BpfSession,
   DEFAULT_ADDON_PATH,
@@ -80,11 +81,7 @@ test('options are validated before anything crosses into native code', () => {
 });
 
 test('the filter ABI in native.ts matches bpf/include/palisade.h as the addon was compiled', (t) => {
-  if (!existsSync(DEFAULT_ADDON_PATH)) {
-    if (process.env.CI === 'true') assert.fail('native addon not built');
-    t.skip('native addon not built');
-    return;
-  }
+  if (!need(t, existsSync(DEFAULT_ADDON_PATH), `native addon not built at ${DEFAULT_ADDON_PATH}`)) return;
   assert.deepEqual(filterLayout().constants, FILTER_ABI);
   assert.deepEqual(filterLimits(), FILTER_LIMITS);
 });
@@ -286,10 +283,7 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
 }
 
 function needTwoCpus(t: TestContext): boolean {
-  if (availableParallelism() >= 2) return true;
-  if (process.env.CI === 'true') assert.fail('the ring shard tests need 2 CPUs when CI=true');
-  t.skip('needs 2 CPUs');
-  return false;
+  return need(t, availableParallelism() >= 2, 'the ring shard tests need 2 CPUs');
 }
 
 test('ring shards: processes on CPU 0 and CPU 1 each reach userspace, through their own shard', async (t) => {
