@@ -3,16 +3,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
-import { need } from '@palisade/common/testing';
+import { need, waitFor } from '@palisade/common/testing';
 import { KernelSource } from './kernel-source.js';
-import { bpfUnavailable, needBpf } from './kernel-test-support.js';
+import { bpfUnavailable, needBpf, removeCgroup } from './kernel-test-support.js';
 
 type RawEvent = palisade.v1.IRawEvent;
 const K = pb.EventKind;
@@ -44,15 +43,7 @@ before(() => {
 after(async () => {
   source?.close();
   rmSync(work, { recursive: true, force: true });
-  if (cgDir === '') return;
-  for (let i = 0; i < 50; i++) {
-    try {
-      rmdirSync(cgDir);
-      return;
-    } catch {
-      await sleep(20);
-    }
-  }
+  if (cgDir !== '') await removeCgroup(cgDir);
 });
 
 interface Run {
@@ -79,14 +70,9 @@ function py(code: string): Promise<Run> {
   return sh(`exec ${python ?? 'python3'} ${file}`);
 }
 
-async function find(kind: palisade.v1.EventKind, pred: (e: RawEvent) => boolean, what: string): Promise<RawEvent> {
-  const deadline = Date.now() + 4000;
-  for (;;) {
-    const e = events.find((x) => x.kind === kind && pred(x));
-    if (e !== undefined) return e;
-    if (Date.now() > deadline) assert.fail(`no ${what} within 4000 ms`);
-    await sleep(10);
-  }
+/** The first event of `kind` that satisfies `pred`, once it has arrived. */
+function find(kind: palisade.v1.EventKind, pred: (e: RawEvent) => boolean, what: string): Promise<RawEvent> {
+  return waitFor(what, () => events.find((x) => x.kind === kind && pred(x)));
 }
 
 function nsInode(kind: string): number {

@@ -1,7 +1,8 @@
-// The BPF requirement of the collector's real-kernel tests, on top of the one CI guard (@palisade/common/testing):
-// without BPF they skip saying why, and fail when CI=true.
+// What the collector's real-kernel tests share, on top of @palisade/common/testing: the BPF requirement (without BPF
+// a test skips saying why, and fails when CI=true) and the removal of a test cgroup.
+import { rmdirSync } from 'node:fs';
 import type { TestContext } from 'node:test';
-import { need } from '@palisade/common/testing';
+import { need, waitFor } from '@palisade/common/testing';
 import { bpfUnavailableReason } from './native.js';
 
 /** Why BPF cannot run here, or undefined; computed once per test file. */
@@ -9,4 +10,17 @@ export const bpfUnavailable = bpfUnavailableReason();
 
 export function needBpf(t: TestContext): boolean {
   return need(t, bpfUnavailable === undefined, `needs BPF: ${bpfUnavailable ?? ''}`);
+}
+
+/** Removes a test cgroup directory; gone already is fine. */
+export async function removeCgroup(dir: string): Promise<void> {
+  // The last member may still be a zombie being reaped for a moment; rmdir says EBUSY until it is gone.
+  await waitFor(`the removal of ${dir}`, () => {
+    try {
+      rmdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return true;
+  }, { intervalMs: 20 });
 }

@@ -5,10 +5,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
-import { need } from '@palisade/common/testing';
+import { need, waitFor } from '@palisade/common/testing';
 import {
   BpfSession,
   DEFAULT_ADDON_PATH,
@@ -213,20 +212,22 @@ test('close() detaches and frees everything: no fd, prog, link or map of ours re
   session.close();
   session.close(); // idempotent
   assert.throws(() => session.stats(), (err: unknown) => err instanceof PalisadeError);
-  await sleep(20); // let libuv run the handle close callbacks
-  assert.equal(openFds(), fdsBefore, 'fd count back to where it was');
+  // libuv closes the poll handles' fds in its close callbacks, on a later turn of the loop.
+  await waitFor('the fd count back to where it was', () => {
+    assert.equal(openFds(), fdsBefore);
+    return true;
+  });
 
-  // The kernel frees programs after an RCU grace period, so allow a moment before they vanish from bpftool.
-  const deadline = Date.now() + 3000;
+  // The kernel frees programs after an RCU grace period, so they vanish from bpftool a moment later.
   let left = [
     ...progs.map((id) => ['prog', id] as const), ...links.map((id) => ['link', id] as const),
     ...maps.map((id) => ['map', id] as const),
   ];
-  while (left.length > 0 && Date.now() < deadline) {
+  await waitFor('the kernel to free our programs, links and maps', () => {
     left = left.filter(([kind, id]) => bpftoolKnows(kind, id));
-    if (left.length > 0) await sleep(50);
-  }
-  assert.deepEqual(left, [], 'programs, links or maps still known to the kernel after close()');
+    assert.deepEqual(left, [], 'programs, links or maps still known to the kernel after close()');
+    return true;
+  }, { intervalMs: 50 });
 });
 
 test('stats() reports every kernel and addon counter as a number', (t) => {
@@ -277,11 +278,6 @@ function markers(count: number): { paths: string[]; needles: Buffer[]; cleanup: 
   return { paths, needles: paths.map((p) => Buffer.from(`${p}\0`)), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await sleep(20);
-}
-
 function needTwoCpus(t: TestContext): boolean {
   return need(t, availableParallelism() >= 2, 'the ring shard tests need 2 CPUs');
 }
@@ -301,7 +297,10 @@ test('ring shards: processes on CPU 0 and CPU 1 each reach userspace, through th
     const before = [...rings.records];
     const opens = 3000;
     await Promise.all([openOnCpu(0, paths[0]!, opens), openOnCpu(1, paths[1]!, opens)]);
-    await until(() => seen[0]! >= opens && seen[1]! >= opens, 5000);
+    await waitFor(`${opens} opens of each CPU`, () => {
+      assert.ok(seen[0]! >= opens && seen[1]! >= opens, `delivered so far: ${seen.join(' and ')}`);
+      return true;
+    });
     assert.deepEqual(seen, [opens, opens], 'every open of each CPU delivered, once');
     const after = session.ringStats().records;
     // Each child's opens went through its CPU's shard (other processes add to either, never take away).
@@ -330,7 +329,11 @@ test('a drain hands JS at most maxBatchBytes, and a capped drain carries on unti
     const before = session.stats();
     const opens = 10_000;
     await Promise.all([openOnCpu(0, paths[0]!, opens), openOnCpu(1, paths[1]!, opens)]);
-    await until(() => seen[0]! >= opens && seen[1]! >= opens, 5000);
+    await waitFor(`${opens} opens of each CPU`, () => {
+      const dropped = session.stats().ringbuf_output_failed! - before.ringbuf_output_failed!;
+      assert.ok(seen[0]! >= opens && seen[1]! >= opens, `delivered so far: ${seen.join(' and ')}; dropped: ${dropped}`);
+      return true;
+    });
     const after = session.stats();
     assert.equal(after.ringbuf_output_failed! - before.ringbuf_output_failed!, 0, 'the rings were big enough: nothing dropped');
     assert.deepEqual(seen, [opens, opens], 'every open delivered once, nothing left behind in a ring');
@@ -353,7 +356,10 @@ test('perf buffer mode still delivers (no shards, the rings shrunk to one page)'
     assert.equal(session.ringStats().shards, 0);
     const opens = 500;
     await openOnCpu(0, paths[0]!, opens);
-    await until(() => seen >= opens, 5000);
+    await waitFor(`${opens} opens`, () => {
+      assert.ok(seen >= opens, `delivered so far: ${seen}`);
+      return true;
+    });
     assert.equal(seen, opens);
     assert.equal(session.stats().perfbuf_lost, 0);
   } finally {
