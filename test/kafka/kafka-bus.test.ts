@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaBus, PalisadeError, type Consumer, type IncomingMessage } from '@palisade/common';
-import { skipUnless } from '@palisade/common/testing';
+import { skipUnless, waitFor } from '@palisade/common/testing';
 import { kafkaUnavailableReason, startKafka, type RunningKafka } from './broker.js';
 
 const unavailable = kafkaUnavailableReason();
@@ -12,14 +12,6 @@ const skip = skipUnless(unavailable === undefined, `needs Kafka: ${unavailable ?
 
 let seq = 0;
 const unique = (what: string): string => `test.${what}.${process.pid}.${++seq}`;
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const record = (key: string | null, value: string, headers?: Record<string, string>) => ({
   key,
