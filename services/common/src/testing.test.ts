@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { waitFor } from './testing.js';
@@ -105,4 +105,63 @@ test('has what it needs', { skip: skipUnless(true, 'unused') }, () => {});`;
     assert.match(ci.out, /required when CI=true: the thing is missing/);
     assert.doesNotMatch(ci.out, /# SKIP/);
   });
+});
+
+// The two rules stay in testing.ts only: a second waitFor, a hand-rolled deadline loop or a CI read elsewhere is how
+// the copies came about, each with its own deadline and wording.
+describe('one copy of the test helpers', () => {
+  const root = join(import.meta.dirname, '../../..');
+  const sources = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (e.name === 'node_modules' || e.name === 'dist') return [];
+    const p = join(dir, e.name);
+    return e.isDirectory() ? sources(p) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
+  });
+  const files = [
+    ...readdirSync(join(root, 'services'), { withFileTypes: true }).filter((e) => e.isDirectory())
+      .flatMap((e) => sources(join(root, 'services', e.name, 'src'))),
+    ...sources(join(root, 'test')),
+  ].map((f) => relative(root, f).split(sep).join('/')).sort();
+  const helper = 'services/common/src/testing.ts';
+  // Tests and their support code; the bench measures time, it does not wait for conditions.
+  const isTestCode = (f: string): boolean =>
+    f.endsWith('.test.ts') || f.endsWith('-test-support.ts') || /^test\/(support|kafka|e2e)\//.test(f);
+  const rules: { what: string; pattern: RegExp; applies: (f: string) => boolean }[] = [
+    {
+      what: 'defines a waitFor: use the one in @palisade/common/testing',
+      pattern: /\bfunction\s+waitFor\b|\bwaitFor\s*=[^=>]|^\s*(?:async\s+)?waitFor\s*(?:<[^>]*>)?\([^\n]*\)\s*(?::[^\n]*)?\{\s*$/m,
+      applies: (f) => f !== helper,
+    },
+    {
+      what: 'polls against its own deadline: use waitFor from @palisade/common/testing',
+      pattern: /Date\.now\(\)\s*\+/,
+      applies: (f) => f !== helper && isTestCode(f),
+    },
+    {
+      what: 'reads CI: use need()/skipUnless()/onCI from @palisade/common/testing',
+      pattern: /\benv\s*(?:\.\s*CI\b|\[\s*['"`]CI['"`]\s*\])|\{[^}]*\bCI\b[^}]*\}\s*=\s*process\.env\b/,
+      // This file starts children with CI set and unset.
+      applies: (f) => f !== helper && f !== 'services/common/src/testing.test.ts',
+    },
+  ];
+
+  it('scans every service and the test workspace, and the patterns find the real helpers', () => {
+    assert.ok(files.includes(helper) && files.includes('services/collector/src/kernel-source.test.ts') &&
+      files.includes('test/e2e/pipeline-kafka.test.ts'), `scanned ${files.length} files`);
+    const own = readFileSync(join(root, helper), 'utf8');
+    for (const rule of rules) assert.match(own, rule.pattern, `the pattern for "${rule.what}" misses the helper itself`);
+  });
+
+  for (const rule of rules) {
+    it(`no file but testing.ts ${rule.what.split(':')[0]}`, () => {
+      const found: string[] = [];
+      for (const f of files.filter(rule.applies)) {
+        const lines = readFileSync(join(root, f), 'utf8').split('\n');
+        lines.forEach((line, i) => {
+          // Multi-line patterns are matched a line at a time: a definition or a read sits on one line.
+          if (rule.pattern.test(line)) found.push(`${f}:${i + 1}: ${line.trim()}`);
+        });
+      }
+      assert.deepEqual(found, [], `${found.length} file line(s) ${rule.what}:\n${found.join('\n')}`);
+    });
+  }
 });
