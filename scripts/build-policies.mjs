@@ -6,18 +6,22 @@
 //                   the engine passes it to setData()
 //   metadata.json   per rule: id, title, description, severity, mitre, actions, event_kinds, package, file, read from
 //                   the rules' `# METADATA` blocks with `opa inspect -a`; PolicyEngine.load({ metadataPath })
+// Every build first runs `opa check --strict` over the same files `opa test` reads (the build's, plus the _test.rego
+// files): an unused variable or import, a shadowed keyword or a deprecated builtin fails the build with opa's message.
 // Idempotent: does nothing when every output is newer than every input (.rego/.json under policies/, this script,
 // the wasm SDK's capabilities). Keep the entrypoint and output names in sync with
 // services/evaluator/src/policy-engine.ts.
 //
 // Usage: node scripts/build-policies.mjs [--test] [--force] [--quiet] [--verbose] [--opa <path>]
-//   --test     first run `opa check --strict` and `opa test` on policies/ (always, even when the build is up to date)
-//   --opa      the opa binary; else $OPA_BIN, else $GOPATH/bin/opa (GOPATH defaults to ~/go), else `opa` on PATH
+//                                        [--policies <dir>] [--out <dir>]
+//   --test      also run `opa test` on policies/ (always, even when the build is up to date)
+//   --opa       the opa binary; else $OPA_BIN, else $GOPATH/bin/opa (GOPATH defaults to ~/go), else `opa` on PATH
+//   --policies  the Rego sources (default policies/); --out where the outputs go (default build/policies/)
 // Exit codes: 0 ok, 1 check/test/build failed, 3 no opa binary found.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
@@ -35,15 +39,28 @@ const EVENT_KINDS = JSON.parse(readFileSync(abiJson, 'utf8')).kinds.map((k) => k
 const EXIT_NO_OPA = 3;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const policiesDir = join(root, 'policies');
-const outDir = join(root, 'build/policies');
 const sdkCapabilities = join(root, 'node_modules/@open-policy-agent/opa-wasm/capabilities.json');
-const outputs = {
-  bundle: join(outDir, 'bundle.tar.gz'),
-  wasm: join(outDir, 'policy.wasm'),
-  data: join(outDir, 'data.json'),
-  metadata: join(outDir, 'metadata.json'),
-};
+
+/**
+ * What `opa check` and `opa test` read under a policies directory: everything but tracing/, the collector's
+ * TracingPolicy YAML. `opa build` reads the same without the *_test.rego files. scripts/test.mjs uses this too.
+ */
+export function opaSources(policiesDir) {
+  return ['--ignore', 'tracing', policiesDir];
+}
+
+function layoutOf(policiesDir, outDir) {
+  return {
+    policiesDir,
+    outDir,
+    outputs: {
+      bundle: join(outDir, 'bundle.tar.gz'),
+      wasm: join(outDir, 'policy.wasm'),
+      data: join(outDir, 'data.json'),
+      metadata: join(outDir, 'metadata.json'),
+    },
+  };
+}
 
 class BuildError extends Error {
   constructor(message, exitCode = 1) {
@@ -53,7 +70,10 @@ class BuildError extends Error {
 }
 
 function parseArgs(argv) {
-  const opts = { test: false, force: false, quiet: false, verbose: false, opa: undefined };
+  const opts = {
+    test: false, force: false, quiet: false, verbose: false, opa: undefined,
+    policies: join(root, 'policies'), out: join(root, 'build/policies'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--test') opts.test = true;
@@ -62,6 +82,7 @@ function parseArgs(argv) {
     else if (a === '--verbose' || a === '-v') opts.verbose = true;
     else if (a === '--opa' && argv[i + 1] !== undefined) opts.opa = argv[++i];
     else if (a.startsWith('--opa=')) opts.opa = a.slice('--opa='.length);
+    else if ((a === '--policies' || a === '--out') && argv[i + 1] !== undefined) opts[a.slice(2)] = resolve(argv[++i]);
     else throw new BuildError(`unknown argument ${a}`);
   }
   return opts;
@@ -101,7 +122,7 @@ function filesUnder(dir, keep) {
   return out;
 }
 
-function upToDate() {
+function upToDate({ policiesDir, outputs }) {
   const inputs = [
     ...filesUnder(policiesDir, (n) => n.endsWith('.rego') || n.endsWith('.json')),
     fileURLToPath(import.meta.url),
@@ -224,16 +245,14 @@ function writeAtomic(path, content) {
   renameSync(`${path}.tmp`, path);
 }
 
-function build(bin, version) {
+function build(bin, version, { policiesDir, outDir, outputs }) {
   mkdirSync(outDir, { recursive: true });
   const caps = join(outDir, 'capabilities.json');
   writeAtomic(caps, JSON.stringify(wasmCapabilities(bin)));
   const bundleTmp = `${outputs.bundle}.tmp`;
   opa(bin, [
     'build', '-t', 'wasm', '-e', ENTRYPOINT, '--capabilities', relative(root, caps), '--ignore', '*_test.rego',
-    // policies/tracing/ holds the collector's TracingPolicy YAML, not Rego data.
-    '--ignore', 'tracing',
-    relative(root, policiesDir), '-o', relative(root, bundleTmp),
+    ...opaSources(relative(root, policiesDir)), '-o', relative(root, bundleTmp),
   ]);
   const files = readTar(gunzipSync(readFileSync(bundleTmp)));
   const wasm = files.get('policy.wasm') ?? fail(bundleTmp, 'no policy.wasm in the bundle');
@@ -255,21 +274,25 @@ function main() {
   const log = (msg) => {
     if (!opts.quiet) console.log(`build-policies: ${msg}`);
   };
+  const layout = layoutOf(opts.policies, opts.out);
   // Up-to-date outputs need no opa: a checkout with a build/ but no Go toolchain still runs.
-  if (!opts.test && !opts.force && upToDate()) {
+  if (!opts.test && !opts.force && upToDate(layout)) {
     log('up to date');
     return;
   }
   const { bin, version } = findOpa(opts.opa);
+  const sources = opaSources(relative(root, layout.policiesDir));
+  // Captured, so that opa's findings are in the error that setup and the tests print.
+  opa(bin, ['check', '--strict', ...sources], { capture: true });
   if (opts.test) {
-    opa(bin, ['check', '--strict', '--ignore', 'tracing', relative(root, policiesDir)]);
-    opa(bin, ['test', '--ignore', 'tracing', ...(opts.verbose ? ['-v'] : []), relative(root, policiesDir)]);
-    if (!opts.force && upToDate()) {
+    opa(bin, ['test', ...(opts.verbose ? ['-v'] : []), ...sources]);
+    if (!opts.force && upToDate(layout)) {
       log('tests passed; outputs up to date');
       return;
     }
   }
-  const rules = build(bin, version);
+  const rules = build(bin, version, layout);
+  const { outputs } = layout;
   log(`built ${relative(root, outputs.wasm)} with ${rules.length} rules (${rules.map((r) => r.id).join(', ')}) using opa ${version}`);
 }
 

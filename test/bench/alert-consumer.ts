@@ -64,7 +64,7 @@ export class AlertConsumer {
    * Resolves once `pid` has `expected` alerts, or when none came for `quietMs` (some events were lost), or at
    * `timeoutMs`; with the count received.
    */
-  async waitFor(pid: number, expected: number, quietMs: number, timeoutMs: number): Promise<number> {
+  async countWhenSettled(pid: number, expected: number, quietMs: number, timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     let last = -1;
     let lastChange = Date.now();

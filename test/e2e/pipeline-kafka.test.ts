@@ -7,18 +7,17 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { TOPICS, pb, type palisade } from '@palisade/common';
+import { skipUnless, waitFor } from '@palisade/common/testing';
 import { FakeKubeApi } from '../fake-kube-api/index.js';
 import { kafkaUnavailableReason, startKafka } from '../kafka/broker.js';
 import { canUseKernel, createPodCgroup, type PodCgroup } from '../support/pod-cgroup.js';
 import { podFor } from '../support/pod-fixture.js';
-import { onCI } from '../support/requirements.js';
-import { scrape, startService, waitFor, type ServiceProcess } from '../support/service-process.js';
+import { scrape, startService, type ServiceProcess } from '../support/service-process.js';
 
 const NODE = 'e2e-node-1';
 const kernel = canUseKernel();
 const kafkaMissing = kafkaUnavailableReason();
-const skip = !kernel.ok ? kernel.why : kafkaMissing ?? false;
-if (skip && onCI) throw new Error(`required on CI: ${skip}`);
+const skip = skipUnless(kernel.ok, kernel.why) || skipUnless(kafkaMissing === undefined, `needs Kafka: ${kafkaMissing ?? ''}`);
 
 let broker: Awaited<ReturnType<typeof startKafka>> | undefined;
 let fake: FakeKubeApi | undefined;
@@ -93,7 +92,7 @@ test('a container reading /etc/shadow gives an alert naming its pod; a benign re
   assert.equal(benign.code, 0);
   const bad = await pod.run(['cat', '/etc/shadow']);
   assert.equal(bad.code, 0);
-  const alert = await waitFor('the /etc/shadow alert', () => alerts.find(shadowAlert), 30_000);
+  const alert = await waitFor('the /etc/shadow alert', () => alerts.find(shadowAlert));
   assert.equal(alert.severity, pb.Severity.SEVERITY_HIGH);
   assert.equal(alert.mitreTechnique, 'T1003.008');
   assert.deepEqual(alert.actions, ['quarantine']);
@@ -112,8 +111,8 @@ test('a container reading /etc/shadow gives an alert naming its pod; a benign re
 
 test('dry run (the default) records what would be done and changes nothing', { skip }, async () => {
   assert.ok(pod && fake);
-  const alert = await waitFor('the alert', () => alerts.find(shadowAlert), 30_000);
-  const rec = await waitFor('the dry-run action', () => actions.find((a) => a.alertId === alert.id), 30_000);
+  const alert = await waitFor('the alert', () => alerts.find(shadowAlert));
+  const rec = await waitFor('the dry-run action', () => actions.find((a) => a.alertId === alert.id));
   assert.equal(rec.outcome, pb.ActionOutcome.ACTION_OUTCOME_DRY_RUN);
   assert.equal(rec.kind, pb.ActionKind.ACTION_KIND_QUARANTINE);
   assert.equal(rec.target?.name, 'web-7d9f8c6b5-x2x9z');
@@ -135,9 +134,9 @@ test('with dry run off the pod is labelled and the deny-egress policy exists, th
   fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 503, count: 1 });
   // A second responder group reads the same alert from the topic and acts on it for real.
   await start('responder', ['--kubeconfig', kubeconfig, '--dry-run=false', '--responder-group', 'palisade-responder-live']);
-  const alert = await waitFor('the alert', () => alerts.find(shadowAlert), 30_000);
+  const alert = await waitFor('the alert', () => alerts.find(shadowAlert));
   const rec = await waitFor('the done action', () => actions.find((a) =>
-    a.alertId === alert.id && a.outcome === pb.ActionOutcome.ACTION_OUTCOME_DONE), 30_000);
+    a.alertId === alert.id && a.outcome === pb.ActionOutcome.ACTION_OUTCOME_DONE));
   assert.ok(rec.attempts >= 4, `attempts ${rec.attempts}: the injected failures were not retried`);
   const stored = fake.getObject('pods', 'shop', 'web-7d9f8c6b5-x2x9z');
   const labels = (stored?.['metadata'] as { labels?: Record<string, string> } | undefined)?.labels ?? {};
@@ -162,7 +161,7 @@ test('a malformed record on each topic is dead-lettered with the reason and the 
   }
   await producer.disconnect();
   for (const topic of [TOPICS.raw, TOPICS.enriched, TOPICS.alerts]) {
-    const dl = await waitFor(`a dead letter from ${topic}`, () => deadLetters.find((d) => d.sourceTopic === topic), 30_000);
+    const dl = await waitFor(`a dead letter from ${topic}`, () => deadLetters.find((d) => d.sourceTopic === topic));
     assert.ok(dl.reason.length > 0);
     assert.deepEqual(Buffer.from(dl.value), garbage);
   }
@@ -176,5 +175,5 @@ test('a malformed record on each topic is dead-lettered with the reason and the 
   // Still going: a new read is alerted.
   const before = alerts.length;
   await pod.run(['cat', '/etc/shadow']);
-  await waitFor('an alert after the bad records', () => alerts.slice(before).find(shadowAlert), 30_000);
+  await waitFor('an alert after the bad records', () => alerts.slice(before).find(shadowAlert));
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { waitFor } from '@palisade/common/testing';
 
 const START_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
@@ -115,7 +116,6 @@ function startWatchdog(jvmPid: number, tmp: string): ChildProcess {
 }
 
 async function waitReady(brokers: string[], child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const kafka = new Kafka({
     clientId: 'palisade-test-broker-probe',
     brokers,
@@ -124,24 +124,26 @@ async function waitReady(brokers: string[], child: ChildProcess, timeoutMs: numb
     retry: { retries: 0 },
     logLevel: logLevel.NOTHING,
   });
-  let lastError = 'no attempt yet';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`exited with ${child.exitCode ?? child.signalCode} before it was ready`);
-    }
-    const admin = kafka.admin();
-    try {
-      await admin.connect();
-      await admin.listTopics();
-      return;
-    } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-    await new Promise((r) => setTimeout(r, 250));
+  // A JVM that exited will not answer: stop waiting at once.
+  const gone = new AbortController();
+  const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+    gone.abort(new Error(`exited with ${code ?? signal} before it was ready`));
+  if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
+  child.once('exit', onExit);
+  try {
+    await waitFor('an answer to a metadata request', async () => {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        await admin.listTopics();
+        return true;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }, { timeoutMs, intervalMs: 250, signal: gone.signal });
+  } finally {
+    child.off('exit', onExit);
   }
-  throw new Error(`no answer within ${timeoutMs / 1000} s (last probe: ${lastError})`);
 }
 
 export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka> {

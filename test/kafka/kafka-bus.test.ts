@@ -4,23 +4,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaBus, PalisadeError, type Consumer, type IncomingMessage } from '@palisade/common';
+import { skipUnless, waitFor } from '@palisade/common/testing';
 import { kafkaUnavailableReason, startKafka, type RunningKafka } from './broker.js';
 
 const unavailable = kafkaUnavailableReason();
-if (unavailable !== undefined && process.env.CI === 'true') {
-  throw new Error(`kafka tests cannot run under CI: ${unavailable}`);
-}
+const skip = skipUnless(unavailable === undefined, `needs Kafka: ${unavailable ?? ''}`);
 
 let seq = 0;
 const unique = (what: string): string => `test.${what}.${process.pid}.${++seq}`;
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const record = (key: string | null, value: string, headers?: Record<string, string>) => ({
   key,
@@ -28,7 +19,7 @@ const record = (key: string | null, value: string, headers?: Record<string, stri
   ...(headers === undefined ? {} : { headers }),
 });
 
-describe('KafkaBus on a real broker', { skip: unavailable ?? false }, () => {
+describe('KafkaBus on a real broker', { skip }, () => {
   let kafka: RunningKafka;
   let bus: KafkaBus;
   let admin: ReturnType<Kafka['admin']>;

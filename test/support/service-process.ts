@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '@palisade/common/testing';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -24,8 +25,6 @@ export interface ServiceProcess {
   metricsPort: number;
   stdoutLines: string[];
   stderr(): string;
-  /** Resolves when a stdout line satisfies the predicate. */
-  waitForLine(pred: (line: string) => boolean, timeoutMs: number): Promise<string>;
   /** SIGTERM, then waits for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -43,7 +42,6 @@ export async function startService(name: string, script: string, args: string[],
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: REPO_ROOT,
   });
   const stdoutLines: string[] = [];
-  const lineWaiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
   let err = '';
   let partial = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -53,7 +51,6 @@ export async function startService(name: string, script: string, args: string[],
       const line = partial.slice(0, nl);
       partial = partial.slice(nl + 1);
       stdoutLines.push(line);
-      for (const w of [...lineWaiters]) if (w.pred(line)) { lineWaiters.splice(lineWaiters.indexOf(w), 1); w.resolve(line); }
     }
   });
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); if (err.length > 4_000_000) err = err.slice(-2_000_000); });
@@ -61,15 +58,6 @@ export async function startService(name: string, script: string, args: string[],
   const svc: ServiceProcess = {
     name, child, metricsPort, stdoutLines,
     stderr: () => err,
-    waitForLine: (pred, timeoutMs) => {
-      const found = stdoutLines.find(pred);
-      if (found !== undefined) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`${name}: no matching stdout line within ${timeoutMs} ms; ` +
-          `stderr tail:\n${err.slice(-3000)}`)), timeoutMs);
-        lineWaiters.push({ pred, resolve: (l) => { clearTimeout(t); resolve(l); } });
-      });
-    },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
@@ -79,19 +67,19 @@ export async function startService(name: string, script: string, args: string[],
       return code;
     },
   };
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before ready:\n${err.slice(-4000)}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
-      if (res.status === 200) return svc;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) {
-      await svc.stop();
-      throw new Error(`${name} not ready within ${opts.readyTimeoutMs ?? 60_000} ms:\n${err.slice(-4000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  // A service that exited will never be ready: stop waiting at once.
+  const gone = new AbortController();
+  void exited.then((code) => gone.abort(new Error(`${name} exited with ${code ?? child.signalCode} before it was ready`)));
+  try {
+    // Until it listens, fetch() fails; that is retried like a 503.
+    await waitFor(`${name} to answer 200 on /readyz`,
+      async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200,
+      { timeoutMs: opts.readyTimeoutMs ?? 60_000, intervalMs: 100, signal: gone.signal });
+  } catch (e) {
+    await svc.stop();
+    throw new Error(`${e instanceof Error ? e.message : String(e)}; stderr tail:\n${err.slice(-4000)}`, { cause: e });
   }
+  return svc;
 }
 
 /** Sum of a metric's samples whose labels include every given label. */
@@ -106,14 +94,4 @@ export async function scrape(port: number, name: string, labels: Record<string, 
     if (Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) sum += Number(m[3]);
   }
   return sum;
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
+import { need } from '@palisade/common/testing';
 import { CgroupResolver, DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 
 const ino = (p: string): number => Number(statSync(p, { bigint: true }).ino);
@@ -45,11 +46,7 @@ test('walks are rate-limited: a miss within the interval does not walk', () => {
 });
 
 test('a real cgroup v2 directory resolves by its id', (t: TestContext) => {
-  if (process.getuid?.() !== 0) {
-    if (process.env.CI === 'true') assert.fail('creating a cgroup needs root (CI=true)');
-    t.skip('creating a cgroup needs root');
-    return;
-  }
+  if (!need(t, process.getuid?.() === 0, 'creating a cgroup needs root')) return;
   const name = `palisade-test-${randomBytes(4).toString('hex')}`;
   const dir = join(DEFAULT_CGROUP2_ROOT, name);
   mkdirSync(dir);

@@ -6,6 +6,7 @@ import {
   MemoryBus, Metrics, PalisadeError, TOPICS, pb, silentLogger,
   type Bus, type IncomingMessage, type OutgoingMessage, type palisade,
 } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { Collector, type CollectorOptions } from './collector.js';
 import type { EncodedEventSink, EventSource, EventSourceStats, SourceProgram } from './event-source.js';
 
@@ -20,14 +21,6 @@ class FakeSource implements EventSource {
   emit(pids: number[]): void {
     assert.ok(this.onEvents, 'emit before start');
     this.onEvents(pids.map((pid) => ({ kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process: { pid }, exec: { filename: '/bin/x' } })));
-  }
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
   }
 }
 
@@ -60,7 +53,7 @@ test('a batch is sent as soon as it holds maxBatchEvents, keyed by node, with se
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(raw.length, 0, 'a batch was sent before it was full or old');
   source.emit([3, 4, 5, 6, 7]);
-  await until('two full batches', () => raw.length >= 2);
+  await waitFor('two full batches', () => raw.length >= 2);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(batches().map((b) => b.events.length), [3, 3]);
   assert.deepEqual(pids(), [1, 2, 3, 4, 5, 6]);
@@ -75,7 +68,7 @@ test('a partial batch is sent after flushIntervalMs', async (t) => {
   const { source, raw, pids, metrics } = await setup(t, { maxBatchEvents: 100, flushIntervalMs: 40 });
   const sent = Date.now();
   source.emit([1, 2]);
-  await until('the timed flush', () => raw.length >= 1, 1000);
+  await waitFor('the timed flush', () => raw.length >= 1);
   assert.ok(Date.now() - sent < 500);
   assert.deepEqual(pids(), [1, 2]);
   await new Promise((r) => setTimeout(r, 100));
@@ -89,14 +82,14 @@ test('growth of the kernel and decode loss counters becomes LossRecords in the n
   source.kernel = { ringbuf_reserve: 5 };
   source.decodeErrors = 1;
   source.emit([1, 2]);
-  await until('the first batch', () => raw.length >= 1);
+  await waitFor('the first batch', () => raw.length >= 1);
   const first = batches()[0];
   assert.deepEqual(first?.losses.map((l) => [l.source, Number(l.count)]).sort(), [['decode', 1], ['ringbuf_reserve', 5]]);
   const l0 = first?.losses[0];
   assert.ok(l0 && Number(l0.toUnixNano) >= Number(l0.fromUnixNano) && Number(l0.fromUnixNano) > 0);
 
   source.kernel = { ringbuf_reserve: 8, perfbuf_lost: 2 };
-  await until('a loss-only batch from the timer', () => raw.length >= 2, 1000);
+  await waitFor('a loss-only batch from the timer', () => raw.length >= 2);
   const second = batches()[1];
   assert.equal(second?.events.length, 0);
   assert.deepEqual(second?.losses.map((l) => [l.source, Number(l.count)]).sort(), [['perfbuf_lost', 2], ['ringbuf_reserve', 3]]);
@@ -148,7 +141,7 @@ test('stop() closes the source and publishes every pending event before it resol
   await stopping;
   assert.equal(source.closed, true);
   assert.equal(collector.state, 'stopped');
-  await until('the raw records to be read', () => pids().length >= 11, 1000).catch(() => undefined);
+  await waitFor('the raw records to be read', () => pids().length >= 11).catch(() => undefined);
   assert.deepEqual(pids(), Array.from({ length: 11 }, (_, i) => i), 'events pending at stop() were lost');
 });
 
@@ -159,10 +152,9 @@ test('a failed send counts its events as lost in the next batch; a fatal one fai
   collector.onFail((e) => failures.push(e));
   bus.failNext = new PalisadeError('BUS_SEND_FAILED', 'broker gone', { retriable: true });
   source.emit([1, 2]);
-  await until('the failed send', () => bus.failNext === undefined);
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor('the failed send to be counted', async () => (await counterValue(metrics, 'palisade_collector_send_errors_total')) === 1);
   source.emit([3, 4]);
-  await until('the next batch', () => raw.length >= 1);
+  await waitFor('the next batch', () => raw.length >= 1);
   const b = batches()[0];
   assert.equal(Number(b?.seq), 2, 'the lost batch leaves a gap in seq');
   assert.deepEqual(b?.events.map((e) => e.process?.pid), [3, 4]);
@@ -172,7 +164,7 @@ test('a failed send counts its events as lost in the next batch; a fatal one fai
 
   bus.failNext = new PalisadeError('BUS_UNAVAILABLE', 'closed');
   source.emit([5, 6]);
-  await until('the collector to fail', () => failures.length === 1);
+  await waitFor('the collector to fail', () => failures.length === 1);
   assert.equal(collector.state, 'failed');
 });
 

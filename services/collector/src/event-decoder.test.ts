@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { pb } from '@palisade/common';
+import { need } from '@palisade/common/testing';
 import { decodeExit, EventDecoder, formatIPv6, isSensitiveWrite, LAYOUT, parseDnsQuestion } from './event-decoder.js';
 import { abi, DEFAULT_ADDON_PATH } from './native.js';
 import { existsSync } from 'node:fs';
@@ -80,11 +81,7 @@ function exitRecord(raw: number): Buffer {
 }
 
 test('the decoder layout is the one the addon was compiled with (the generated ABI is current)', (t: TestContext) => {
-  if (!existsSync(DEFAULT_ADDON_PATH)) {
-    if (process.env.CI === 'true') assert.fail(`addon not built at ${DEFAULT_ADDON_PATH} (CI=true)`);
-    t.skip('addon not built: run node scripts/build-native.mjs');
-    return;
-  }
+  if (!need(t, existsSync(DEFAULT_ADDON_PATH), `addon not built at ${DEFAULT_ADDON_PATH}: run node scripts/build-native.mjs`)) return;
   const live = abi();
   assert.deepEqual({ ...live.structs, constants: live.constants }, LAYOUT);
 });

@@ -1,38 +1,27 @@
 // Coverage: for every event kind, make the real syscall from a child in a fresh cgroup v2 and find its event with
-// the right fields (issue 3, item 7). Same skip-or-fail pattern as kernel-source.test.ts: CI=true fails instead of
-// skipping when BPF is unavailable.
+// the right fields (issue 3, item 7). Without BPF, python3 or root a test skips saying why, and fails when CI=true.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test, type TestContext } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
+import { need, waitFor } from '@palisade/common/testing';
 import { KernelSource } from './kernel-source.js';
-import { bpfUnavailableReason } from './bpf-session.js';
+import { bpfUnavailable, needBpf, removeCgroup } from './kernel-test-support.js';
 
 type RawEvent = palisade.v1.IRawEvent;
 const K = pb.EventKind;
-const unavailable = bpfUnavailableReason();
 const python = ['/usr/bin/python3', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'python3'))].find(
   (p) => existsSync(p),
 );
 
-function need(t: TestContext, needPython = true): boolean {
-  if (unavailable !== undefined) {
-    if (process.env.CI === 'true') assert.fail(`BPF is required when CI=true: ${unavailable}`);
-    t.skip(`needs BPF: ${unavailable}`);
-    return false;
-  }
-  if (needPython && python === undefined) {
-    if (process.env.CI === 'true') assert.fail('python3 is required when CI=true');
-    t.skip('python3 not found');
-    return false;
-  }
-  return true;
+/** BPF, and python3 unless the test makes its syscalls otherwise. */
+function needKernel(t: TestContext, needPython = true): boolean {
+  return needBpf(t) && (!needPython || need(t, python !== undefined, 'python3 not found'));
 }
 
 let cgDir = '';
@@ -42,7 +31,7 @@ const events: RawEvent[] = [];
 const work = mkdtempSync(join(tmpdir(), 'palisade-cov-'));
 
 before(() => {
-  if (unavailable !== undefined) return;
+  if (bpfUnavailable !== undefined) return;
   cgDir = join(DEFAULT_CGROUP2_ROOT, `palisade-cov-${randomBytes(4).toString('hex')}`);
   mkdirSync(cgDir);
   cgId = Number(statSync(cgDir, { bigint: true }).ino);
@@ -54,15 +43,7 @@ before(() => {
 after(async () => {
   source?.close();
   rmSync(work, { recursive: true, force: true });
-  if (cgDir === '') return;
-  for (let i = 0; i < 50; i++) {
-    try {
-      rmdirSync(cgDir);
-      return;
-    } catch {
-      await sleep(20);
-    }
-  }
+  if (cgDir !== '') await removeCgroup(cgDir);
 });
 
 interface Run {
@@ -89,14 +70,9 @@ function py(code: string): Promise<Run> {
   return sh(`exec ${python ?? 'python3'} ${file}`);
 }
 
-async function find(kind: palisade.v1.EventKind, pred: (e: RawEvent) => boolean, what: string): Promise<RawEvent> {
-  const deadline = Date.now() + 4000;
-  for (;;) {
-    const e = events.find((x) => x.kind === kind && pred(x));
-    if (e !== undefined) return e;
-    if (Date.now() > deadline) assert.fail(`no ${what} within 4000 ms`);
-    await sleep(10);
-  }
+/** The first event of `kind` that satisfies `pred`, once it has arrived. */
+function find(kind: palisade.v1.EventKind, pred: (e: RawEvent) => boolean, what: string): Promise<RawEvent> {
+  return waitFor(what, () => events.find((x) => x.kind === kind && pred(x)));
 }
 
 function nsInode(kind: string): number {
@@ -104,7 +80,7 @@ function nsInode(kind: string): number {
 }
 
 test('exec: cwd, capabilities, namespaces, loginuid', async (t) => {
-  if (!need(t, false)) return;
+  if (!needKernel(t, false)) return;
   const r = await sh(`cd ${work} && exec cat /etc/hostname > /dev/null`);
   const e = await find(K.EVENT_KIND_PROCESS_EXEC, (x) => x.process?.pid === r.pid, 'exec');
   assert.equal(e.exec?.cwd, work);
@@ -118,7 +94,7 @@ test('exec: cwd, capabilities, namespaces, loginuid', async (t) => {
 });
 
 test('memfd_create and exec from the memfd', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 fd = os.memfd_create("palmemfd", 0)
 os.write(fd, open("/bin/true", "rb").read())
@@ -132,7 +108,7 @@ os.execve(fd, ["true"], {})`);
 });
 
 test('fork: parent pid and child pid, threads not reported', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 import threading
 th = threading.Thread(target=lambda: None); th.start(); th.join()
@@ -148,7 +124,7 @@ print(pid)`);
 });
 
 test('file open: a relative path is made absolute with the cwd; writes under /etc are flagged', async (t) => {
-  if (!need(t, false)) return;
+  if (!needKernel(t, false)) return;
   const name = `rel-${randomBytes(3).toString('hex')}`;
   writeFileSync(join(work, name), 'x');
   const etc = `/etc/palisade-cov-${randomBytes(3).toString('hex')}`;
@@ -166,7 +142,7 @@ test('file open: a relative path is made absolute with the cwd; writes under /et
 });
 
 test('file ops: rename, unlink, chmod, chown with paths, ids and results', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const a = join(work, `a-${randomBytes(3).toString('hex')}`);
   const b = `${a}-renamed`;
   const r = await py(`
@@ -194,7 +170,7 @@ except FileNotFoundError: pass`);
 });
 
 test('net: bind, listen, accept (TCP, IPv4 and IPv6) and UDP sendto', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
     s = socket.socket(fam, socket.SOCK_STREAM); s.bind((host, 0)); s.listen(7)
@@ -223,7 +199,7 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1
 });
 
 test('dns: the query name and type from sendto and from a connected send', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 def q(name, qtype):
     return struct.pack(">HHHHHH", 0x4242, 0x100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\\0" + struct.pack(">HH", qtype, 1)
@@ -240,11 +216,8 @@ v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); v.connect(("::1", 53)); v
 });
 
 test('priv_setid: old -> requested -> new ids and the result', async (t) => {
-  if (!need(t)) return;
-  if (process.geteuid?.() !== 0) {
-    if (process.env.CI === 'true') assert.fail('changing ids needs root (CI=true)');
-    return t.skip('needs root to change ids');
-  }
+  if (!needKernel(t)) return;
+  if (!need(t, process.geteuid?.() === 0, 'needs root to change ids')) return;
   const r = await py(`
 os.setgid(4321)
 os.setresuid(1000, 1000, 1000)
@@ -263,7 +236,7 @@ except PermissionError: pass`);
 });
 
 test('capset: the capability sets asked for', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 hdr = struct.pack("Ii", 0x20080522, 0)
 data = ctypes.create_string_buffer(24)
@@ -281,7 +254,7 @@ print(libc.capset(hdr, new), e0 | (e1 << 32), p0 | (p1 << 32))`);
 });
 
 test('ptrace: attach to another process, request and target pid', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 import subprocess
 p = subprocess.Popen(["sleep", "5"])
@@ -296,11 +269,8 @@ print(p.pid, res)`);
 });
 
 test('namespace, mount and umount: unshare, setns, mount of a tmpfs and its umount2', async (t) => {
-  if (!need(t)) return;
-  if (process.geteuid?.() !== 0) {
-    if (process.env.CI === 'true') assert.fail('needs root (CI=true)');
-    return t.skip('needs root');
-  }
+  if (!needKernel(t)) return;
+  if (!need(t, process.geteuid?.() === 0, 'needs root to unshare and mount')) return;
   const dir = join(work, 'mnt');
   mkdirSync(dir, { recursive: true });
   const r = await py(`
@@ -323,7 +293,7 @@ assert libc.umount2(b"${dir}", 0) == 0`);
 });
 
 test('bpf(BPF_PROG_LOAD): program type, instruction count and name', async (t) => {
-  if (!need(t)) return;
+  if (!needKernel(t)) return;
   const r = await py(`
 insns = struct.pack("<BBhi", 0xb7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
 ibuf = ctypes.create_string_buffer(insns, len(insns)); lic = ctypes.create_string_buffer(b"GPL")
@@ -338,7 +308,7 @@ print(libc.syscall(321, 5, abuf, 128))`);
 });
 
 test('signal: kill of another process with the target and the signal', async (t) => {
-  if (!need(t, false)) return;
+  if (!needKernel(t, false)) return;
   const r = await sh('sleep 5 & echo $!; kill -TERM $!; wait');
   const target = Number(r.out.trim());
   const e = await find(K.EVENT_KIND_SIGNAL, (x) => x.signal?.targetPid === target, 'kill');
@@ -347,7 +317,7 @@ test('signal: kill of another process with the target and the signal', async (t)
 });
 
 test('module load: this kernel has no module syscalls to hook, and a module syscall fails with ENOSYS', (t) => {
-  if (!need(t, false)) return;
+  if (!needKernel(t, false)) return;
   // A kernel without CONFIG_MODULES has init_module/finit_module as sys_ni (ENOSYS) and no tracepoint for them, so
   // kind 15 cannot occur here (bpf/README.md). If this kernel ever gains them, this fails: add the hook then.
   assert.equal(existsSync('/sys/kernel/tracing/events/syscalls/sys_enter_finit_module'), false,
@@ -359,7 +329,7 @@ test('module load: this kernel has no module syscalls to hook, and a module sysc
 });
 
 test('process_kill: a SIGKILL filter kill is reported as kind 5 with its reason, rule, syscall and path', async (t) => {
-  if (!need(t, false) || source === undefined) return;
+  if (!needKernel(t, false) || source === undefined) return;
   const guarded = join(work, `guarded-${randomBytes(3).toString('hex')}`);
   mkdirSync(guarded);
   source.setFilter({ binaries: [], pathPrefixes: [{ prefix: `${guarded}/`, action: 'sigkill' }], emitKillEvents: true });
@@ -373,6 +343,6 @@ test('process_kill: a SIGKILL filter kill is reported as kind 5 with its reason,
 });
 
 test('no decode errors over all of the above', (t) => {
-  if (!need(t, false) || source === undefined) return;
+  if (!needKernel(t, false) || source === undefined) return;
   assert.equal(source.stats().decodeErrors, 0);
 });

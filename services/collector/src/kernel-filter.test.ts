@@ -5,20 +5,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { Metrics, silentLogger } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import { ABI } from '@palisade/common';
 import { BpfSession } from './bpf-session.js';
 import { LAYOUT } from './event-decoder.js';
 import { PolicyWatcher } from './policy-watcher.js';
-import { bpfUnavailable, needBpf } from './kernel-test-support.js';
-
-
+import { bpfUnavailable, needBpf, removeCgroup } from './kernel-test-support.js';
 
 interface RawRecord {
   kind: number;
@@ -82,16 +80,6 @@ function run(file: string, args: string[]): Promise<{ pid: number; code: number 
   });
 }
 
-async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) assert.fail(`no ${what} within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
-
 let session: BpfSession | undefined;
 let dir = '';
 const records: RawRecord[] = [];
@@ -123,11 +111,14 @@ function uniqueCat(prefix: string): { path: string; comm: string } {
   return { path, comm };
 }
 
-/** Runs an unfiltered open of a fresh marker and waits for its event: everything emitted before it is in. */
-async function sentinel(): Promise<void> {
+/**
+ * Runs an unfiltered open of a fresh marker and waits for its event: everything emitted before it is in. With a filter
+ * that passes only some cgroups, the marker is opened in `cgroupDir`.
+ */
+async function sentinel(cgroupDir?: string): Promise<void> {
   const marker = join(dir, `sentinel-${randomBytes(4).toString('hex')}`);
-  await run('/bin/sh', ['-c', `: > ${marker}`]);
-  await waitFor(() => records.find((r) => r.kind === 3 && r.path === marker), `sentinel open of ${marker}`);
+  await run('/bin/sh', ['-c', `${cgroupDir === undefined ? '' : `echo $$ > ${cgroupDir}/cgroup.procs && `}: > ${marker}`]);
+  await waitFor(`sentinel open of ${marker}`, () => records.find((r) => r.kind === 3 && r.path === marker));
 }
 
 function stat(name: string): number {
@@ -145,7 +136,7 @@ test('DROP by binary: its opens never reach userspace and are counted; clearing 
 
   // Unfiltered first: proves the open is seen at all, so its absence below means something.
   const before1 = await run(cat.path, [target]);
-  await waitFor(() => opensOf(before1.pid)[0], 'open of the unfiltered run');
+  await waitFor('open of the unfiltered run', () => opensOf(before1.pid)[0]);
 
   session.setFilter({ binaries: [{ comm: cat.comm, action: 'drop' }], pathPrefixes: [] });
   const filteredBefore = stat('filtered');
@@ -158,7 +149,7 @@ test('DROP by binary: its opens never reach userspace and are counted; clearing 
 
   session.setFilter({ binaries: [], pathPrefixes: [] });
   const after1 = await run(cat.path, [target]);
-  await waitFor(() => opensOf(after1.pid)[0], 'open after the filter was cleared');
+  await waitFor('open after the filter was cleared', () => opensOf(after1.pid)[0]);
 });
 
 test('DROP by path prefix: matching opens are counted, not delivered; other opens of the process still are', async (t) => {
@@ -168,7 +159,7 @@ test('DROP by path prefix: matching opens are counted, not delivered; other open
   session.setFilter({ binaries: [], pathPrefixes: [{ prefix: quiet, action: 'drop' }] });
   const filteredBefore = stat('filtered');
   const r = await run('/bin/sh', ['-c', `: > ${quiet}; : > ${loud}`]);
-  await waitFor(() => records.find((x) => x.pid === r.pid && x.path === loud), 'the unfiltered open');
+  await waitFor('the unfiltered open', () => records.find((x) => x.pid === r.pid && x.path === loud));
   assert.equal(records.find((x) => x.path === quiet), undefined);
   assert.ok(stat('filtered') > filteredBefore);
   session.setFilter({ binaries: [], pathPrefixes: [] });
@@ -196,7 +187,7 @@ test('SIGKILL by path prefix: killed in the open, nothing after it runs, and the
   assert.ok(!existsSync(file) || statSync(file).size === 0, 'no data was written through the opened fd');
   assert.equal(existsSync(afterMarker), false, 'the shell did not run past the open');
 
-  const kill = await waitFor(() => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid), 'process_kill record');
+  const kill = await waitFor('process_kill record', () => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid));
   assert.deepEqual(kill.kill, { signal: 9, reason: ABI.constants.killReasonPathPrefix, rule: 0, late: 0 });
   assert.equal(kill.path, file);
   assert.equal(kill.comm, 'sh');
@@ -212,7 +203,7 @@ test('SIGKILL by binary: killed at its first open; swapping the filter on the ru
   const r = await run(cat.path, ['/etc/hostname']);
   assert.equal(r.signal, 'SIGKILL');
   assert.equal(stat('killed'), killedBefore + 1, 'one kill: the process died in its first open');
-  const kill = await waitFor(() => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid), 'process_kill record');
+  const kill = await waitFor('process_kill record', () => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid));
   assert.equal(kill.kill?.reason, ABI.constants.killReasonBinary);
   assert.equal(kill.comm, cat.comm);
 
@@ -228,18 +219,6 @@ function makeCgroup(): { dir: string; id: number } {
   const id = Number(statSync(d, { bigint: true }).ino);
   testCgroups.add(id);
   return { dir: d, id };
-}
-
-async function removeCgroup(d: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    try {
-      rmdirSync(d);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      await sleep(20);
-    }
-  }
 }
 
 /** A copy of `bin` under a fresh name starting with `prefix`. */
@@ -261,13 +240,13 @@ test('kind mask: an unselected kind is dropped in the kernel and counted, select
   session.setFilter({ binaries: [], pathPrefixes: [], kinds: ALL_KINDS_BUT_FILE_OPEN });
   const filteredBefore = stat('filtered');
   const r = await run(cat.path, [target]);
-  await waitFor(() => records.find((x) => x.pid === r.pid && x.kind === 2), 'exit of the process (kind 2 is selected)');
+  await waitFor('exit of the process (kind 2 is selected)', () => records.find((x) => x.pid === r.pid && x.kind === 2));
   assert.ok(records.some((x) => x.pid === r.pid && x.kind === 1), 'its exec (kind 1) passed');
   assert.deepEqual(records.filter((x) => x.pid === r.pid && x.kind === 3), [], 'no file_open at all');
   assert.ok(stat('filtered') - filteredBefore >= 2, 'its opens were counted');
   session.setFilter({ binaries: [], pathPrefixes: [] });
   const back = await run(cat.path, [target]);
-  await waitFor(() => records.find((x) => x.pid === back.pid && x.kind === 3 && x.path === target), 'open once every kind is selected again');
+  await waitFor('open once every kind is selected again', () => records.find((x) => x.pid === back.pid && x.kind === 3 && x.path === target));
 });
 
 test('binary prefix: every comm starting with it is dropped, others are not; a selector narrowed by kinds drops only those', async (t) => {
@@ -279,13 +258,13 @@ test('binary prefix: every comm starting with it is dropped, others are not; a s
   session.setFilter({ binaries: [], pathPrefixes: [], binaryPrefixes: [{ prefix: 'palpfx', action: 'drop' }] });
   const d = await run(dropped.path, [target]);
   const o = await run(other.path, [target]);
-  await waitFor(() => records.find((x) => x.pid === o.pid && x.path === target), 'open of the other binary');
+  await waitFor('open of the other binary', () => records.find((x) => x.pid === o.pid && x.path === target));
   await sentinel();
   assert.deepEqual(records.filter((x) => x.pid === d.pid), [], 'nothing of the prefixed binary');
 
   session.setFilter({ binaries: [], pathPrefixes: [], binaryPrefixes: [{ prefix: 'palpfx', action: 'drop', kinds: [3] }] });
   const k = await run(dropped.path, [target]);
-  await waitFor(() => records.find((x) => x.pid === k.pid && x.kind === 2), 'its exit (not narrowed)');
+  await waitFor('its exit (not narrowed)', () => records.find((x) => x.pid === k.pid && x.kind === 2));
   assert.ok(records.some((x) => x.pid === k.pid && x.kind === 1), 'its exec');
   assert.deepEqual(records.filter((x) => x.pid === k.pid && x.kind === 3), [], 'but not its opens');
   session.setFilter({ binaries: [], pathPrefixes: [] });
@@ -304,7 +283,7 @@ test('cgroup selector: a dropped cgroup\'s events stay in the kernel while anoth
     session.setFilter({ binaries: [], pathPrefixes: [], cgroups: [{ id: a.id, action: 'drop' }] });
     const ra = await inCgroup(a);
     const rb = await inCgroup(b);
-    await waitFor(() => records.find((x) => x.pid === rb.pid && x.cgroupId === b.id && x.path === target), 'open in the passing cgroup');
+    await waitFor('open in the passing cgroup', () => records.find((x) => x.pid === rb.pid && x.cgroupId === b.id && x.path === target));
     await sentinel();
     assert.deepEqual(records.filter((x) => x.cgroupId === a.id), [], 'nothing from the dropped cgroup');
     assert.equal(records.some((x) => x.pid === ra.pid && x.kind === 1), false);
@@ -313,8 +292,8 @@ test('cgroup selector: a dropped cgroup\'s events stay in the kernel while anoth
     const before = records.length;
     const ra2 = await inCgroup(a);
     const rb2 = await inCgroup(b);
-    await waitFor(() => records.find((x) => x.pid === ra2.pid && x.cgroupId === a.id && x.path === target), 'open in the only cgroup seen');
-    await sleep(100);
+    await waitFor('open in the only cgroup seen', () => records.find((x) => x.pid === ra2.pid && x.cgroupId === a.id && x.path === target));
+    await sentinel(a.dir);
     assert.deepEqual(records.slice(before).filter((x) => x.cgroupId === b.id || x.pid === rb2.pid), [], 'nothing from outside it');
   } finally {
     session.setFilter({ binaries: [], pathPrefixes: [] });
@@ -335,7 +314,7 @@ test('port selector: connects to a dropped destination port are counted, not del
   const filteredBefore = stat('filtered');
   const dropped = await connect(39_001);
   const passed = await connect(39_002);
-  await waitFor(() => records.find((x) => x.pid === passed.pid && x.kind === 4 && x.dport === 39_002), 'connect to the other port');
+  await waitFor('connect to the other port', () => records.find((x) => x.pid === passed.pid && x.kind === 4 && x.dport === 39_002));
   await sentinel();
   assert.deepEqual(records.filter((x) => x.pid === dropped.pid && x.kind === 4), []);
   assert.ok(stat('filtered') > filteredBefore);
@@ -349,7 +328,7 @@ test('Post rate limit: N events of a process pass, the rest are dropped in the k
   const opensOf = (pid: number): RawRecord[] => records.filter((x) => x.pid === pid && x.kind === 3);
   // Unfiltered first: how many opens one run makes (loader, libc, then the 8 targets).
   const free = await run(sh.path, ['-c', script]);
-  await waitFor(() => records.find((x) => x.pid === free.pid && x.kind === 2), 'exit of the unfiltered run');
+  await waitFor('exit of the unfiltered run', () => records.find((x) => x.pid === free.pid && x.kind === 2));
   const total = opensOf(free.pid).length;
   assert.ok(total >= 8, `the unfiltered run made ${total} opens`);
 
@@ -358,12 +337,12 @@ test('Post rate limit: N events of a process pass, the rest are dropped in the k
   });
   const limitedBefore = stat('rate_limited');
   const limited = await run(sh.path, ['-c', script]);
-  await waitFor(() => records.find((x) => x.pid === limited.pid && x.kind === 2), 'exit of the limited run (exit is not limited)');
+  await waitFor('exit of the limited run (exit is not limited)', () => records.find((x) => x.pid === limited.pid && x.kind === 2));
   assert.equal(opensOf(limited.pid).length, 3, 'exactly the burst passed');
   assert.equal(stat('rate_limited') - limitedBefore, total - 3, 'every other open was counted');
   // The bucket is per process: a new run starts with a full one.
   const next = await run(sh.path, ['-c', script]);
-  await waitFor(() => records.find((x) => x.pid === next.pid && x.kind === 2), 'exit of the next run');
+  await waitFor('exit of the next run', () => records.find((x) => x.pid === next.pid && x.kind === 2));
   assert.equal(opensOf(next.pid).length, 3);
   session.setFilter({ binaries: [], pathPrefixes: [] });
 });
@@ -400,15 +379,13 @@ test('hot reload through the policy file: a change applies without reloading the
     assert.equal(await seen(), false, 'the first policy drops the binary');
 
     writeFileSync(file, 'apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nspec: [unclosed');
-    const deadline = Date.now() + 3000;
-    while ((await value('palisade_collector_policy_reload_errors_total')) < 1 && Date.now() < deadline) await sleep(20);
+    await waitFor('the broken file to be counted', async () => (await value('palisade_collector_policy_reload_errors_total')) >= 1);
     assert.equal(await value('palisade_collector_policy_reload_errors_total'), 1, 'the broken file is counted once');
     assert.equal(await seen(), false, 'the previous policy is still in force');
     assert.equal(watcher.current?.name, 'drop-it');
 
     writeFileSync(file, policy('let-it-be', ' []'));
-    const deadline2 = Date.now() + 3000;
-    while ((await value('palisade_collector_policy_reloads_total')) < 1 && Date.now() < deadline2) await sleep(20);
+    await waitFor('the fixed file to be applied', async () => (await value('palisade_collector_policy_reloads_total')) >= 1);
     assert.equal(await value('palisade_collector_policy_reloads_total'), 1);
     assert.equal(watcher.current?.name, 'let-it-be');
     assert.equal(await seen(), true, 'the new policy applies to the running programs');

@@ -2,20 +2,20 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
+import { need } from '@palisade/common/testing';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import { KernelSource } from './kernel-source.js';
-import { bpfUnavailable, needBpf } from './kernel-test-support.js';
+import { bpfUnavailable, needBpf, removeCgroup } from './kernel-test-support.js';
 
 type RawEvent = palisade.v1.IRawEvent;
-
-
 
 interface TestCgroup {
   name: string;
@@ -28,20 +28,6 @@ function makeCgroup(): TestCgroup {
   const dir = join(DEFAULT_CGROUP2_ROOT, name);
   mkdirSync(dir);
   return { name, dir, id: Number(statSync(dir, { bigint: true }).ino) };
-}
-
-async function removeCgroup(cg: TestCgroup): Promise<void> {
-  // The last member may still be a zombie being reaped for a moment; rmdir says EBUSY until it is gone.
-  for (let i = 0; i < 50; i++) {
-    try {
-      rmdirSync(cg.dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      await sleep(20);
-    }
-  }
-  rmdirSync(cg.dir);
 }
 
 interface ChildResult {
@@ -58,16 +44,6 @@ function runInCgroup(cg: TestCgroup, script: string, onSpawn?: (pid: number) => 
     child.once('spawn', () => onSpawn?.(child.pid ?? 0));
     child.once('exit', (code, signal) => resolve({ pid: child.pid ?? 0, code, signal }));
   });
-}
-
-async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) assert.fail(`no ${what} within ${timeoutMs} ms`);
-    await sleep(10);
-  }
 }
 
 const O_WRONLY = 0o1;
@@ -90,7 +66,7 @@ before(() => {
 
 after(async () => {
   source?.close();
-  if (cg !== undefined) await removeCgroup(cg);
+  if (cg !== undefined) await removeCgroup(cg.dir);
 });
 
 function ofPid(pid: number, kind: palisade.v1.EventKind): RawEvent[] {
@@ -100,7 +76,7 @@ function ofPid(pid: number, kind: palisade.v1.EventKind): RawEvent[] {
 test('exec: filename, argv, cgroup id/name/path, parent, creds and binary', async (t) => {
   if (!needBpf(t) || cg === undefined) return;
   const { pid } = await runInCgroup(cg, 'exec cat /etc/hostname');
-  const exec = await waitFor(() => ofPid(pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0], 'exec event');
+  const exec = await waitFor('exec event', () => ofPid(pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0]);
   assert.match(exec.exec?.filename ?? '', /\/cat$/);
   assert.deepEqual(exec.exec?.argv, ['cat', '/etc/hostname']);
   assert.equal(exec.exec?.argvTruncated, false);
@@ -123,7 +99,7 @@ test('exec: argv is bounded to the max arg count and flagged truncated', async (
   if (!needBpf(t) || cg === undefined) return;
   const args = Array.from({ length: 30 }, (_, i) => `arg${i}`);
   const { pid } = await runInCgroup(cg, `exec /bin/echo ${args.join(' ')} > /dev/null`);
-  const exec = await waitFor(() => ofPid(pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0], 'exec event');
+  const exec = await waitFor('exec event', () => ofPid(pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0]);
   assert.equal(exec.exec?.argv?.length, 20);
   assert.deepEqual(exec.exec?.argv?.slice(0, 3), ['/bin/echo', 'arg0', 'arg1']);
   assert.equal(exec.exec?.argvTruncated, true);
@@ -140,16 +116,16 @@ test('file open: openat path, flags, mode and result, for success, failure and c
     const findOpen = (pid: number, path: string): RawEvent | undefined =>
       ofPid(pid, pb.EventKind.EVENT_KIND_FILE_OPEN).find((e) => e.fileOpen?.path === path);
 
-    const e1 = await waitFor(() => findOpen(ok.pid, '/etc/hostname'), 'open of /etc/hostname');
+    const e1 = await waitFor('open of /etc/hostname', () => findOpen(ok.pid, '/etc/hostname'));
     assert.equal(e1.fileOpen?.syscall, 'openat');
     assert.equal((e1.fileOpen?.flags ?? -1) & 3, 0, 'O_RDONLY');
     assert.ok((e1.fileOpen?.result ?? -1) >= 0, 'an fd');
     assert.equal(e1.process?.binary, ofPid(ok.pid, pb.EventKind.EVENT_KIND_PROCESS_EXEC)[0]?.exec?.filename);
 
-    const e2 = await waitFor(() => findOpen(failed.pid, missing), 'failed open');
+    const e2 = await waitFor('failed open', () => findOpen(failed.pid, missing));
     assert.equal(e2.fileOpen?.result, -2, '-ENOENT');
 
-    const e3 = await waitFor(() => findOpen(create.pid, created), 'creating open');
+    const e3 = await waitFor('creating open', () => findOpen(create.pid, created));
     const flags = e3.fileOpen?.flags ?? 0;
     assert.equal(flags & (O_WRONLY | O_CREAT | O_TRUNC), O_WRONLY | O_CREAT | O_TRUNC);
     assert.equal(e3.fileOpen?.mode, 0o666);
@@ -164,21 +140,15 @@ test('file open: openat2 reports open_how flags', async (t) => {
   const python = ['/usr/bin/python3', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'python3'))].find(
     (p) => existsSync(p),
   );
-  if (python === undefined) {
-    if (process.env.CI === 'true') assert.fail('python3 is required when CI=true (it issues openat2)');
-    t.skip('python3 not found: nothing else here issues openat2');
-    return;
-  }
+  if (!need(t, python !== undefined, 'python3 not found: nothing else here issues openat2')) return;
   const script =
     'import ctypes,struct,os;' +
     'libc=ctypes.CDLL(None,use_errno=True);' +
     'how=struct.pack("QQQ",os.O_RDONLY|os.O_CLOEXEC,0,0);' +
     'print(libc.syscall(437,-100,b"/etc/hostname",how,24))';
   const { pid } = await runInCgroup(cg, `exec ${python} -c '${script}'`);
-  const e = await waitFor(
-    () => ofPid(pid, pb.EventKind.EVENT_KIND_FILE_OPEN).find((x) => x.fileOpen?.syscall === 'openat2'),
-    'openat2 event',
-  );
+  const e = await waitFor('openat2 event',
+    () => ofPid(pid, pb.EventKind.EVENT_KIND_FILE_OPEN).find((x) => x.fileOpen?.syscall === 'openat2'));
   assert.equal(e.fileOpen?.path, '/etc/hostname');
   assert.equal(e.fileOpen?.flags, 0o2000000, 'O_CLOEXEC from open_how');
   assert.ok((e.fileOpen?.result ?? -1) >= 0);
@@ -188,16 +158,17 @@ test('exit: exit code, and the signal that killed the thread group', async (t) =
   if (!needBpf(t) || cg === undefined) return;
   const normal = await runInCgroup(cg, 'exit 7');
   assert.equal(normal.code, 7);
-  const e1 = await waitFor(() => ofPid(normal.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT)[0], 'exit event');
+  const e1 = await waitFor('exit event', () => ofPid(normal.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT)[0]);
   assert.deepEqual(e1.exit, { exitCode: 7, signal: 0 });
   assert.equal(e1.process?.ppid, process.pid);
 
   const killed = await runInCgroup(cg, 'exec sleep 30', (pid) => {
-    // Give the shell time to move itself and exec; the kill then hits sleep.
-    setTimeout(() => process.kill(pid, 'SIGKILL'), 200);
+    // Kill once the shell has moved itself and exec'd, so that the kill hits sleep.
+    void waitFor('the shell to exec sleep', () => readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep'))
+      .finally(() => process.kill(pid, 'SIGKILL'));
   });
   assert.equal(killed.signal, 'SIGKILL');
-  const e2 = await waitFor(() => ofPid(killed.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT)[0], 'exit event');
+  const e2 = await waitFor('exit event', () => ofPid(killed.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT)[0]);
   assert.deepEqual(e2.exit, { exitCode: 0, signal: 9 });
   assert.match(e2.process?.binary ?? '', /\/sleep$/, 'binary remembered from the exec');
   assert.equal(ofPid(killed.pid, pb.EventKind.EVENT_KIND_PROCESS_EXIT).length, 1, 'one exit per thread group');
@@ -213,21 +184,17 @@ async function listen(host: string): Promise<{ server: Server; port: number }> {
 
 test('connect: 127.0.0.1 and [::1] with port, result and protocol', async (t) => {
   if (!needBpf(t) || cg === undefined) return;
-  if (!existsSync('/bin/bash')) {
-    if (process.env.CI === 'true') assert.fail('bash (for /dev/tcp) is required when CI=true');
-    t.skip('bash (for /dev/tcp) not found');
-    return;
-  }
+  if (!need(t, existsSync('/bin/bash'), 'bash (for /dev/tcp) not found')) return;
   const v4 = await listen('127.0.0.1');
   const v6 = await listen('::1');
   try {
     const c4 = await runInCgroup(cg, `exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/${v4.port}'`);
     const c6 = await runInCgroup(cg, `exec bash -c 'exec 3<>/dev/tcp/::1/${v6.port}'`);
-    const e4 = await waitFor(() => ofPid(c4.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0], 'IPv4 connect');
+    const e4 = await waitFor('IPv4 connect', () => ofPid(c4.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0]);
     assert.deepEqual(e4.netConnect, {
       family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '127.0.0.1', dport: v4.port, result: 0, protocol: 'tcp',
     });
-    const e6 = await waitFor(() => ofPid(c6.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0], 'IPv6 connect');
+    const e6 = await waitFor('IPv6 connect', () => ofPid(c6.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0]);
     assert.deepEqual(e6.netConnect, {
       family: pb.AddressFamily.ADDRESS_FAMILY_INET6, daddr: '::1', dport: v6.port, result: 0, protocol: 'tcp',
     });
@@ -240,7 +207,7 @@ test('connect: 127.0.0.1 and [::1] with port, result and protocol', async (t) =>
   const closed = await listen('127.0.0.1');
   closed.server.close();
   const refused = await runInCgroup(cg, `exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/${closed.port}' 2>/dev/null`);
-  const e = await waitFor(() => ofPid(refused.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0], 'refused connect');
+  const e = await waitFor('refused connect', () => ofPid(refused.pid, pb.EventKind.EVENT_KIND_NET_CONNECT)[0]);
   assert.equal(e.netConnect?.result, -111, '-ECONNREFUSED');
 });
 
@@ -262,15 +229,11 @@ test('perf buffer mode delivers the same events', async (t) => {
   perf.start((batch) => perfEvents.push(...batch.filter((e) => e.process?.cgroupId === ours)));
   try {
     const { pid } = await runInCgroup(cg, 'exec cat /etc/hostname');
-    const exec = await waitFor(
-      () => perfEvents.find((e) => e.process?.pid === pid && e.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC),
-      'exec event over perf buffer',
-    );
+    const exec = await waitFor('exec event over perf buffer',
+      () => perfEvents.find((e) => e.process?.pid === pid && e.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC));
     assert.deepEqual(exec.exec?.argv, ['cat', '/etc/hostname']);
-    await waitFor(
-      () => perfEvents.find((e) => e.process?.pid === pid && e.fileOpen?.path === '/etc/hostname'),
-      'open event over perf buffer',
-    );
+    await waitFor('open event over perf buffer',
+      () => perfEvents.find((e) => e.process?.pid === pid && e.fileOpen?.path === '/etc/hostname'));
     assert.equal(perf.stats().kernel.perfbuf_lost, 0);
     assert.equal(perf.stats().decodeErrors, 0);
   } finally {
@@ -309,7 +272,9 @@ test('loss: a small ring buffer under a storm counts what it drops, offered = de
     const offered = 200_000;
     const { code } = await runInCgroup(cg, `i=0; while [ $i -lt ${offered} ]; do : < ${target}; i=$((i+1)); done`);
     assert.equal(code, 0);
-    while (Date.now() - lastStormEventAt < 300) await sleep(50);
+    // The shell has exited, so every record of the storm is in the ring or counted lost; a quiet spell means the
+    // ring has been drained of them.
+    await waitFor('300 ms without a storm event', () => Date.now() - lastStormEventAt >= 300, { intervalMs: 50 });
     const after = small.stats();
     const counted = (after.kernel.ringbuf_output_failed ?? 0) - (before.kernel.ringbuf_output_failed ?? 0);
     const stormLost = offered - delivered;

@@ -6,7 +6,6 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PalisadeError } from '@palisade/common';
 import { ABI } from '@palisade/common';
@@ -14,6 +13,7 @@ import { BpfSession, MAX_BATCH_BYTES_MIN, resolveSessionOptions, SESSION_DEFAULT
 import { resolveKernelFilter } from './kernel-filter-compile.js';
 import { toPalisadeError } from './native-errors.js';
 import type { NativeErrorFields } from './native.js';
+import { need, waitFor } from '@palisade/common/testing';
 import { needBpf } from './kernel-test-support.js';
 
 
@@ -220,11 +220,7 @@ test('an optional program whose hook is missing, or that the verifier refuses, i
     writeFileSync(marker, 'x');
     execFileSync('cat', [marker], { stdio: 'ignore' });  // a child: the session ignores this process's own opens
     rmSync(marker);
-    const deadline = Date.now() + 30_000;
-    while (!seen.some((b) => b.includes(Buffer.from(marker)))) {
-      assert.ok(Date.now() < deadline, 'the open of the marker file never reached a batch');
-      await sleep(20);
-    }
+    await waitFor('the open of the marker file in a batch', () => seen.some((b) => b.includes(Buffer.from(marker))));
   } finally {
     session.close();
   }
@@ -265,20 +261,22 @@ test('close() detaches and frees everything: no fd, prog, link or map of ours re
   session.close();
   session.close(); // idempotent
   assert.throws(() => session.stats(), (err: unknown) => err instanceof PalisadeError);
-  await sleep(20); // let libuv run the handle close callbacks
-  assert.equal(openFds(), fdsBefore, 'fd count back to where it was');
+  // libuv closes the poll handles' fds in its close callbacks, on a later turn of the loop.
+  await waitFor('the fd count back to where it was', () => {
+    assert.equal(openFds(), fdsBefore);
+    return true;
+  });
 
-  // The kernel frees programs after an RCU grace period, so allow a moment before they vanish from bpftool.
-  const deadline = Date.now() + 3000;
+  // The kernel frees programs after an RCU grace period, so they vanish from bpftool a moment later.
   let left = [
     ...progs.map((id) => ['prog', id] as const), ...links.map((id) => ['link', id] as const),
     ...maps.map((id) => ['map', id] as const),
   ];
-  while (left.length > 0 && Date.now() < deadline) {
+  await waitFor('the kernel to free our programs, links and maps', () => {
     left = left.filter(([kind, id]) => bpftoolKnows(kind, id));
-    if (left.length > 0) await sleep(50);
-  }
-  assert.deepEqual(left, [], 'programs, links or maps still known to the kernel after close()');
+    assert.deepEqual(left, [], 'programs, links or maps still known to the kernel after close()');
+    return true;
+  }, { intervalMs: 50 });
 });
 
 test('stats() reports every kernel and addon counter as a number', (t) => {
@@ -329,16 +327,8 @@ function markers(count: number): { paths: string[]; needles: Buffer[]; cleanup: 
   return { paths, needles: paths.map((p) => Buffer.from(`${p}\0`)), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await sleep(20);
-}
-
 function needTwoCpus(t: TestContext): boolean {
-  if (availableParallelism() >= 2) return true;
-  if (process.env.CI === 'true') assert.fail('the ring shard tests need 2 CPUs when CI=true');
-  t.skip('needs 2 CPUs');
-  return false;
+  return need(t, availableParallelism() >= 2, 'the ring shard tests need 2 CPUs');
 }
 
 test('ring shards: processes on CPU 0 and CPU 1 each reach userspace, through their own shard', async (t) => {
@@ -356,7 +346,10 @@ test('ring shards: processes on CPU 0 and CPU 1 each reach userspace, through th
     const before = [...rings.records];
     const opens = 3000;
     await Promise.all([openOnCpu(0, paths[0]!, opens), openOnCpu(1, paths[1]!, opens)]);
-    await until(() => seen[0]! >= opens && seen[1]! >= opens, 5000);
+    await waitFor(`${opens} opens of each CPU`, () => {
+      assert.ok(seen[0]! >= opens && seen[1]! >= opens, `delivered so far: ${seen.join(' and ')}`);
+      return true;
+    });
     assert.deepEqual(seen, [opens, opens], 'every open of each CPU delivered, once');
     const after = session.ringStats().records;
     // Each child's opens went through its CPU's shard (other processes add to either, never take away).
@@ -385,7 +378,11 @@ test('a drain hands JS at most maxBatchBytes, and a capped drain carries on unti
     const before = session.stats();
     const opens = 10_000;
     await Promise.all([openOnCpu(0, paths[0]!, opens), openOnCpu(1, paths[1]!, opens)]);
-    await until(() => seen[0]! >= opens && seen[1]! >= opens, 5000);
+    await waitFor(`${opens} opens of each CPU`, () => {
+      const dropped = session.stats().ringbuf_output_failed! - before.ringbuf_output_failed!;
+      assert.ok(seen[0]! >= opens && seen[1]! >= opens, `delivered so far: ${seen.join(' and ')}; dropped: ${dropped}`);
+      return true;
+    });
     const after = session.stats();
     assert.equal(after.ringbuf_output_failed! - before.ringbuf_output_failed!, 0, 'the rings were big enough: nothing dropped');
     assert.deepEqual(seen, [opens, opens], 'every open delivered once, nothing left behind in a ring');
@@ -408,7 +405,10 @@ test('perf buffer mode still delivers (no shards, the rings shrunk to one page)'
     assert.equal(session.ringStats().shards, 0);
     const opens = 500;
     await openOnCpu(0, paths[0]!, opens);
-    await until(() => seen >= opens, 5000);
+    await waitFor(`${opens} opens`, () => {
+      assert.ok(seen >= opens, `delivered so far: ${seen}`);
+      return true;
+    });
     assert.equal(seen, opens);
     assert.equal(session.stats().perfbuf_lost, 0);
   } finally {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { Metrics, PalisadeError, silentLogger } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import type { TracingPolicy } from './filter-policy.js';
 import { PolicyWatcher } from './policy-watcher.js';
 
@@ -24,14 +25,6 @@ function setup(file: string, opts: { checkIntervalMs?: number; apply?: (p: Traci
   });
   const metric = async (name: string): Promise<string> => (await metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#')).join('\n');
   return { watcher, applied, metric };
-}
-
-async function until(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`not within 3 s: ${what}`);
-    await sleep(10);
-  }
 }
 
 test('start applies the file and exposes its name and hash; the same content is not applied twice', async () => {
@@ -93,10 +86,10 @@ test('changes are picked up by themselves: in-place writes and replace-by-rename
   const { watcher } = setup(file, { checkIntervalMs: 100 });
   watcher.start();
   writeFileSync(file, policy('v2'));
-  await until(() => watcher.current?.name === 'v2', 'in-place write applied');
+  await waitFor('in-place write applied', () => watcher.current?.name === 'v2');
   writeFileSync(join(dir, 'd.yaml.tmp'), policy('v3'));
   renameSync(join(dir, 'd.yaml.tmp'), file);
-  await until(() => watcher.current?.name === 'v3', 'renamed file applied');
+  await waitFor('renamed file applied', () => watcher.current?.name === 'v3');
   watcher.stop();
   writeFileSync(file, policy('v4'));
   await sleep(250);

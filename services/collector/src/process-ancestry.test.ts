@@ -3,16 +3,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { KernelSource } from './kernel-source.js';
 import { readBootId } from './process-cache.js';
 import { bpfUnavailable, needBpf } from './kernel-test-support.js';
 
 type RawEvent = palisade.v1.IRawEvent;
-
-
 
 function run(script: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -20,16 +18,6 @@ function run(script: string): Promise<number> {
     child.once('error', reject);
     child.once('exit', () => resolve(child.pid ?? 0));
   });
-}
-
-async function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) assert.fail(`no ${what} within ${timeoutMs} ms`);
-    await sleep(10);
-  }
 }
 
 let source: KernelSource | undefined;
@@ -49,7 +37,7 @@ const execOf = (pid: number, filename: RegExp): RawEvent | undefined =>
 test('exec: the process carries an exec id and its parent and grandparent (found in /proc at start)', async (t) => {
   if (!needBpf(t)) return;
   const pid = await run('exec cat /etc/hostname');
-  const ev = await waitFor(() => execOf(pid, /\/cat$/), 'exec of cat');
+  const ev = await waitFor('exec of cat', () => execOf(pid, /\/cat$/));
   assert.match(ev.process?.execId ?? '', new RegExp(`^${readBootId()}:${pid}:k\\d+$`));
   assert.equal(ev.process?.binary, ev.exec?.filename);
   const [parent, grandparent, ...rest] = ev.process?.ancestors ?? [];
@@ -66,9 +54,9 @@ test('exec: a grandchild\'s parent is the shell whose exec we saw, with that exe
   if (!needBpf(t)) return;
   // Two commands, so the shell forks for cat instead of exec'ing it.
   const shPid = await run('cat /etc/hostname > /dev/null; true');
-  const sh = await waitFor(() => execOf(shPid, /sh$/), 'exec of sh');
-  const cat = await waitFor(
-    () => execs.find((e) => e.process?.ppid === shPid && /\/cat$/.test(e.exec?.filename ?? '')), 'exec of cat');
+  const sh = await waitFor('exec of sh', () => execOf(shPid, /sh$/));
+  const cat = await waitFor('exec of cat',
+    () => execs.find((e) => e.process?.ppid === shPid && /\/cat$/.test(e.exec?.filename ?? '')));
   const [parent, grandparent] = cat.process?.ancestors ?? [];
   assert.equal(parent?.pid, shPid);
   assert.equal(parent?.binary, sh.exec?.filename);

@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { parseProcStat, ProcessCache, readBootId } from './process-cache.js';
 
 type RawEvent = palisade.v1.IRawEvent;
@@ -51,18 +51,11 @@ describe('ProcessCache on the real /proc', () => {
   let pid = 0;
 
   before(async () => {
-    child = spawn('sh', ['-c', 'exec sleep 5'], { stdio: 'ignore' });
+    // Long enough to outlive the tests however slow the machine is; after() kills it.
+    child = spawn('sh', ['-c', 'exec sleep 600'], { stdio: 'ignore' });
     pid = child.pid ?? 0;
     // The spawn returns after fork; wait until the child's exec of sleep is done.
-    for (let i = 0; i < 200; i++) {
-      try {
-        if (readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep')) return;
-      } catch {
-        // not there yet
-      }
-      await sleep(10);
-    }
-    assert.fail('child never exec\'d sleep');
+    await waitFor('the child to exec sleep', () => readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep'));
   });
 
   after(() => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { BatchHandler, IncomingMessage } from './bus.js';
 import { PalisadeError, errorCode } from './errors.js';
 import { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
+import { waitFor } from './testing.js';
 
 const T = 'topic.under.test';
 
@@ -14,15 +15,14 @@ function newBus(t: TestContext, opts: MemoryBusOptions = {}): MemoryBus {
   return bus;
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+/** A probe for waitFor: true once p has settled. */
+function settled(p: Promise<unknown>): () => boolean {
+  let done = false;
+  p.then(() => { done = true; }, () => { done = true; });
+  return () => done;
 }
 
-/** Resolves to 'pending' if p has not settled within ms. */
+/** Resolves to 'pending' if p has not settled within ms: for what must not happen (a settle is waited for with waitFor). */
 async function settledWithin(p: Promise<unknown>, ms: number): Promise<'settled' | 'pending'> {
   let timer: NodeJS.Timeout | undefined;
   const r = await Promise.race([
@@ -64,7 +64,7 @@ test('records with the same key arrive in the order they were sent, each once, o
     await producer.send(T, keys.map((k) => msg(k, `${k}#${i}`)));
   }
   const { seen } = await collect(bus, 'g');
-  await until('all 200 records', () => seen.length >= 200);
+  await waitFor('all 200 records', () => seen.length >= 200);
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(seen.length, 200, 'no record is delivered twice when every handler succeeds');
   for (const k of keys) {
@@ -74,7 +74,7 @@ test('records with the same key arrive in the order they were sent, each once, o
   }
   // A Buffer key and the same string key land on the same partition.
   await producer.send(T, [{ key: Buffer.from('pod-a'), value: Buffer.from('buffer-key') }]);
-  await until('the buffer-keyed record', () => seen.some((m) => text(m) === 'buffer-key'));
+  await waitFor('the buffer-keyed record', () => seen.some((m) => text(m) === 'buffer-key'));
   const a = seen.filter((m) => m.key?.toString() === 'pod-a');
   assert.equal(new Set(a.map((m) => m.partition)).size, 1);
 });
@@ -87,7 +87,7 @@ test('a batch is from one partition, in offset order, with the record\'s headers
   ]);
   const batches: IncomingMessage[][] = [];
   await bus.consume({ groupId: 'g', topics: [T], handler: async (b) => { batches.push(b); } });
-  await until('a batch', () => batches.length > 0);
+  await waitFor('a batch', () => batches.length > 0);
   const b = batches[0] ?? [];
   assert.deepEqual(b.map((m) => [m.topic, m.offset, text(m), m.key?.toString(), m.headers['h']]), [
     [T, '0', '1', 'x', 'v1'],
@@ -111,15 +111,15 @@ test('a batch is committed only once its handler resolves: a crash before that r
     },
     onFatal: (err) => { fatal = err; },
   });
-  await until('the first batch', () => call === 1);
+  await waitFor('the first batch', () => call === 1);
   await sendAll(bus, ['c', 'd']);
-  await until('the fatal error', () => fatal !== undefined);
+  await waitFor('the fatal error', () => fatal !== undefined);
   await c1.stop();
   assert.deepEqual(first, ['a', 'b']);
 
   // Same group again: a and b were committed, c and d were not.
   const { seen } = await collect(bus, 'g');
-  await until('redelivery', () => seen.length >= 2);
+  await waitFor('redelivery', () => seen.length >= 2);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(seen.map(text), ['c', 'd']);
 });
@@ -134,7 +134,7 @@ test('stop() waits for the in-flight batch and commits it', async (t) => {
     groupId: 'g', topics: [T],
     handler: async () => { started = true; await g.wait; finished = true; },
   });
-  await until('the handler to start', () => started);
+  await waitFor('the handler to start', () => started);
   const stopping = c.stop();
   assert.equal(await settledWithin(stopping, 30), 'pending', 'stop() returned while a batch was in flight');
   g.open();
@@ -144,7 +144,7 @@ test('stop() waits for the in-flight batch and commits it', async (t) => {
 
   const { seen } = await collect(bus, 'g');
   await sendAll(bus, ['b']);
-  await until('b', () => seen.length >= 1);
+  await waitFor('b', () => seen.length >= 1);
   assert.deepEqual(seen.map(text), ['b'], 'the batch in flight at stop() was committed');
 });
 
@@ -161,13 +161,13 @@ test('a retriable error redelivers the same batch after a backoff; the next one 
     },
     onFatal: () => { fatal = true; },
   });
-  await until('three deliveries', () => calls.length >= 3);
+  await waitFor('three deliveries', () => calls.length >= 3);
   assert.deepEqual(calls.slice(0, 3).map((c) => c.offsets), [['0', '1'], ['0', '1'], ['0', '1']]);
   const [c0, c1] = calls;
   assert.ok(c0 && c1 && c1.at - c0.at >= 20, 'a retry waits for a backoff');
   assert.equal(fatal, false);
   await sendAll(bus, ['c']);
-  await until('the next record', () => calls.length >= 4);
+  await waitFor('the next record', () => calls.length >= 4);
   assert.deepEqual(calls[3]?.offsets, ['2'], 'a and b were committed after the successful retry');
 });
 
@@ -181,13 +181,13 @@ test('a non-retriable error is reported once through onFatal and the consumer st
     handler: async () => { calls++; throw new PalisadeError('INTERNAL', 'bug'); },
     onFatal: (err) => { errors.push(err); },
   });
-  await until('onFatal', () => errors.length > 0);
+  await waitFor('onFatal', () => errors.length > 0);
   await sendAll(bus, ['b', 'c']);
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(calls, 1);
   assert.equal(errors.length, 1);
   assert.equal(errorCode(errors[0]), 'INTERNAL');
-  assert.equal(await settledWithin(c.stop(), 200), 'settled', 'stop() on a failed consumer returns');
+  await waitFor('stop() on a failed consumer to return', settled(c.stop()));
 });
 
 test('a producer waits while a group lags more than maxLag, and resumes once the group commits', async (t) => {
@@ -200,12 +200,12 @@ test('a producer waits while a group lags more than maxLag, and resumes once the
   // The first record is in the handler (not committed), so the lag is the records sent.
   for (const v of ['1', '2', '3']) await producer.send(T, [msg('k', v)]);
   const fourth = producer.send(T, [msg('k', '4')]);
-  assert.equal(await settledWithin(fourth, 10), 'settled', 'a lag of maxLag is allowed');
+  await waitFor('the send at a lag of maxLag, which is allowed', settled(fourth));
   const fifth = producer.send(T, [msg('k', '5')]);
   assert.equal(await settledWithin(fifth, 50), 'pending', 'the producer did not wait at a lag above maxLag');
   g.open();
-  assert.equal(await settledWithin(fifth, 1000), 'settled', 'the producer did not resume after the group committed');
-  await until('all five', () => seen.length === 5);
+  await waitFor('the producer to resume after the group committed', settled(fifth));
+  await waitFor('all five', () => seen.length === 5);
   assert.deepEqual(seen, ['1', '2', '3', '4', '5']);
 });
 
@@ -215,8 +215,8 @@ test('one send of more than maxLag records to a caught-up consumer completes (no
   await new Promise((r) => setTimeout(r, 10)); // the consumer is now waiting for data
   const values = Array.from({ length: 20 }, (_, i) => String(i));
   const sending = bus.producer().send(T, values.map((v) => msg('k', v)));
-  assert.equal(await settledWithin(sending, 1000), 'settled', 'send() hung: its consumer was never told of the data');
-  await until('all 20', () => seen.length === 20);
+  await waitFor('send() to return (a hang means its consumer was never told of the data)', settled(sending));
+  await waitFor('all 20', () => seen.length === 20);
   assert.deepEqual(seen.map(text), values);
 });
 
@@ -237,11 +237,11 @@ test('records every group has committed are dropped; a new group starts at what 
   const bus = newBus(t, { partitions: 1 });
   const first = await collect(bus, 'g1');
   await sendAll(bus, ['a', 'b', 'c']);
-  await until('g1 read everything', () => first.seen.length === 3);
+  await waitFor('g1 read everything', () => first.seen.length === 3);
   await first.consumer.stop();
   await sendAll(bus, ['d']);
   const second = await collect(bus, 'g2', { fromBeginning: true });
-  await until('g2 reads d', () => second.seen.length >= 1);
+  await waitFor('g2 reads d', () => second.seen.length >= 1);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(second.seen.map(text), ['d'], 'records committed by the only group were kept');
   assert.deepEqual(second.seen.map((m) => m.offset), ['3'], 'offsets keep counting after a trim');
@@ -253,7 +253,7 @@ test('a partition nobody reads keeps only the last retainUnread records, and cou
   await sendAll(bus, ['1', '2', '3', '4', '5', '6', '7'], 'k', 'unread');
   assert.equal(bus.retentionDropped, 4);
   const { seen } = await collect(bus, 'late', { topic: 'unread', fromBeginning: true });
-  await until('the retained records', () => seen.length >= 3);
+  await waitFor('the retained records', () => seen.length >= 3);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(seen.map(text), ['5', '6', '7']);
   assert.deepEqual(seen.map((m) => m.offset), ['4', '5', '6']);
@@ -265,10 +265,10 @@ test('fromBeginning: false skips records sent before the group existed but sees 
   const { seen } = await collect(bus, 'g', { fromBeginning: false });
   const fromStart = await collect(bus, 'g-earliest');
   await sendAll(bus, ['new1', 'new2', 'new3'], null);
-  await until('the new records', () => seen.length >= 3);
+  await waitFor('the new records', () => seen.length >= 3);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(seen.map(text).sort(), ['new1', 'new2', 'new3']);
-  await until('everything', () => fromStart.seen.length >= 5);
+  await waitFor('everything', () => fromStart.seen.length >= 5);
   assert.deepEqual(fromStart.seen.map(text).sort(), ['new1', 'new2', 'new3', 'old1', 'old2'], 'earliest is the default');
 });
 
@@ -277,7 +277,7 @@ test('close() stops every consumer, is idempotent, and refuses later sends and c
   let calls = 0;
   await bus.consume({ groupId: 'g', topics: [T], handler: async () => { calls++; } });
   await sendAll(bus, ['a']);
-  await until('a', () => calls === 1);
+  await waitFor('a', () => calls === 1);
   await bus.close();
   await bus.close();
   await assert.rejects(bus.producer().send(T, [msg('k', 'late')]), (err: unknown) => errorCode(err) === 'BUS_UNAVAILABLE');

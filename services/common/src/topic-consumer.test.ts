@@ -7,16 +7,9 @@ import { MemoryBus } from './memory-bus.js';
 import { Metrics } from './metrics.js';
 import { pb } from './proto.js';
 import { consumeTopic, decodeOrThrow, type Decoded } from './topic-consumer.js';
+import { waitFor } from './testing.js';
 
 const SRC = 'palisade.test.source';
-
-async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
   const json = await metrics.registry.getMetricsAsJSON();
@@ -54,8 +47,8 @@ test('a malformed record goes to the dead-letter topic with its reason; the good
     { key: 'k', value: Buffer.from('bad') },
     { key: 'k', value: Buffer.from('3') },
   ]);
-  await until('the dead letter', () => dead.length === 1);
-  await until('the good records', () => handled.flat().length === 2);
+  await waitFor('the dead letter', () => dead.length === 1);
+  await waitFor('the good records', () => handled.flat().length === 2);
 
   assert.deepEqual(handled.flat().map((d) => [d.value, d.msg.offset]), [[1, '0'], [3, '2']]);
   const dl = pb.DeadLetter.decode(dead[0]?.value ?? Buffer.alloc(0));
@@ -77,9 +70,9 @@ test('a malformed record goes to the dead-letter topic with its reason; the good
 test('a batch of only malformed records is dead-lettered and committed; the stage keeps going', async (t) => {
   const { bus, metrics, handled, dead, fatal } = await setup(t);
   await bus.producer().send(SRC, [{ key: null, value: Buffer.from('x') }, { key: null, value: Buffer.from('y') }]);
-  await until('two dead letters', () => dead.length === 2);
+  await waitFor('two dead letters', () => dead.length === 2);
   await bus.producer().send(SRC, [{ key: null, value: Buffer.from('7') }]);
-  await until('the next good record', () => handled.length > 0);
+  await waitFor('the next good record', () => handled.length > 0);
   assert.deepEqual(handled.flat().map((d) => d.value), [7], 'the handler is never called with an empty batch');
   assert.deepEqual(dead.map((m) => pb.DeadLetter.decode(m.value).offset), ['0', '1']);
   assert.equal(dead.length, 2, 'the dead-lettered batch was committed, not redelivered');
@@ -90,7 +83,7 @@ test('a batch of only malformed records is dead-lettered and committed; the stag
 test('a handler\'s fatal error reaches onFatal', async (t) => {
   const { bus, fatal } = await setup(t, async () => { throw new PalisadeError('INTERNAL', 'broken'); });
   await bus.producer().send(SRC, [{ key: null, value: Buffer.from('1') }]);
-  await until('onFatal', () => fatal.length === 1);
+  await waitFor('onFatal', () => fatal.length === 1);
   assert.equal(errorCode(fatal[0]), 'INTERNAL');
 });
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   MemoryBus, Metrics, TOPICS, pb, silentLogger, type IncomingMessage, type palisade,
 } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { Enricher, type ContainerIdentity, type EnricherOptions, type PodDirectory } from './enricher.js';
 
 const S = pb.EnrichmentStatus;
@@ -46,14 +47,6 @@ function ev(pid: number, cgroupPath: string, cgroupId = pid): palisade.v1.IRawEv
   return { kind: pb.EventKind.EVENT_KIND_FILE_OPEN, process: { pid, cgroupPath, cgroupId }, fileOpen: { path: '/etc/passwd' } };
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 async function counterValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
   return m?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))?.value ?? 0;
@@ -93,7 +86,7 @@ test('host events pass as HOST, keyed by node and cgroup', async (t) => {
   const { send, out, byPid, enricher } = await setup(t);
   assert.equal(enricher.state, 'ready');
   await send([ev(1, '/system.slice/sshd.service', 77)]);
-  await until('the event', () => out.length >= 1);
+  await waitFor('the event', () => out.length >= 1);
   assert.equal(byPid(1)?.status, S.ENRICHMENT_STATUS_HOST);
   assert.equal(byPid(1)?.node, NODE);
   assert.equal(out[0]?.key, `${NODE}/cgroup/77`);
@@ -103,7 +96,7 @@ test('an event from a known pod is ENRICHED with the pod\'s metadata and keyed b
   const { send, out, byPid, pods, metrics } = await setup(t);
   pods.add(pod('uid-a', 'cid-a', 'web-1'));
   await send([ev(1, 'pods/uid-a/cid-a')]);
-  await until('the event', () => out.length >= 1);
+  await waitFor('the event', () => out.length >= 1);
   const e = byPid(1);
   assert.equal(e?.status, S.ENRICHMENT_STATUS_ENRICHED);
   assert.equal(e?.pod?.name, 'web-1');
@@ -121,7 +114,7 @@ test('an event from a pod not known yet is held until the directory has it, then
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(out.length, 0, 'an event of an unknown pod was passed on without waiting');
   pods.add(pod('uid-b', 'cid-b', 'late-pod'));
-  await until('the held event', () => out.length >= 1, 1_000);
+  await waitFor('the held event', () => out.length >= 1);
   assert.ok((out[0]?.at ?? Infinity) - sent < 1_000, 'the held batch did not go as soon as the pod appeared');
   assert.equal(byPid(1)?.status, S.ENRICHMENT_STATUS_ENRICHED);
   assert.equal(byPid(1)?.pod?.name, 'late-pod');
@@ -132,7 +125,7 @@ test('an event from a pod not known yet is held until the directory has it, then
 test('a pod that never appears: UNENRICHED after holdMs, counted; later events of it pass straight through', async (t) => {
   const { send, out, byPid, metrics } = await setup(t, { holdMs: 120 });
   const sent = await send([ev(1, 'pods/uid-x/cid-x')]);
-  await until('the timed-out event', () => out.length >= 1, 2_000);
+  await waitFor('the timed-out event', () => out.length >= 1);
   const waited = (out[0]?.at ?? 0) - sent;
   assert.ok(waited >= 100, `released after ${waited} ms, before holdMs`);
   const e = byPid(1);
@@ -143,7 +136,7 @@ test('a pod that never appears: UNENRICHED after holdMs, counted; later events o
   assert.equal(await counterValue(metrics, 'palisade_enricher_unenriched_total', { reason: 'pod_unknown' }), 1);
 
   const again = await send([ev(2, 'pods/uid-x/cid-x')]);
-  await until('the second event', () => byPid(2) !== undefined);
+  await waitFor('the second event', () => byPid(2) !== undefined);
   assert.ok((out.at(-1)?.at ?? Infinity) - again < 80, 'the negative cache did not let the event through at once');
   assert.equal(byPid(2)?.status, S.ENRICHMENT_STATUS_UNENRICHED);
   assert.equal(await counterValue(metrics, 'palisade_enricher_held_batches_total'), 1);
@@ -158,7 +151,7 @@ test('a held batch keeps its order: per pod, and across the batches behind it', 
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(out.length, 0, 'events behind a held one were passed on ahead of it');
   pods.add(pod('uid-b', 'cid-b'));
-  await until('all seven', () => events().length >= 7);
+  await waitFor('all seven', () => events().length >= 7);
   const pidsOf = (key: string): number[] =>
     out.filter((o) => o.key === key).flatMap((o) => o.batch.events.map((e) => e.event?.process?.pid ?? -1));
   assert.deepEqual(pidsOf('uid-a'), [1, 4, 7]);
@@ -170,7 +163,7 @@ test('a held batch keeps its order: per pod, and across the batches behind it', 
 test('without a pod directory, container events are UNENRICHED at once with the container id', async (t) => {
   const { send, out, byPid, metrics } = await setup(t, { noPods: true, holdMs: 5_000 });
   const sent = await send([ev(1, 'pods/uid-c/cid-c'), ev(2, 'host')]);
-  await until('the events', () => out.length >= 2);
+  await waitFor('the events', () => out.length >= 2);
   assert.ok(Date.now() - sent < 1_000, 'events were held with nothing to wait for');
   assert.equal(byPid(1)?.status, S.ENRICHMENT_STATUS_UNENRICHED);
   assert.equal(byPid(1)?.pod?.containerId, 'cid-c');
@@ -182,7 +175,7 @@ test('without a pod directory, container events are UNENRICHED at once with the 
 test('loss records are forwarded on the enriched topic and counted; seq gaps are counted', async (t) => {
   const { send, out, metrics } = await setup(t);
   await send([ev(1, 'host')], [{ source: 'ringbuf_reserve', count: 42, fromUnixNano: 1e18, toUnixNano: 1.1e18 }], 1);
-  await until('events and losses', () => out.length >= 2);
+  await waitFor('events and losses', () => out.length >= 2);
   const lossOut = out.find((o) => o.batch.losses.length > 0);
   assert.equal(lossOut?.key, NODE);
   assert.deepEqual(lossOut?.batch.losses.map((l) => [l.source, Number(l.count)]), [['ringbuf_reserve', 42]]);
@@ -190,7 +183,7 @@ test('loss records are forwarded on the enriched topic and counted; seq gaps are
   assert.equal(await counterValue(metrics, 'palisade_enricher_upstream_lost_events_total', { source: 'ringbuf_reserve' }), 42);
 
   await send([ev(2, 'host')], [], 5); // batches 2..4 never arrived
-  await until('the next batch', () => out.length >= 3);
+  await waitFor('the next batch', () => out.length >= 3);
   assert.equal(await counterValue(metrics, 'palisade_enricher_batch_seq_gaps_total', { node: NODE }), 3);
 });
 
@@ -200,7 +193,7 @@ test('a raw record that does not decode goes to the dead-letter topic and the st
   await bus.consume({ groupId: 'dl', topics: [TOPICS.deadLetter], handler: async (b) => { dead.push(...b); } });
   await bus.producer().send(TOPICS.raw, [{ key: NODE, value: pb.RawEventBatch.encode({ node: '', seq: 1 }).finish() }]);
   await send([ev(1, 'host')]);
-  await until('the dead letter and the good batch', () => dead.length >= 1 && out.length >= 1);
+  await waitFor('the dead letter and the good batch', () => dead.length >= 1 && out.length >= 1);
   assert.match(pb.DeadLetter.decode(dead[0]?.value ?? Buffer.alloc(0)).reason, /node is empty/);
   assert.equal(enricher.state, 'ready');
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { FakeKubeApi, type FakeKubeApiOptions, type JsonObject } from '@palisade/test/dist/fake-kube-api/index.js';
 import { PodCache, parseContainerId, resolveOwner, type PodCacheOptions, type PodIndexedEvent } from './pod-cache.js';
+import { waitFor } from '@palisade/common/testing';
 
 const hex = (c: string): string => c.repeat(64);
 
@@ -30,14 +31,6 @@ async function setup(
     await rm(dir, { recursive: true, force: true });
   });
   return { fake, cache, indexed };
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 interface PodSpec {
@@ -123,13 +116,13 @@ test('the watch sees pods added, gaining containers, and deleted', async (t) => 
 
   const created = fake.addPod(pod({ name: 'job-1', containers: [{ name: 'main', image: 'alpine:3' }] }));
   const uid = String((created['metadata'] as JsonObject)['uid']);
-  await until('ADDED', () => cache.lookup(undefined, uid) !== undefined);
+  await waitFor('ADDED', () => cache.lookup(undefined, uid) !== undefined);
   assert.deepEqual(indexed, [{ podUid: uid, containerIds: [] }]);
 
   fake.updatePod('default', 'job-1', (p) => {
     p['status'] = { phase: 'Running', containerStatuses: [{ name: 'main', image: 'alpine:3', imageID: '', ready: true, restartCount: 0, containerID: `cri-o://${hex('d')}` }] };
   });
-  await until('MODIFIED', () => cache.lookup(hex('d')) !== undefined);
+  await waitFor('MODIFIED', () => cache.lookup(hex('d')) !== undefined);
   assert.equal(cache.lookup(hex('d'))?.runtime, 'cri-o');
   assert.deepEqual(indexed.at(-1), { podUid: uid, containerIds: [hex('d')] });
 
@@ -142,11 +135,11 @@ test('the watch sees pods added, gaining containers, and deleted', async (t) => 
       ],
     };
   });
-  await until('restart', () => cache.lookup(hex('e')) !== undefined);
+  await waitFor('restart', () => cache.lookup(hex('e')) !== undefined);
   assert.equal(cache.lookup(hex('d'))?.uid, uid);
 
   fake.deletePod('default', 'job-1');
-  await until('DELETED', () => cache.size === 0);
+  await waitFor('DELETED', () => cache.size === 0);
   assert.equal(cache.lookup(hex('e')), undefined);
   assert.equal(cache.lookup(undefined, uid), undefined);
 });
@@ -167,16 +160,16 @@ test('deleted pods keep resolving for the retention period', async (t) => {
     };
   };
   fake.updatePod('default', 'a', restarted('b', 'a'));
-  await until('first restart', () => cache.lookup(hex('b')) !== undefined);
+  await waitFor('first restart', () => cache.lookup(hex('b')) !== undefined);
   fake.updatePod('default', 'a', restarted('c', 'b'));
-  await until('second restart', () => cache.lookup(hex('c')) !== undefined);
+  await waitFor('second restart', () => cache.lookup(hex('c')) !== undefined);
   assert.equal(cache.lookup(hex('a'))?.name, 'a', 'a superseded id resolves during the retention');
   now += 30_000;
   assert.equal(cache.lookup(hex('a')), undefined, 'and not after it');
   assert.equal(cache.lookup(hex('b'))?.name, 'a', 'the previous instance is still in the status');
 
   fake.deletePod('default', 'a');
-  await until('DELETED', () => cache.size === 0);
+  await waitFor('DELETED', () => cache.size === 0);
   assert.equal(cache.lookup(hex('c'))?.name, 'a');
   assert.equal(cache.lookup(undefined, cache.lookup(hex('c'))?.uid ?? '')?.name, 'a');
   now += 30_000;
@@ -192,7 +185,7 @@ test('a pod replaced under the same name resolves to the new uid', async (t) => 
   // A StatefulSet pod recreated between two watch events: the watch sees DELETED then ADDED.
   fake.deletePod('default', 'db-0');
   fake.addPod(pod({ name: 'db-0', uid: '33333333-3333-4333-8333-333333333333', containers: [{ name: 'db', image: 'pg', id: `containerd://${hex('2')}` }] }));
-  await until('replacement', () => cache.lookup(hex('2')) !== undefined);
+  await waitFor('replacement', () => cache.lookup(hex('2')) !== undefined);
   assert.equal(cache.lookup(hex('1')), undefined);
   assert.equal(cache.lookup(undefined, '22222222-2222-4222-8222-222222222222'), undefined);
   assert.equal(cache.size, 1);
@@ -210,7 +203,7 @@ test('restricted to a node: pods elsewhere are not indexed; a pod bound later is
   fake.updatePod('default', 'pending', (p) => {
     (p['spec'] as JsonObject)['nodeName'] = 'node-1';
   });
-  await until('bound pod', () => cache.size === 2);
+  await waitFor('bound pod', () => cache.size === 2);
   const lists = fake.requests.filter((r) => r.path === '/api/v1/pods');
   assert.ok(lists.length >= 2 && lists.every((r) => r.query['fieldSelector'] === 'spec.nodeName=node-1'), 'list and watch both filter by node');
 });
@@ -222,23 +215,23 @@ for (const expiredWatch of ['event', 'http'] as const) {
     fake.addPod(pod({ name: 'goes', containers: [{ name: 'c', image: 'i', id: `containerd://${hex('9')}` }] }));
     cache.start();
     await cache.ready();
-    await until('watching', () => fake.watchCount === 1);
+    await waitFor('watching', () => fake.watchCount === 1);
     // While the client is between watches, things change and etcd compacts: its version is gone.
     fake.closeWatches();
     fake.deletePod('default', 'goes');
     const added = fake.addPod(pod({ name: 'new', containers: [{ name: 'c', image: 'i', id: `containerd://${hex('8')}` }] }));
     fake.compact();
-    await until('resync', () => cache.resyncs === 1 && cache.lookup(hex('8')) !== undefined && cache.lookup(hex('9')) === undefined);
+    await waitFor('resync', () => cache.resyncs === 1 && cache.lookup(hex('8')) !== undefined && cache.lookup(hex('9')) === undefined);
     assert.equal(cache.size, 2);
     assert.deepEqual(indexed.at(-1), { podUid: String((added['metadata'] as JsonObject)['uid']), containerIds: [hex('8')] });
-    await until('watching again', () => fake.watchCount === 1);
+    await waitFor('watching again', () => fake.watchCount === 1);
     const watches = fake.requests.filter((r) => r.watch);
     assert.equal(watches.at(-2)?.status, expiredWatch === 'event' ? 200 : 410, 'the re-watch from the old version');
     assert.equal(watches.at(-1)?.query['resourceVersion'], fake.resourceVersion, 'the new watch starts at the relist');
     assert.ok(cache.watchRestarts >= 1);
     // And it keeps watching after the resync.
     fake.addPod(pod({ name: 'later' }));
-    await until('event after resync', () => cache.size === 3);
+    await waitFor('event after resync', () => cache.size === 3);
   });
 }
 
@@ -257,25 +250,25 @@ test('a broken watch reconnects from where it was, without relisting', async (t)
   const { fake, cache } = await setup(t);
   cache.start();
   await cache.ready();
-  await until('watching', () => fake.watchCount === 1);
+  await waitFor('watching', () => fake.watchCount === 1);
   fake.failNext({ watch: true, status: 500 });
   fake.failNext({ watch: true, status: 'reset' });
   fake.closeWatches(); // re-watch → 500 → backoff → reset → backoff → watch
   fake.addPod(pod({ name: 'while-away' }));
-  await until('reconnected', () => cache.size === 1);
+  await waitFor('reconnected', () => cache.size === 1);
   assert.equal(cache.errors, 2);
   assert.equal(cache.resyncs, 0, 'the version was still valid: no relist');
   fake.addPod(pod({ name: 'after' }));
-  await until('live again', () => cache.size === 2);
+  await waitFor('live again', () => cache.size === 2);
 });
 
 test('stop ends the watch; ready() rejects when stopped first', async (t) => {
   const { fake, cache } = await setup(t);
   cache.start();
   await cache.ready();
-  await until('watching', () => fake.watchCount === 1);
+  await waitFor('watching', () => fake.watchCount === 1);
   await cache.stop();
-  await until('watch closed', () => fake.watchCount === 0);
+  await waitFor('watch closed', () => fake.watchCount === 0);
   const before = fake.requests.length;
   fake.addPod(pod({ name: 'unseen' }));
   await new Promise((r) => setTimeout(r, 50));

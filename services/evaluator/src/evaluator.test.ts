@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   MemoryBus, Metrics, PalisadeError, TOPICS, pb, silentLogger, type IncomingMessage, type palisade,
 } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { Evaluator, type AlertEngine } from './evaluator.js';
 
 const NODE = 'node-1';
@@ -34,14 +35,6 @@ function enriched(pid: number, path: string, podUid?: string): palisade.v1.IEnri
   };
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 async function metricValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
   return m?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))?.value ?? 0;
@@ -67,7 +60,7 @@ test('alerts are published keyed by pod uid, with the rule in a header, and hand
   const { send, alerts, seen, engine, metrics, evaluator } = await setup(t);
   assert.equal(evaluator.state, 'ready');
   await send('uid-a', { node: NODE, events: [enriched(1, '/etc/hosts', 'uid-a'), enriched(2, '/etc/shadow', 'uid-a')] });
-  await until('the alert', () => alerts.length >= 1);
+  await waitFor('the alert', () => alerts.length >= 1);
   assert.equal(engine.calls.flat().length, 2, 'the engine saw every event of the batch');
   assert.equal(alerts.length, 1);
   const a = alerts[0];
@@ -86,7 +79,7 @@ test('alerts are published keyed by pod uid, with the rule in a header, and hand
 test('an alert without a pod is keyed like its enriched record: node and cgroup', async (t) => {
   const { send, alerts } = await setup(t);
   await send(`${NODE}/cgroup/1007`, { node: NODE, events: [enriched(7, '/etc/shadow')] });
-  await until('the alert', () => alerts.length >= 1);
+  await waitFor('the alert', () => alerts.length >= 1);
   assert.equal(alerts[0]?.key?.toString(), `${NODE}/cgroup/1007`);
 });
 
@@ -95,7 +88,7 @@ test('a batch with no match publishes nothing; loss records are counted and neve
   // One key, so one partition: the loss record is handled before the event behind it.
   await send(NODE, { node: NODE, events: [], losses: [{ source: 'ringbuf_reserve', count: 9 }] });
   await send(NODE, { node: NODE, events: [enriched(1, '/etc/hosts', 'uid-a')] });
-  await until('the engine to see the event', () => engine.calls.length >= 1);
+  await waitFor('the engine to see the event', () => engine.calls.length >= 1);
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(await metricValue(metrics, 'palisade_evaluator_upstream_lost_events_total', { source: 'ringbuf_reserve' }), 9);
   assert.ok(engine.calls.every((c) => c.length > 0), 'the engine was called with no events');
@@ -109,6 +102,6 @@ test('an engine error stops the evaluator as failed', async (t) => {
   evaluator.onFail((e) => failures.push(e));
   engine.throwError = new PalisadeError('POLICY_EVAL_FAILED', 'wasm trap');
   await send('uid-a', { node: NODE, events: [enriched(1, '/etc/shadow', 'uid-a')] });
-  await until('the failure', () => failures.length === 1);
+  await waitFor('the failure', () => failures.length === 1);
   assert.equal(evaluator.state, 'failed');
 });

@@ -2,12 +2,13 @@
 // Without an opa binary the build cannot run: these tests then skip locally and fail when CI=true.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { errorCode, pb, type palisade } from '@palisade/common';
+import { skipUnless } from '@palisade/common/testing';
 import { PolicyEngine, mergeData, parseMetadata, type PolicyEngineOptions } from './policy-engine.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -17,13 +18,14 @@ const built = {
 };
 const NO_OPA_EXIT = 3; // scripts/build-policies.mjs
 
-function buildPolicies(): string | undefined {
+/** The skip option: false once the policies are built; without an opa binary, the reason (or a failure on CI). */
+function buildPolicies(): string | false {
   const r = spawnSync(process.execPath, [join(root, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return undefined;
-  if (r.status === NO_OPA_EXIT && process.env.CI !== 'true') return `policies not built: ${r.stderr.trim()}`;
+  if (r.status === 0) return false;
+  if (r.status === NO_OPA_EXIT) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
   throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
 }
-const skip = buildPolicies() ?? false;
+const skip = buildPolicies();
 
 const NODE = 'node-a';
 const TIME = 1_700_000_000_000_000_000;
@@ -349,5 +351,43 @@ describe('mergeData', () => {
       mergeData({ palisade: { config: { denied_ports: [1, 2], other: true } } }, { palisade: { config: { denied_ports: [3] } } }),
       { palisade: { config: { denied_ports: [3], other: true } } },
     );
+  });
+});
+
+describe('scripts/build-policies.mjs', { skip }, () => {
+  const build = (policies: string, out: string) => spawnSync(process.execPath,
+    [join(root, 'scripts/build-policies.mjs'), '--quiet', '--policies', policies, '--out', out], { encoding: 'utf8' });
+
+  it('runs opa check --strict first: a strict-mode error in a rule or in a test fails the build with opa\'s message', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'palisade-strict-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const policies = join(dir, 'policies');
+    cpSync(join(root, 'policies'), policies, { recursive: true });
+    const ok = build(policies, join(dir, 'ok'));
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.ok(existsSync(join(dir, 'ok', 'policy.wasm')), 'the copy builds as it is');
+
+    const edit = (file: string, change: (text: string) => string): (() => void) => {
+      const before = readFileSync(file, 'utf8');
+      writeFileSync(file, change(before));
+      return () => writeFileSync(file, before);
+    };
+    // An unused assignment: opa test and opa build accept it, strict mode does not.
+    const rule = join(policies, 'rules/pal_004_denied_port_connect.rego');
+    const restore = edit(rule, (text) => text.replace('\tnot loopback(e.net_connect.daddr)\n',
+      '\tnot loopback(e.net_connect.daddr)\n\tunused := e.process.pid\n'));
+    const inRule = build(policies, join(dir, 'rule'));
+    assert.equal(inRule.status, 1, inRule.stderr);
+    assert.match(inRule.stderr, /opa check --strict/);
+    assert.match(inRule.stderr, /pal_004_denied_port_connect\.rego:\d+: rego_compile_error: assigned var unused unused/);
+    assert.equal(existsSync(join(dir, 'rule')), false, 'nothing was built');
+    restore();
+
+    // The check reads what opa test reads: the _test.rego files too.
+    edit(join(policies, 'rules/pal_004_denied_port_connect_test.rego'), (text) =>
+      `${text}\ntest_strict_probe if {\n\tleftover := 1\n\ttrue\n}\n`);
+    const inTest = build(policies, join(dir, 'test'));
+    assert.equal(inTest.status, 1, inTest.stderr);
+    assert.match(inTest.stderr, /pal_004_denied_port_connect_test\.rego:\d+: rego_compile_error: assigned var leftover unused/);
   });
 });

@@ -5,17 +5,10 @@ import assert from 'node:assert/strict';
 import {
   MemoryBus, Metrics, TOPICS, pb, silentLogger, type IncomingMessage, type palisade,
 } from '@palisade/common';
+import { waitFor } from '@palisade/common/testing';
 import { Responder, type PodTarget, type QuarantineResult, type Quarantiner, type ResponderOptions } from './responder.js';
 
 const O = pb.ActionOutcome;
-
-async function until(what: string, cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 let alertCount = 0;
 function alert(opts: { uid?: string; namespace?: string; enriched?: boolean; actions?: string[] } = {}): palisade.v1.IAlert {
@@ -60,8 +53,8 @@ async function setup(t: TestContext, opts: Partial<ResponderOptions> & { noQuara
   const respond = async (...alerts: palisade.v1.IAlert[]): Promise<palisade.v1.ActionRecord[]> => {
     const before = decided.length;
     await bus.producer().send(TOPICS.alerts, alerts.map((a) => ({ key: 'k', value: pb.Alert.encode(a).finish() })));
-    await until(`${alerts.length} decisions`, () => decided.length >= before + alerts.length);
-    await until('the action records', () => actions.length >= decided.length);
+    await waitFor(`${alerts.length} decisions`, () => decided.length >= before + alerts.length);
+    await waitFor('the action records', () => actions.length >= decided.length);
     return records().slice(before);
   };
   return { bus, calls, setNext: (r: QuarantineResult) => { next = r; }, metrics, responder, actions, records, respond, decided };
