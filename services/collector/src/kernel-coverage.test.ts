@@ -107,6 +107,17 @@ os.execve(fd, ["true"], {})`);
   assert.deepEqual(e.exec?.argv, ['true']);
 });
 
+test('userfaultfd: flags and the fd it returned', async (t) => {
+  if (!needKernel(t)) return;
+  // x86_64 __NR_userfaultfd = 323; O_CLOEXEC | O_NONBLOCK = 0o2004000.
+  const r = await py(`
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.syscall(323, 0o2004000), flush=True)`);
+  const e = await find(K.EVENT_KIND_USERFAULTFD, (x) => x.process?.pid === r.pid, 'userfaultfd');
+  assert.deepEqual(e.userfaultfd, { syscall: 'userfaultfd', flags: 0o2004000, result: Number(r.out.trim()) });
+});
+
 test('fork: parent pid and child pid, threads not reported', async (t) => {
   if (!needKernel(t)) return;
   const r = await py(`
