@@ -59,6 +59,22 @@ Result ProbeBtfAttach(const btf* vmlinux, bpf_prog_type type, bpf_attach_type at
   return {true, target};
 }
 
+// Opens the perf event and attaches prog to it (how tracepoint and kprobe programs attach); closes both.
+Result AttachThroughPerfEvent(struct perf_event_attr* attr, int prog, const std::string& what) {
+  int pfd = static_cast<int>(syscall(__NR_perf_event_open, attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  if (pfd < 0) {
+    int err = errno;
+    close(prog);
+    return Fail("perf_event_open(" + what + ")", err);
+  }
+  int rc = ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog);
+  int err = errno;
+  close(pfd);
+  close(prog);
+  if (rc != 0) return Fail("attach", err);
+  return {true, what};
+}
+
 // A tracepoint program attached to syscalls/sys_enter_getpid through perf_event_open.
 Result ProbeTracepoint(const std::string& tracefs) {
   if (tracefs.empty()) return {false, "tracefs is not mounted"};
@@ -72,18 +88,7 @@ Result ProbeTracepoint(const std::string& tracefs) {
   attr.size = sizeof(attr);
   attr.config = static_cast<__u64>(tp_id);
   attr.sample_period = 1;
-  int pfd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
-  if (pfd < 0) {
-    int err = errno;
-    close(prog);
-    return Fail("perf_event_open", err);
-  }
-  int rc = ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog);
-  int err = errno;
-  close(pfd);
-  close(prog);
-  if (rc != 0) return Fail("attach", err);
-  return {true, "syscalls/sys_enter_getpid"};
+  return AttachThroughPerfEvent(&attr, prog, "syscalls/sys_enter_getpid");
 }
 
 Result ProbeRawTp() {
@@ -109,18 +114,7 @@ Result ProbeKprobe() {
   attr.type = static_cast<__u32>(pmu);
   attr.size = sizeof(attr);
   attr.config1 = reinterpret_cast<__u64>(kFunc);
-  int pfd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
-  if (pfd < 0) {
-    int err = errno;
-    close(prog);
-    return Fail("perf_event_open(kprobe do_nanosleep)", err);
-  }
-  int rc = ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog);
-  int err = errno;
-  close(pfd);
-  close(prog);
-  if (rc != 0) return Fail("attach", err);
-  return {true, kFunc};
+  return AttachThroughPerfEvent(&attr, prog, kFunc);
 }
 
 Result Bool(int probe_result, const std::string& what) {
