@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Sets up whatever is missing, then builds: system packages, the OPA compiler, the Kafka jars, npm dependencies,
-// generated protobuf code, the BPF objects and the addon, the ABI registry code, the policies (Rego -> wasm), the TypeScript build.
+// generated protobuf code, the BPF objects and the addon, the ABI registry code, the policies (Rego -> wasm), the
+// TypeScript build, and the kernels of the kernel matrix (Debian's 6.1 and qemu to boot it: scripts/kernels.mjs).
 // Every step checks first and does nothing when its output is current, so a second run takes seconds.
 // Uses only Node's standard library: it runs before `npm ci` on a fresh clone.
 //
@@ -21,6 +22,8 @@ const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',')) : unde
 export const PINS = {
   opa: 'v1.22.0',
   kafka: '3.9.1',
+  /** Debian 12's Linux 6.1 ABI that the kernel matrix boots (linux-image-<this>-amd64-unsigned). */
+  kernel: '6.1.0-50',
 };
 
 /** Debian packages the build and the tests need (the BPF toolchain, and the peers the benchmark measures against). */
@@ -136,6 +139,11 @@ const steps = {
       { env: { ...process.env, PALISADE_KAFKA_VERSION: PINS.kafka } });
   },
 
+  kernels() {
+    run(process.execPath, [join(root, 'scripts/kernels.mjs'), ...(quiet ? ['--quiet'] : [])],
+      { env: { ...process.env, PALISADE_KERNEL_6_1: PINS.kernel } });
+  },
+
   build() {
     const stamp = join(root, '.cache/tsc.stamp');
     const src = newest(['services', 'test'].map((d) => join(root, d)), (p) => p.endsWith('.ts') || p.endsWith('.json'));
@@ -149,7 +157,7 @@ const steps = {
   },
 };
 
-const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'abi', 'policies', 'kafka', 'build'];
+const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'abi', 'policies', 'kafka', 'kernels', 'build'];
 const t0 = Date.now();
 try {
   for (const name of order) {
