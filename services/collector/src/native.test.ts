@@ -186,7 +186,7 @@ test('a missing BPF object is BPF_LOAD_FAILED with a hint, and leaks no fd', (t)
 
 const TEST_OBJECTS = fileURLToPath(new URL('../../../build/bpf/test/', import.meta.url));
 
-test('every program says what it produces; the core ones are required, and all attach on this kernel', (t) => {
+test('every program says what it produces; the core ones are required, and all whose hook exists attach', (t) => {
   if (!needBpf(t)) return;
   const session = BpfSession.open();
   try {
@@ -196,7 +196,10 @@ test('every program says what it produces; the core ones are required, and all a
     for (const p of programs) assert.ok(kinds.has(p.kind), `${p.name} has no PAL_KIND tag naming a registry kind (got '${p.kind}')`);
     assert.deepEqual(programs.filter((p) => p.required).map((p) => p.name).sort(),
       ['pal_connect_in', 'pal_connect_out', 'pal_exec', 'pal_exit', 'pal_fork', 'pal_openat_in', 'pal_openat_out']);
-    assert.deepEqual(programs.filter((p) => !p.attached).map((p) => `${p.name}: ${p.reason}`), []);
+    // Left out only when this kernel lacks the hook (here: no module syscalls), never refused by the verifier.
+    for (const p of programs.filter((q) => !q.attached)) {
+      assert.ok(!p.required && /^no (tracepoint|raw tracepoint) /.test(p.reason), `${p.name} not attached: ${p.reason}`);
+    }
   } finally {
     session.close();
   }
@@ -212,8 +215,9 @@ test('an optional program whose hook is missing, or that the verifier refuses, i
     assert.match(byName.get('pal_test_missing_hook')?.reason ?? '', /no tracepoint syscalls\/sys_enter_palisade_no_such_syscall/);
     assert.equal(byName.get('pal_test_refused')?.attached, false);
     assert.match(byName.get('pal_test_refused')?.reason ?? '', /refused by the verifier: .*invalid mem access/);
-    // Everything else attached, and the session works: an open is seen.
-    assert.deepEqual(programs.filter((p) => !p.attached).map((p) => p.name).sort(), ['pal_test_missing_hook', 'pal_test_refused']);
+    // Everything else attached (and the session works: an open is seen), unless this kernel lacks its hook (module syscalls, here).
+    assert.deepEqual(programs.filter((p) => !p.attached && !/^no tracepoint syscalls\/sys_(enter|exit)_(f?init_module)$/.test(p.reason))
+      .map((p) => p.name).sort(), ['pal_test_missing_hook', 'pal_test_refused']);
     const seen: Buffer[] = [];
     session.start((b) => seen.push(b), (err) => assert.fail(err));
     const marker = join(tmpdir(), `pal-optional-${randomBytes(4).toString('hex')}`);
