@@ -74,3 +74,23 @@ test('a session reports exactly the registry counters', (t) => {
     session.close();
   }
 });
+
+test('ids are append-only: every id in bpf/abi-ids.json keeps its number, and every registry id is recorded there', () => {
+  const lock = JSON.parse(readFileSync(repo('bpf/abi-ids.json'), 'utf8')) as Record<'kinds' | 'ops' | 'stats', Record<string, number>>;
+  const now = {
+    kinds: Object.fromEntries(ABI.kinds.map((k) => [k.cName, k.id])),
+    ops: Object.fromEntries(ABI.ops.map((o) => [o.cName, o.id])),
+    stats: Object.fromEntries(ABI.stats.filter((s) => s.source === 'kernel').map((s) => [s.name, s.id])),
+  };
+  for (const table of ['kinds', 'ops', 'stats'] as const) {
+    for (const [name, id] of Object.entries(lock[table])) {
+      assert.equal(now[table][name], id, `${table} ${name} was ${id} in a release: never renumber or remove an id`);
+    }
+    const taken = new Set(Object.values(lock[table]));
+    for (const [name, id] of Object.entries(now[table])) {
+      if (name in lock[table]) continue;
+      assert.ok(!taken.has(id), `${table} ${name} reuses id ${id}`);
+      assert.fail(`${table} ${name} = ${id} is new: append it to bpf/abi-ids.json`);
+    }
+  }
+});
