@@ -77,7 +77,7 @@ mount -t devtmpfs devtmpfs $N/dev || fail "mount devtmpfs"
 mkdir -p $N/dev/pts $N/dev/shm
 mount -t devpts -o ptmxmode=666 devpts $N/dev/pts
 mount -t tmpfs tmpfs $N/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs $N/tmp || fail "mount /tmp"
+# No tmpfs on /tmp: the overlay already makes it writable, and the project may live under /tmp (CI clones there).
 mount -t tmpfs -o mode=755 tmpfs $N/run
 mount -t tmpfs -o mode=755 tmpfs $N/sys/fs/cgroup || fail "tmpfs /sys/fs/cgroup"
 mkdir -p $N/sys/fs/cgroup/unified
