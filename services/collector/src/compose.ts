@@ -9,6 +9,7 @@ import type { EventSource, EventSourceStats, SourceProgram } from './event-sourc
 import { KernelSource } from './kernel-source.js';
 import type { KernelFilter } from './kernel-filter-compile.js';
 import { PolicyWatcher } from './policy-watcher.js';
+import { ArgvRedactor } from './redact.js';
 
 /** policies/tracing/default.yaml of this installation (services/collector/dist/ -> repo root). */
 export const DEFAULT_TRACING_POLICY = fileURLToPath(new URL('../../../policies/tracing/default.yaml', import.meta.url));
@@ -72,6 +73,7 @@ export function composeCollector(cfg: CollectorConfig, shared: { bus: Bus; metri
     maxBatchBytes: cfg.maxBatchBytes,
     perfBufferPages: cfg.perfBufferPages,
     ignoreSelf: cfg.ignoreSelf,
+    redactor: new ArgvRedactor({ enabled: cfg.redactArgs, patterns: cfg.redactPatterns }),
     ...(cfg.bpfObject !== '' && { objectPath: isAbsolute(cfg.bpfObject) ? cfg.bpfObject : resolve(cfg.bpfObject) }),
   });
   const logger = shared.logger.child({ stage: 'collector' });

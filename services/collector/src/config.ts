@@ -1,5 +1,5 @@
 // The collector's configuration: one schema, resolved once in main.ts.
-import { bool, commonKeys, int, loadConfig, oneOf, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
+import { bool, commonKeys, int, list, loadConfig, oneOf, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
 
 export const collectorSchema = {
   ...commonKeys,
@@ -24,6 +24,10 @@ export const collectorSchema = {
     'PALISADE_TRACING_POLICY_CHECK_MS', 5000, 0),
   ignoreSelf: bool('Drop events of the collector\'s own process, so its work does not feed back into the pipeline',
     'PALISADE_COLLECTOR_IGNORE_SELF', true),
+  redactArgs: bool('Replace secrets in exec argv (password/token/key flags and variables, URL credentials, bearer ' +
+    'and cloud tokens) with [REDACTED] before they leave the collector', 'PALISADE_COLLECTOR_REDACT_ARGS', true),
+  redactPatterns: list('Extra regular expressions, comma-separated, whose matches in an argument are redacted too ' +
+    '(only the (?<secret>...) group when there is one)', 'PALISADE_COLLECTOR_REDACT_PATTERNS', []),
 };
 
 export type CollectorConfig = ResolvedConfig<typeof collectorSchema>;

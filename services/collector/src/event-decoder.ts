@@ -224,7 +224,11 @@ export class EventDecoder {
   private offsets = new Int32Array(1024);
   private times = new Float64Array(1024);
 
-  constructor(opts: { bootToRealtimeOffsetNs: bigint }) {
+  /** Applied to every exec's argv before it leaves the decoder (redact.ts): secrets never reach a record. */
+  private readonly redactArgv: (argv: string[]) => string[];
+
+  constructor(opts: { bootToRealtimeOffsetNs: bigint; redactArgv?: (argv: string[]) => string[] }) {
+    this.redactArgv = opts.redactArgv ?? ((argv) => argv);
     const offset = opts.bootToRealtimeOffsetNs;
     this.offsetHi = Number(offset >> 32n); // signed: a negative offset (clock before 1970) still adds up
     this.offsetLo = Number(offset & 0xffffffffn);
@@ -401,7 +405,7 @@ export class EventDecoder {
     if (argsLen > C.argvMaxBytes || size !== EX.args + argsLen) return undefined;
     const argc = buf.readUInt32LE(at + EX.argc);
     const all = splitArgs(buf.subarray(at + EX.args, at + EX.args + argsLen));
-    const argv = all.length > C.argvMaxArgs ? all.slice(0, C.argvMaxArgs) : all;
+    const argv = this.redactArgv(all.length > C.argvMaxArgs ? all.slice(0, C.argvMaxArgs) : all);
     const argvTruncated =
       (buf.readUInt8(at + EX.flags) & C.execArgsTruncated) !== 0 || all.length > argv.length || argv.length < argc;
     const flags = buf.readUInt8(at + EX.flags);

@@ -93,6 +93,14 @@ test('exec: cwd, capabilities, namespaces, loginuid', async (t) => {
   assert.equal(typeof e.exec?.loginuid, 'number');
 });
 
+test('exec: secrets on the command line are redacted before the event leaves the collector', async (t) => {
+  if (!needKernel(t)) return;
+  const r = await sh('exec /bin/true --password=hunter2 --token s3cr3t https://bob:pw123@example.com/x KEEP=me');
+  const e = await find(K.EVENT_KIND_PROCESS_EXEC, (x) => x.process?.pid === r.pid, 'exec of true');
+  assert.deepEqual(e.exec?.argv,
+    ['/bin/true', '--password=[REDACTED]', '--token', '[REDACTED]', 'https://bob:[REDACTED]@example.com/x', 'KEEP=me']);
+});
+
 test('memfd_create and exec from the memfd', async (t) => {
   if (!needKernel(t)) return;
   const r = await py(`

@@ -2,6 +2,7 @@
 // the process cache (the binary, exec id and ancestry the kernel events do not carry).
 import { ABI, PalisadeError, pb, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
+import { ArgvRedactor } from './redact.js';
 import {
   bootToRealtimeOffsetNs, cString, EventDecoder, i64, isSensitiveWrite, LAYOUT, opensForWrite, SYSCALL_NAMES, u64,
 } from './event-decoder.js';
@@ -23,6 +24,8 @@ export interface KernelSourceOptions extends BpfSessionOptions {
   procRoot?: string;
   /** How long an exited process stays resolvable, for its late events and its children's. */
   processExitGraceMs?: number;
+  /** Redacts secrets from exec argv before they leave the collector (default: the built-in patterns). */
+  redactor?: ArgvRedactor;
 }
 
 /**
@@ -122,7 +125,8 @@ export class KernelSource implements EventSource {
     if (this.session !== undefined) throw new PalisadeError('INTERNAL', 'KernelSource.start() called twice');
     // Before loading, so the first events already have a clock offset.
     const offsetNs = bootToRealtimeOffsetNs(clocks(this.opts.addonPath));
-    const decoder = new EventDecoder({ bootToRealtimeOffsetNs: offsetNs });
+    const redactor = this.opts.redactor ?? new ArgvRedactor({ enabled: true });
+    const decoder = new EventDecoder({ bootToRealtimeOffsetNs: offsetNs, redactArgv: (argv) => redactor.redact(argv) });
     this.processes.setBootToRealtimeOffsetNs(offsetNs);
     // Before attaching, so the walk does not hold up the first drains while the ring buffer fills. A process that
     // starts between the walk and the attach is found by a lazy /proc lookup at its first event.
