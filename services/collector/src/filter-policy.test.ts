@@ -142,3 +142,12 @@ test('the shipped default policy parses, keeps every kind and drops nothing a ru
   }
   assert.ok(p.filter.pathPrefixes.every((x) => x.action === 'drop'));
 });
+
+test('YAML that cannot be read (found by fuzzing) is a config error, never an untyped throw', () => {
+  const bomb = `a: &a [x, x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 8 }, (_, i) =>
+    `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(', ')}]`).join('\n')}\n`;
+  for (const text of ["*'gVJn^N'v", 'apiVersion: *nowhere', bomb]) {
+    assert.throws(() => parseTracingPolicy(text, 'fuzzed.yaml', { resolveCgroup: () => undefined }),
+      (e: unknown) => e instanceof PalisadeError && e.code === 'CONFIG_INVALID' && /fuzzed\.yaml/.test(e.message), text.slice(0, 40));
+  }
+});

@@ -155,14 +155,22 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
   // Annotated so that TypeScript narrows after check.fail(), which returns never.
   const check: Checker = new Checker(source);
   const resolveCgroup = opts.resolveCgroup ?? ((p: string) => cgroupIdOf(p, opts.cgroupRoot));
-  const docs = parseAllDocuments(text);
+  // logLevel error: yaml's warnings (a collection used as a key) would go to process warnings, not to this check.
+  const docs = parseAllDocuments(text, { logLevel: 'error' });
   if (!Array.isArray(docs)) check.fail('document', 'is empty');
   if (docs.length !== 1) check.fail('document', `must hold exactly one policy, found ${docs.length}`);
   const doc = docs[0];
   if (doc === undefined) check.fail('document', 'is empty');
   const firstError = doc.errors[0];
   if (firstError !== undefined) check.fail('YAML', `is malformed: ${firstError.message}`);
-  const root = check.obj(doc.toJS(), 'document', ['apiVersion', 'kind', 'metadata', 'spec']);
+  let js: unknown;
+  try {
+    // An unresolved alias or an alias bomb throws here (found by fuzzing: test/fuzz); a config error, like the rest.
+    js = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    check.fail('YAML', `cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const root = check.obj(js, 'document', ['apiVersion', 'kind', 'metadata', 'spec']);
 
   if (root.apiVersion !== TRACING_POLICY_API_VERSION) {
     check.fail('apiVersion', `must be ${TRACING_POLICY_API_VERSION}, got ${describe(root.apiVersion)}`);

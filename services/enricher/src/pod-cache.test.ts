@@ -309,3 +309,13 @@ test('container id prefixes', () => {
   assert.deepEqual(parseContainerId(`docker://${hex('a')}`), { id: hex('a'), runtime: 'docker' });
   assert.deepEqual(parseContainerId(hex('a')), { id: hex('a'), runtime: '' });
 });
+
+test('resolveOwner survives pods whose fields have the wrong types (found by fuzzing)', () => {
+  for (const pod of [null, 1, 'x', {}, { metadata: null }, { metadata: { name: 7, ownerReferences: [null, 3, { kind: 1 }] } },
+    { metadata: { name: 'p', labels: null, ownerReferences: [{ kind: 'ReplicaSet', name: 'web-abc' }] } }]) {
+    const owner = resolveOwner(pod as never);
+    assert.equal(typeof owner.kind, 'string');
+    assert.equal(typeof owner.name, 'string');
+  }
+  assert.deepEqual(resolveOwner({ metadata: { name: 'p', ownerReferences: [null, { kind: 'Job', name: 'j' }] } } as never), { kind: 'Job', name: 'j' });
+});

@@ -59,6 +59,10 @@ interface Tombstone {
 
 const RUNTIME_BY_SCHEME: Readonly<Record<string, string>> = { containerd: 'containerd', 'cri-o': 'cri-o', docker: 'docker' };
 
+function isObject(v: unknown): v is Record<string, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return typeof v === 'object' && v !== null;
+}
+
 /** Splits `containerd://<id>` into runtime and id; a bare id has no runtime. */
 export function parseContainerId(raw: string): { id: string; runtime: string } {
   const sep = raw.indexOf('://');
@@ -75,14 +79,17 @@ const MAX_CRON_MINUTES = 60_000_000;
 
 /** The top-level workload that owns a pod: a ReplicaSet's Deployment, a Job's CronJob, or the pod itself. */
 export function resolveOwner(pod: V1Pod): { kind: string; name: string } {
-  const name = pod.metadata?.name ?? '';
-  const refs = pod.metadata?.ownerReferences ?? [];
+  // What the API server sends is typed, but a watch is input: a field of the wrong type must not throw (test/fuzz).
+  const meta: Partial<NonNullable<V1Pod['metadata']>> = isObject(pod) && isObject(pod.metadata) ? pod.metadata : {};
+  const name = typeof meta.name === 'string' ? meta.name : '';
+  const refs = (Array.isArray(meta.ownerReferences) ? meta.ownerReferences : [])
+    .filter((r) => isObject(r) && typeof r.kind === 'string' && typeof r.name === 'string');
   const ref = refs.find((r) => r.controller === true) ?? refs[0];
   if (ref === undefined) return { kind: 'Pod', name };
   if (ref.kind === 'ReplicaSet') {
     // A Deployment names its ReplicaSets <deployment>-<pod-template-hash>, and the hash is on the pod as a label.
-    const hash = pod.metadata?.labels?.['pod-template-hash'];
-    if (hash !== undefined && hash !== '' && ref.name.endsWith(`-${hash}`) && ref.name.length > hash.length + 1) {
+    const hash: unknown = isObject(meta.labels) ? meta.labels['pod-template-hash'] : undefined;
+    if (typeof hash === 'string' && hash !== '' && ref.name.endsWith(`-${hash}`) && ref.name.length > hash.length + 1) {
       return { kind: 'Deployment', name: ref.name.slice(0, -(hash.length + 1)) };
     }
     return { kind: 'ReplicaSet', name: ref.name };
