@@ -174,13 +174,13 @@ test('without a pod directory, container events are UNENRICHED at once with the 
 
 test('loss records are forwarded on the enriched topic and counted; seq gaps are counted', async (t) => {
   const { send, out, metrics } = await setup(t);
-  await send([ev(1, 'host')], [{ source: 'ringbuf_reserve', count: 42, fromUnixNano: 1e18, toUnixNano: 1.1e18 }], 1);
+  await send([ev(1, 'host')], [{ source: 'ringbuf_output_failed', count: 42, fromUnixNano: 1e18, toUnixNano: 1.1e18 }], 1);
   await waitFor('events and losses', () => out.length >= 2);
   const lossOut = out.find((o) => o.batch.losses.length > 0);
   assert.equal(lossOut?.key, NODE);
-  assert.deepEqual(lossOut?.batch.losses.map((l) => [l.source, Number(l.count)]), [['ringbuf_reserve', 42]]);
+  assert.deepEqual(lossOut?.batch.losses.map((l) => [l.source, Number(l.count)]), [['ringbuf_output_failed', 42]]);
   assert.equal(lossOut?.batch.node, NODE);
-  assert.equal(await counterValue(metrics, 'palisade_enricher_upstream_lost_events_total', { source: 'ringbuf_reserve' }), 42);
+  assert.equal(await counterValue(metrics, 'palisade_enricher_upstream_lost_events_total', { source: 'ringbuf_output_failed' }), 42);
 
   await send([ev(2, 'host')], [], 5); // batches 2..4 never arrived
   await waitFor('the next batch', () => out.length >= 3);

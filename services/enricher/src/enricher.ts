@@ -7,7 +7,7 @@
 // container that timed out once passes straight through for negativeTtlMs, so one unknown container cannot stall a
 // node's stream on every batch.
 import {
-  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type OutgoingMessage, type palisade,
+  allowedLabel, BoundedLabel, ConsumerStage, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type OutgoingMessage, type palisade,
 } from '@palisade/common';
 
 export interface ContainerIdentity {
@@ -69,6 +69,8 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
   }
 
   private readonly lastSeq = new Map<string, number>();
+  /** Node names come from the wire: at most 5,000 distinct ones become label values (a forged node is "other"). */
+  private readonly nodeLabel = new BoundedLabel(5_000);
 
   protected override async beforeStart(): Promise<void> {
     await this.opts.beforeStart?.();
@@ -102,7 +104,7 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
       });
     }
     if (batch.losses.length > 0) {
-      for (const l of batch.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
+      for (const l of batch.losses) this.m.upstreamLost.inc({ source: allowedLabel(l.source, LOSS_SOURCES) }, Number(l.count));
       // Losses travel on: every consumer of the enriched topic learns of the gap.
       messages.push({
         key: node, value: pb.EnrichedEventBatch.encode({ events: [], losses: batch.losses, node }).finish(),
@@ -114,7 +116,7 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
 
   private checkSeq(node: string, seq: number): void {
     const last = this.lastSeq.get(node);
-    if (last !== undefined && seq > last + 1) this.m.seqGaps.inc({ node }, seq - last - 1);
+    if (last !== undefined && seq > last + 1) this.m.seqGaps.inc({ node: this.nodeLabel.of(node) }, seq - last - 1);
     if (last === undefined || seq > last) this.lastSeq.set(node, seq);
   }
 

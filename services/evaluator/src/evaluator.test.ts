@@ -86,11 +86,11 @@ test('an alert without a pod is keyed like its enriched record: node and cgroup'
 test('a batch with no match publishes nothing; loss records are counted and never reach the engine', async (t) => {
   const { send, alerts, seen, engine, metrics } = await setup(t);
   // One key, so one partition: the loss record is handled before the event behind it.
-  await send(NODE, { node: NODE, events: [], losses: [{ source: 'ringbuf_reserve', count: 9 }] });
+  await send(NODE, { node: NODE, events: [], losses: [{ source: 'ringbuf_output_failed', count: 9 }] });
   await send(NODE, { node: NODE, events: [enriched(1, '/etc/hosts', 'uid-a')] });
   await waitFor('the engine to see the event', () => engine.calls.length >= 1);
   await new Promise((r) => setTimeout(r, 30));
-  assert.equal(await metricValue(metrics, 'palisade_evaluator_upstream_lost_events_total', { source: 'ringbuf_reserve' }), 9);
+  assert.equal(await metricValue(metrics, 'palisade_evaluator_upstream_lost_events_total', { source: 'ringbuf_output_failed' }), 9);
   assert.ok(engine.calls.every((c) => c.length > 0), 'the engine was called with no events');
   assert.equal(alerts.length, 0);
   assert.equal(seen.length, 0);

@@ -1,7 +1,7 @@
 // The evaluator stage: enriched events in, alerts out. The policy engine (Rego compiled to wasm) sees whole batches;
 // events of kinds no rule reads never reach it.
 import {
-  ConsumerStage, LATENCY_BUCKETS_S, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
+  allowedLabel, ConsumerStage, LATENCY_BUCKETS_S, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
 } from '@palisade/common';
 
 /** What the evaluator needs of a policy engine (policy-engine.ts in production). */
@@ -48,7 +48,7 @@ export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
     const events: palisade.v1.IEnrichedEvent[] = [];
     for (const b of batches) {
       for (const e of b.events) events.push(e);
-      for (const l of b.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
+      for (const l of b.losses) this.m.upstreamLost.inc({ source: allowedLabel(l.source, LOSS_SOURCES) }, Number(l.count));
     }
     await this.evaluate(events);
   }
