@@ -7,6 +7,7 @@ import {
 } from '@palisade/common';
 import type { EncodedEventSink, EventSource } from './event-source.js';
 import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
+import type { Visibility } from './visibility.js';
 
 export interface CollectorOptions {
   node: string;
@@ -20,6 +21,10 @@ export interface CollectorOptions {
   flushIntervalMs: number;
   /** Events waiting for the bus beyond this are dropped (and counted in-band): the bus is not keeping up. */
   maxPendingEvents: number;
+  /** The instance id and the blind interval before this start (visibility.ts); none: no id, no gap record. */
+  visibility?: Visibility;
+  /** How often the visibility state is rewritten while running. */
+  heartbeatMs?: number;
 }
 
 /** The `kind` label of palisade_collector_events_total: the registry names (bpf/include/palisade.h). */
@@ -41,6 +46,7 @@ export class Collector implements Service {
   private droppedBackpressure = 0;
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private inflight: Promise<void> = Promise.resolve();
   private sending = false;
   private lastKernel: Record<string, number> = {};
@@ -61,6 +67,8 @@ export class Collector implements Service {
         'Kernel and addon counters since the programs were loaded (bpf/README.md, Counters).', ['name'],
         function collect() { for (const [name, v] of Object.entries(opts.source.stats().counters ?? {})) this.set({ name }, v); }),
       pending: mt.gauge('palisade_collector_pending_events', 'Events waiting to be published.'),
+      blindSeconds: mt.counter('palisade_collector_blind_seconds_total',
+        'Seconds this node had no collector before a start (the visibility_gap LossRecords).'),
       programAttached: mt.gauge('palisade_collector_program_attached',
         'Whether each BPF program is attached (1) or not (0: this kernel lacks its hook or refused it).', ['program'],
         function collect() { for (const p of opts.source.programs?.() ?? []) this.set({ program: p.name }, p.attached ? 1 : 0); }),
@@ -90,6 +98,19 @@ export class Collector implements Service {
     if (source.startEncoded !== undefined) source.startEncoded(this.sink);
     else source.start((events) => this.onEvents(events));
     this.timer = setInterval(() => this.flush(), this.opts.flushIntervalMs);
+    const visibility = this.opts.visibility;
+    if (visibility !== undefined) {
+      // What the node did not see before this start goes out in the first batch, before any event of this instance.
+      const gap = visibility.gap();
+      this.pendingLosses.push(gap);
+      this.m.blindSeconds.inc(Math.max(0, (Number(gap.toUnixNano) - Number(gap.fromUnixNano)) / 1e9));
+      visibility.heartbeat();
+      if (visibility.stateError !== undefined) {
+        this.opts.logger.warn('cannot write the collector state: the next start will report a gap from boot', { err: visibility.stateError });
+      }
+      this.heartbeat = setInterval(() => visibility.heartbeat(), this.opts.heartbeatMs ?? 5_000);
+      this.heartbeat.unref();
+    }
     const programs = source.programs?.() ?? [];
     for (const p of programs) {
       if (!p.attached) this.opts.logger.warn('BPF program not attached: this kernel lacks its hook', { program: p.name, kind: p.kind, reason: p.reason });
@@ -104,6 +125,7 @@ export class Collector implements Service {
     if (this.life.state === 'stopped') return;
     this.life.set('draining');
     if (this.timer) clearInterval(this.timer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     this.opts.source.close();
     // A send's completion may start the next one (see flush), so wait until nothing is in flight or pending: more
     // than two batches can be waiting when the bus is slow.
@@ -111,6 +133,8 @@ export class Collector implements Service {
       this.flush();
       await this.inflight;
     } while (this.producer && (this.sending || this.pendingEvents > 0));
+    // The last moment this instance saw everything: the next start's gap begins here.
+    this.opts.visibility?.heartbeat();
     this.life.set('stopped');
   }
 
@@ -212,7 +236,8 @@ export class Collector implements Service {
     this.pendingLosses = [];
     this.m.pending.set(this.pendingEvents);
     const producer = this.producer;
-    const record = encodeBatch(this.opts.node, ++this.seq, batch.events, this.headerRoom, losses);
+    const record = encodeBatch(this.opts.node, ++this.seq, batch.events, this.headerRoom, losses,
+      this.opts.visibility?.instanceId ?? '');
     this.sending = true;
     this.inflight = producer.send(TOPICS.raw, [{
       key: this.opts.node, value: record, headers: { 'palisade-schema': 'palisade.v1.RawEventBatch' },

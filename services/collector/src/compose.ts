@@ -10,6 +10,7 @@ import { KernelSource } from './kernel-source.js';
 import type { KernelFilter } from './kernel-filter-compile.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { ArgvRedactor } from './redact.js';
+import { Visibility } from './visibility.js';
 
 /** policies/tracing/default.yaml of this installation (services/collector/dist/ -> repo root). */
 export const DEFAULT_TRACING_POLICY = fileURLToPath(new URL('../../../policies/tracing/default.yaml', import.meta.url));
@@ -84,6 +85,7 @@ export function composeCollector(cfg: CollectorConfig, shared: { bus: Bus; metri
   const service = new Collector({
     node: cfg.node, bus: shared.bus, source, metrics: shared.metrics, logger,
     maxBatchEvents: cfg.maxBatchEvents, flushIntervalMs: cfg.flushIntervalMs, maxPendingEvents: cfg.maxPendingEvents,
+    visibility: new Visibility({ stateDir: cfg.stateDir, node: cfg.node }),
   });
   return { service, cleanup: async () => source.close() };
 }

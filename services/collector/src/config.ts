@@ -24,6 +24,9 @@ export const collectorSchema = {
     'PALISADE_TRACING_POLICY_CHECK_MS', 5000, 0),
   ignoreSelf: bool('Drop events of the collector\'s own process, so its work does not feed back into the pipeline',
     'PALISADE_COLLECTOR_IGNORE_SELF', true),
+  stateDir: str('Where the collector keeps the last moment it was alive, so a restart reports how long the node was ' +
+    'blind (a visibility_gap LossRecord); empty: keep nothing (every start reports a gap from boot)',
+  'PALISADE_COLLECTOR_STATE_DIR', '/var/lib/palisade'),
   redactArgs: bool('Replace secrets in exec argv (password/token/key flags and variables, URL credentials, bearer ' +
     'and cloud tokens) with [REDACTED] before they leave the collector', 'PALISADE_COLLECTOR_REDACT_ARGS', true),
   redactPatterns: list('Extra regular expressions, comma-separated, whose matches in an argument are redacted too ' +

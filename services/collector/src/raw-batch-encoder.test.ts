@@ -171,3 +171,18 @@ test('every registry kind keeps its payload through the encoder, including kinds
     assert.ok(decoded?.[camel(k.name) as keyof palisade.v1.IRawEvent] != null, `kind ${k.name}: payload ${camel(k.name)} was dropped`);
   }
 });
+
+test('a batch stamped with its collector instance encodes as the generated encoder does', () => {
+  const enc = new RawBatchEncoder();
+  const events = corpus().slice(0, 3);
+  for (const e of events) enc.add(e);
+  const losses = [{ source: 'visibility_gap', count: 0, fromUnixNano: 1, toUnixNano: 2 }];
+  for (const l of [[], losses]) {
+    const room = batchHeaderRoom('node-1');
+    const enc2 = new RawBatchEncoder();
+    for (const e of events) enc2.add(e);
+    const got = encodeBatch('node-1', 3, enc2.take(room), room, l, 'boot-id:123');
+    const want = pb.RawEventBatch.encode({ node: 'node-1', seq: 3, events, losses: l, instanceId: 'boot-id:123' }).finish();
+    assert.ok(Buffer.from(want).equals(got), `with ${l.length} losses`);
+  }
+});

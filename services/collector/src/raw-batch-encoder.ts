@@ -540,20 +540,22 @@ export function batchHeaderRoom(node: string): number {
 
 /**
  * One RawEventBatch record: the header the generated encoder writes (node, seq), the events' bytes from a
- * RawBatchEncoder (events[eventsStart..]), and the losses: byte for byte what pb.RawEventBatch.encode({node, seq,
- * events, losses}) gives. Without losses and with room enough before the events, the header is written in place.
+ * RawBatchEncoder (events[eventsStart..]), the losses and the instance id: byte for byte what
+ * pb.RawEventBatch.encode({node, seq, events, losses, instanceId}) gives. Without losses and with room enough before the events, the header is written in place.
  */
 export function encodeBatch(
-  node: string, seq: number, events: Buffer, eventsStart: number, losses: palisade.v1.ILossRecord[],
+  node: string, seq: number, events: Buffer, eventsStart: number, losses: palisade.v1.ILossRecord[], instanceId = '',
 ): Buffer {
   const header = pb.RawEventBatch.encode({ node, seq }).finish();
-  if (losses.length === 0 && header.length <= eventsStart) {
+  if (losses.length === 0 && instanceId === '' && header.length <= eventsStart) {
     const out = events.subarray(eventsStart - header.length);
     out.set(header, 0);
     return out;
   }
   const body = events.subarray(eventsStart);
-  const tail = losses.length > 0 ? pb.RawEventBatch.encode({ losses }).finish() : undefined;
+  // Fields 4 (losses) and 5 (instance_id) come after the events, as the generated encoder orders them.
+  const tail = losses.length > 0 || instanceId !== ''
+    ? pb.RawEventBatch.encode({ losses, ...(instanceId !== '' && { instanceId }) }).finish() : undefined;
   const out = Buffer.allocUnsafe(header.length + body.length + (tail?.length ?? 0));
   out.set(header, 0);
   out.set(body, header.length);

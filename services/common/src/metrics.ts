@@ -65,5 +65,5 @@ export class BoundedLabel {
  * the collector's own reasons. The label of the upstream-loss metrics comes only from this list.
  */
 export const LOSS_SOURCES: ReadonlySet<string> = new Set([
-  ...ABI.stats.filter((s) => s.loss).map((s) => s.name), 'decode', 'collector_backpressure',
+  ...ABI.stats.filter((s) => s.loss).map((s) => s.name), 'decode', 'collector_backpressure', 'visibility_gap',
 ]);

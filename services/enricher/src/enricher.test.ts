@@ -187,6 +187,20 @@ test('loss records are forwarded on the enriched topic and counted; seq gaps are
   assert.equal(await counterValue(metrics, 'palisade_enricher_batch_seq_gaps_total', { node: NODE }), 3);
 });
 
+test('seq is counted per collector instance: a restart is no gap, its visibility gap travels on', async (t) => {
+  const { bus, out, metrics } = await setup(t);
+  const raw = (instanceId: string, seq: number, losses: palisade.v1.ILossRecord[] = []) => bus.producer().send(TOPICS.raw,
+    [{ key: NODE, value: pb.RawEventBatch.encode({ node: NODE, seq, instanceId, events: [ev(seq, 'host')], losses }).finish() }]);
+  await raw('boot:1', 1);
+  await raw('boot:1', 2);
+  const gap = { source: 'visibility_gap', count: 0, fromUnixNano: 1e18, toUnixNano: 1.000005e18 };
+  await raw('boot:2', 1, [gap]); // the collector restarted: seq starts again
+  await raw('boot:2', 3); // batch 2 of the new instance was lost
+  await waitFor('four batches and the gap', () => out.filter((o) => o.batch.events.length > 0).length >= 4 &&
+    out.some((o) => o.batch.losses.some((l) => l.source === 'visibility_gap')));
+  assert.equal(await counterValue(metrics, 'palisade_enricher_batch_seq_gaps_total', { node: NODE }), 1);
+});
+
 test('a raw record that does not decode goes to the dead-letter topic and the stage keeps going', async (t) => {
   const { bus, send, out, enricher } = await setup(t);
   const dead: IncomingMessage[] = [];

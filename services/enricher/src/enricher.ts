@@ -83,7 +83,7 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
   /** Enriches one raw batch and publishes it; resolves once everything in it is published. */
   async enrichBatch(batch: palisade.v1.RawEventBatch): Promise<void> {
     const node = batch.node;
-    this.checkSeq(node, Number(batch.seq));
+    this.checkSeq(node, batch.instanceId ?? '', Number(batch.seq));
     const out: palisade.v1.IEnrichedEvent[] = batch.events.map((event) => this.enrichOne(node, event));
     const waiting = out.filter((e) => e.status === Status.ENRICHMENT_STATUS_UNSPECIFIED);
     if (waiting.length > 0) await this.hold(out);
@@ -114,10 +114,19 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
     if (messages.length > 0) await this.producer.send(TOPICS.enriched, messages);
   }
 
-  private checkSeq(node: string, seq: number): void {
-    const last = this.lastSeq.get(node);
+  /**
+   * seq counts batches within one collector instance (RawEventBatch.instance_id), so a restart (seq from 1 again)
+   * is no gap: what the restart hid comes as the new instance's visibility_gap LossRecord instead.
+   */
+  private checkSeq(node: string, instance: string, seq: number): void {
+    const key = `${node}\u0000${instance}`;
+    const last = this.lastSeq.get(key);
     if (last !== undefined && seq > last + 1) this.m.seqGaps.inc({ node: this.nodeLabel.of(node) }, seq - last - 1);
-    if (last === undefined || seq > last) this.lastSeq.set(node, seq);
+    if (last === undefined || seq > last) {
+      // One entry per live instance: a node's older instances are forgotten (bounded by nodes, not by restarts).
+      if (last === undefined) for (const k of this.lastSeq.keys()) if (k.startsWith(`${node}\u0000`)) this.lastSeq.delete(k);
+      this.lastSeq.set(key, seq);
+    }
   }
 
   /** Status UNSPECIFIED on return means: a container whose pod is not known yet (hold it). */
