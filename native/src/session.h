@@ -126,6 +126,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value RingStats(const Napi::CallbackInfo& info);
   Napi::Value SetFilter(const Napi::CallbackInfo& info);
   Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value DetachAndDrain(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   void Open(Napi::Env env, const Napi::Object& options);

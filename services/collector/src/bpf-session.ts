@@ -199,6 +199,19 @@ export class BpfSession {
     }
   }
 
+  /**
+   * A clean stop's first half: detaches the programs (nothing new is written), then hands every record still in the
+   * buffers to onBatch, synchronously. Returns how many it delivered. close() frees the rest.
+   */
+  detachAndDrain(): number {
+    if (this.closed) return 0;
+    try {
+      return this.native.detachAndDrain();
+    } catch (err) {
+      throw toPalisadeError(err);
+    }
+  }
+
   /** Detaches and frees everything. Idempotent. */
   close(): void {
     this.closed = true;

@@ -162,8 +162,15 @@ export class KernelSource implements EventSource {
     this.session.setFilter(filter);
   }
 
-  /** Detaches everything. Idempotent. */
+  /** Detaches everything. Idempotent. What the rings still hold is delivered first (a SIGTERM loses nothing). */
   close(): void {
+    if (!this.closed && this.session !== undefined) {
+      try {
+        this.session.detachAndDrain();
+      } catch {
+        // Closing anyway: a failed final drain is already counted by the addon as what it could not deliver.
+      }
+    }
     this.closed = true;
     this.session?.close();
   }

@@ -241,6 +241,26 @@ test('a required program whose hook is missing fails the session, naming it, and
   assert.equal(openFds(), before);
 });
 
+test('detachAndDrain() stops new records and delivers every one the kernel emitted (a SIGTERM loses nothing)', async (t) => {
+  if (!needBpf(t)) return;
+  const session = BpfSession.open({ drainIntervalMs: 10_000, wakeupBytes: 1 << 20 }); // only the final drain delivers
+  try {
+    let delivered = 0;
+    session.start((b) => { for (let off = 0; off < b.length; off += b.readUInt16LE(off + 2)) delivered++; }, (err) => assert.fail(err));
+    execFileSync('sh', ['-c', 'for i in $(seq 300); do cat /etc/hostname; done'], { stdio: 'ignore' });
+    const drained = session.detachAndDrain();
+    const s = session.stats();
+    assert.ok(drained > 0, 'the final drain delivered what the rings held');
+    assert.equal(s['records_delivered'], s['events_emitted'], 'every record the kernel emitted reached onBatch');
+    assert.equal(delivered, s['records_delivered']);
+    assert.ok(session.programs().every((p) => !p.attached), 'the programs are detached');
+    execFileSync('cat', ['/etc/hostname'], { stdio: 'ignore' });
+    assert.equal(session.stats()['events_emitted'], s['events_emitted'], 'nothing is emitted after the detach');
+  } finally {
+    session.close();
+  }
+});
+
 test('close() detaches and frees everything: no fd, prog, link or map of ours remains', async (t) => {
   if (!needBpf(t)) return;
   // Warm-up: the first load in a process lets libbpf probe kernel features once; that is not per-session state.

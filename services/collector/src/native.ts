@@ -118,6 +118,8 @@ export interface NativeSession {
   ringStats(): RingStats;
   setFilter(filter: NativeFilter): void;
   programs(): NativeProgram[];
+  /** Detaches every program, then delivers what the buffers still hold; returns the records delivered. */
+  detachAndDrain(): number;
   close(): void;
 }
 
