@@ -55,8 +55,9 @@ test('npm start: /etc/shadow read in a pod → alert on stdout within a second, 
   const pod = createPodCgroup();
   pods.push(pod);
   fake.addPod(podFor(pod, { namespace: 'shop', name: 'api-5f6d7c8b9-q7w8e', node: 'embedded-node' }).object);
+  // The node the pod is scheduled on: the enricher accepts a node's events only for its own pods.
   const p = await startService('embedded', '', ['--kubeconfig', join(dir, 'kubeconfig'), '--dry-run=false',
-    '--log-level', 'info'], { command: ['npm', '--silent', 'start', '--'] });
+    '--node', 'embedded-node', '--log-level', 'info'], { command: ['npm', '--silent', 'start', '--'] });
   running.push(p);
   await pod.run(['cat', '/etc/hostname']);
   const t0 = Date.now();

@@ -211,3 +211,19 @@ test('a raw record that does not decode goes to the dead-letter topic and the st
   assert.match(pb.DeadLetter.decode(dead[0]?.value ?? Buffer.alloc(0)).reason, /node is empty/);
   assert.equal(enricher.state, 'ready');
 });
+
+test('a node speaks only for its own pods: an event naming a pod scheduled elsewhere is counted and dead-lettered', async (t) => {
+  const { bus, pods, send, out, metrics, byPid } = await setup(t);
+  const dead: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'dl', topics: [TOPICS.deadLetter], handler: async (b) => { dead.push(...b); } });
+  pods.add(pod('u-here', 'c-here'));
+  pods.add({ ...pod('u-there', 'c-there', 'victim'), node: 'node-2' });
+  await send([ev(1, 'pods/u-here/c-here'), ev(2, 'pods/u-there/c-there')]);
+  await waitFor('the enriched event and the dead letter', () => byPid(1) !== undefined && dead.length >= 1);
+  assert.equal(byPid(2), undefined, 'the other node\'s pod never reaches the rules as that pod');
+  const letter = pb.DeadLetter.decode(dead[0]!.value);
+  assert.match(letter.reason, /pod shop\/victim, which is scheduled on node "node-2"/);
+  assert.equal(pb.RawEvent.decode(letter.value).process?.pid, 2, 'the refused event itself is in the dead letter');
+  assert.equal(await counterValue(metrics, 'palisade_enricher_node_mismatch_total'), 1);
+  assert.ok(out.length >= 1);
+});

@@ -65,6 +65,8 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
       upstreamLost: mt.counter('palisade_enricher_upstream_lost_events_total',
         'Events the collector reported lost (in-band loss records), by source.', ['source']),
       seqGaps: mt.counter('palisade_enricher_batch_seq_gaps_total', 'Raw batches missing from a collector\'s sequence.', ['node']),
+      nodeMismatch: mt.counter('palisade_enricher_node_mismatch_total',
+        'Events refused because their pod is scheduled on another node than the one that reported them (dead-lettered).'),
     };
   }
 
@@ -84,9 +86,14 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
   async enrichBatch(batch: palisade.v1.RawEventBatch): Promise<void> {
     const node = batch.node;
     this.checkSeq(node, batch.instanceId ?? '', Number(batch.seq));
-    const out: palisade.v1.IEnrichedEvent[] = batch.events.map((event) => this.enrichOne(node, event));
-    const waiting = out.filter((e) => e.status === Status.ENRICHMENT_STATUS_UNSPECIFIED);
-    if (waiting.length > 0) await this.hold(out);
+    const all: palisade.v1.IEnrichedEvent[] = batch.events.map((event) => this.enrichOne(node, event));
+    const waiting = all.filter((e) => e.status === Status.ENRICHMENT_STATUS_UNSPECIFIED);
+    if (waiting.length > 0) await this.hold(all);
+    // A node speaks only for the pods scheduled on it: an event naming another node's pod is forged or misrouted,
+    // and must not reach the rules (or the responder) as that pod's.
+    const refused = all.filter((e) => e.status === Status.ENRICHMENT_STATUS_ENRICHED && e.pod?.node && e.pod.node !== node);
+    if (refused.length > 0) await this.refuse(node, refused);
+    const out = refused.length > 0 ? all.filter((e) => !refused.includes(e)) : all;
     const messages: OutgoingMessage[] = [];
     // One record per key, in event order: a pod's events stay in order on one partition.
     const byKey = new Map<string, palisade.v1.IEnrichedEvent[]>();
@@ -127,6 +134,21 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
       if (last === undefined) for (const k of this.lastSeq.keys()) if (k.startsWith(`${node}\u0000`)) this.lastSeq.delete(k);
       this.lastSeq.set(key, seq);
     }
+  }
+
+  /** Dead-letters events whose pod runs on another node than the one that reported them. */
+  private async refuse(node: string, events: palisade.v1.IEnrichedEvent[]): Promise<void> {
+    this.m.nodeMismatch.inc(events.length);
+    const now = Date.now();
+    await this.producer.send(TOPICS.deadLetter, events.map((e) => ({
+      key: node,
+      value: pb.DeadLetter.encode({
+        sourceTopic: TOPICS.raw, stage: 'enricher', timeUnixNano: now * 1e6,
+        reason: `node ${JSON.stringify(node)} reported an event of pod ${e.pod?.namespace ?? ''}/${e.pod?.name ?? ''}, ` +
+          `which is scheduled on node ${JSON.stringify(e.pod?.node ?? '')}`,
+        value: e.event ? pb.RawEvent.encode(e.event).finish() : new Uint8Array(),
+      }).finish(),
+    })));
   }
 
   /** Status UNSPECIFIED on return means: a container whose pod is not known yet (hold it). */
