@@ -18,3 +18,5 @@ export { kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';
 export { ConsumerStage, type ConsumerStageOptions } from './consumer-stage.js';
 export { ABI, type AbiKind, type AbiStat, type AbiConstants, type AbiStructs, type EventKindName } from './gen/abi.js';
+export { buildDeadLetter, DeadLetterSender, DEAD_LETTER_HEAD_BYTES, sha256Hex, type DeadLetterInput, type DeadLetterCause,
+  type DeadLetterSenderOptions } from './dead-letter.js';
