@@ -7,7 +7,7 @@
 // container that timed out once passes straight through for negativeTtlMs, so one unknown container cannot stall a
 // node's stream on every batch.
 import {
-  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type OutgoingMessage, type palisade,
+  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type SplitPart, type palisade,
 } from '@palisade/common';
 
 export interface ContainerIdentity {
@@ -85,8 +85,11 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
     const out: palisade.v1.IEnrichedEvent[] = batch.events.map((event) => this.enrichOne(node, event));
     const waiting = out.filter((e) => e.status === Status.ENRICHMENT_STATUS_UNSPECIFIED);
     if (waiting.length > 0) await this.hold(out);
-    const messages: OutgoingMessage[] = [];
-    // One record per key, in event order: a pod's events stay in order on one partition.
+    const parts: SplitPart<palisade.v1.IEnrichedEvent>[] = [];
+    const headers = { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' };
+    // One record per key, in event order: a pod's events stay in order on one partition. The pod is embedded in every
+    // event, so a burst from one pod can be larger than a record may be; the producer then splits it into several
+    // records of that key, still in order.
     const byKey = new Map<string, palisade.v1.IEnrichedEvent[]>();
     for (const e of out) {
       const key = keyOf(node, e);
@@ -96,20 +99,22 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
       this.m.events.inc({ status: statusName(e.status ?? 0) });
     }
     for (const [key, events] of byKey) {
-      messages.push({
-        key, value: pb.EnrichedEventBatch.encode({ events, node }).finish(),
-        headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
+      parts.push({
+        key, headers, items: events,
+        encode: (items) => pb.EnrichedEventBatch.encode({ events: items, node }).finish(),
+        encodeItem: (e) => pb.EnrichedEvent.encode(e).finish(),
       });
     }
     if (batch.losses.length > 0) {
       for (const l of batch.losses) this.m.upstreamLost.inc({ source: l.source ?? 'unknown' }, Number(l.count));
       // Losses travel on: every consumer of the enriched topic learns of the gap.
-      messages.push({
-        key: node, value: pb.EnrichedEventBatch.encode({ events: [], losses: batch.losses, node }).finish(),
-        headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
+      parts.push({
+        key: node, headers, items: [],
+        encode: () => pb.EnrichedEventBatch.encode({ events: [], losses: batch.losses, node }).finish(),
+        encodeItem: (e) => pb.EnrichedEvent.encode(e).finish(),
       });
     }
-    if (messages.length > 0) await this.producer.send(TOPICS.enriched, messages);
+    if (parts.length > 0) await this.producer.sendSplit(TOPICS.enriched, parts);
   }
 
   private checkSeq(node: string, seq: number): void {
