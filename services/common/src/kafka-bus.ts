@@ -511,6 +511,8 @@ export class KafkaBus implements Bus {
     if (limit === undefined) {
       limit = this.readMaxMessageBytes(topic);
       this.limits.set(topic, limit);
+      // A failed connect must not stay cached: the next start tries again.
+      limit.catch(() => this.limits.delete(topic));
     }
     return limit;
   }
