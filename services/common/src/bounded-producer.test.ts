@@ -72,6 +72,7 @@ test('one event larger than the limit alone is dead-lettered (bounded, with the 
   const got = read(TOPICS.enriched);
   const dead = read(TOPICS.deadLetter);
   const big = opens(1, 100 * 1024);
+  out.setSource(`${TOPICS.raw}/1@40..52`);
   await out.sendSplit(TOPICS.enriched, [part([...opens(2), ...big, ...opens(2)])]);
   await waitFor('the dead letter', () => dead.length === 1);
   await waitFor('the other events', () => got.reduce((n, m) => n + pb.EnrichedEventBatch.decode(m.value).events.length, 0) === 4);
@@ -81,7 +82,7 @@ test('one event larger than the limit alone is dead-lettered (bounded, with the 
   assert.equal(dl.partition, -1);
   assert.equal(Number(dl.valueLength), pb.EnrichedEvent.encode(big[0] ?? {}).finish().length);
   assert.ok(dl.valueTruncated && dl.value.length === 4096);
-  assert.match(dl.reason, /one event encodes to \d+ bytes; a record on palisade.events.enriched may have \d+/);
+  assert.match(dl.reason, /one event encodes to \d+ bytes; a record on palisade.events.enriched may have \d+; from palisade.events.raw\/1@40..52$/);
   assert.equal(await counterValue(metrics, 'palisade_output_oversize_total', { stage: 'enricher', topic: TOPICS.enriched }), 1);
 });
 

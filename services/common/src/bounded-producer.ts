@@ -47,6 +47,7 @@ const TOPIC_LABELS: ReadonlySet<string> = new Set(Object.values(TOPICS));
 export class BoundedProducer implements Producer {
   private readonly m;
   private readonly log: Logger;
+  private source: string | undefined;
 
   private constructor(
     private readonly inner: Producer,
@@ -79,6 +80,12 @@ export class BoundedProducer implements Producer {
     opts.logger.info('output limits', { maxMessageBytes: Object.fromEntries(limits) });
     return new BoundedProducer(inner, opts.stage, limits, deadLetters, opts.metrics, opts.logger);
   }
+
+  /**
+   * Names the consumed records being handled (e.g. "palisade.events.raw/1@40..52"), so an oversize dead letter says
+   * where its event came from; ConsumerStage sets it around each batch (one at a time), undefined after.
+   */
+  setSource(ref: string | undefined): void { this.source = ref; }
 
   /** The most bytes (recordBytes) one record on this topic may have. */
   limit(topic: string): number {
@@ -151,8 +158,9 @@ export class BoundedProducer implements Producer {
   private async deadLetterOversize(topic: string, items: { key: string | Buffer | null; value: Uint8Array; reason: string }[]): Promise<void> {
     this.m.oversize.inc(this.label(topic), items.length);
     this.log.warn('output too large for its topic, sent to the dead-letter topic', { topic, count: items.length, first: items[0]?.reason });
+    const from = this.source === undefined ? '' : `; from ${this.source}`;
     await this.deadLetters.send(items.map((i) => ({
-      cause: 'oversize' as const, sourceTopic: topic, partition: -1, offset: '', key: i.key, value: i.value, reason: i.reason,
+      cause: 'oversize' as const, sourceTopic: topic, partition: -1, offset: '', key: i.key, value: i.value, reason: i.reason + from,
     })));
   }
 }

@@ -59,7 +59,16 @@ export abstract class ConsumerStage<T> implements RunnableService {
       stage: s.name, groupId: s.groupId, topic: s.input, bus: s.bus, producer: this.out, deadLetters: this.out.deadLetters,
       metrics: s.metrics, logger: s.logger,
       decode: (buf) => decodeOrThrow(s.schema, () => s.decode(buf)),
-      handle: (records) => this.handle(records.map((r) => r.value)),
+      handle: async (records) => {
+        const first = records[0]?.msg;
+        const last = records[records.length - 1]?.msg;
+        this.out?.setSource(first && last ? `${first.topic}/${first.partition}@${first.offset}..${last.offset}` : undefined);
+        try {
+          await this.handle(records.map((r) => r.value));
+        } finally {
+          this.out?.setSource(undefined);
+        }
+      },
       onFatal: (err) => this.life.fail(err),
     });
     this.life.set('ready');
