@@ -238,3 +238,16 @@ test('programs the kernel lacks are exported as attached=0 and named in the read
     kindsNotSeen: ['module_load'],
   });
 });
+
+test('a batch larger than the raw topic accepts is published split, every event in order, under one seq', async (t) => {
+  const bus = new MemoryBus({ partitions: 2, maxMessageBytes: 8192 });
+  const { source, raw, batches, pids, collector } = await setup(t, { bus, maxBatchEvents: 1000 });
+  const all = Array.from({ length: 1000 }, (_, i) => i + 1);
+  source.emit(all);
+  await waitFor('every event', () => pids().length === 1000);
+  assert.deepEqual(pids(), all);
+  assert.ok(raw.length >= 3, `${raw.length} records`);
+  assert.ok(raw.every((m) => m.value.length <= 8192));
+  assert.deepEqual(new Set(batches().map((b) => Number(b.seq))), new Set([1]), 'the parts keep the batch\'s seq: no gap downstream');
+  assert.equal(collector.state, 'ready');
+});

@@ -2,8 +2,8 @@
 // raw topic, keyed by node so one node's (and so one pod's) events stay in order. Kernel-side losses are sent
 // in-band as LossRecords in the next batch, so every consumer downstream knows where a gap is.
 import {
-  ABI, Lifecycle, PalisadeError, TOPICS,
-  type Bus, type Logger, type Metrics, type Producer, type Service, type ServiceState, type palisade,
+  ABI, BoundedProducer, Lifecycle, PalisadeError, TOPICS, pb, recordBytes,
+  type Bus, type Logger, type Metrics, type OutgoingMessage, type Service, type ServiceState, type palisade,
 } from '@palisade/common';
 import type { EncodedEventSink, EventSource } from './event-source.js';
 import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
@@ -31,10 +31,12 @@ export interface CollectorOptions {
 const KIND_NAMES: Record<number, string> = Object.fromEntries(ABI.kinds.map((k) => [k.id, k.name]));
 const KIND_COUNT = Math.max(...Object.keys(KIND_NAMES).map(Number));
 
+const RAW_HEADERS = { 'palisade-schema': 'palisade.v1.RawEventBatch' };
+
 export class Collector implements Service {
   readonly name = 'collector';
   private readonly life = new Lifecycle();
-  private producer: Producer | undefined;
+  private producer: BoundedProducer | undefined;
   // Events are encoded as they arrive, so what waits for the bus is bytes (~250 per event), not object graphs the
   // collector would hold through young-generation collections: the open batch in the encoder, full ones in `sealed`.
   private readonly encoder = new RawBatchEncoder();
@@ -93,7 +95,9 @@ export class Collector implements Service {
 
   async start(): Promise<void> {
     await this.opts.bus.ensureTopics([{ topic: TOPICS.raw }, { topic: TOPICS.deadLetter }]);
-    this.producer = this.opts.bus.producer();
+    this.producer = await BoundedProducer.create({
+      bus: this.opts.bus, stage: 'collector', metrics: this.opts.metrics, logger: this.opts.logger, topics: [TOPICS.raw],
+    });
     const source = this.opts.source;
     if (source.startEncoded !== undefined) source.startEncoded(this.sink);
     else source.start((events) => this.onEvents(events));
@@ -239,9 +243,13 @@ export class Collector implements Service {
     const record = encodeBatch(this.opts.node, ++this.seq, batch.events, this.headerRoom, losses,
       this.opts.visibility?.instanceId ?? '');
     this.sending = true;
-    this.inflight = producer.send(TOPICS.raw, [{
-      key: this.opts.node, value: record, headers: { 'palisade-schema': 'palisade.v1.RawEventBatch' },
-    }]).then(
+    const message: OutgoingMessage = { key: this.opts.node, value: record, headers: RAW_HEADERS };
+    // A batch of events with long argv or paths can be larger than the topic accepts: only then is it decoded again
+    // and split, so the common path stays bytes-only.
+    const send = recordBytes(message) <= producer.limit(TOPICS.raw)
+      ? producer.send(TOPICS.raw, [message])
+      : this.sendSplit(producer, record);
+    this.inflight = send.then(
       () => { this.m.batches.inc(); },
       (err: unknown) => {
         // The bus client already retried; the events are gone. Count them in-band so the gap is visible.
@@ -254,5 +262,16 @@ export class Collector implements Service {
       this.sending = false;
       if (this.sealed.length > 0) this.flush();
     });
+  }
+
+  /** Publishes an encoded batch too large for one record as several, with the same seq (the enricher sees no gap). */
+  private sendSplit(producer: BoundedProducer, record: Uint8Array): Promise<void> {
+    const b = pb.RawEventBatch.decode(record);
+    const encode = (events: palisade.v1.IRawEvent[], losses: palisade.v1.ILossRecord[] = []): Uint8Array =>
+      pb.RawEventBatch.encode({ node: b.node, seq: b.seq, events, losses, ...(b.instanceId !== '' && { instanceId: b.instanceId }) }).finish();
+    const encodeItem = (e: palisade.v1.IRawEvent): Uint8Array => pb.RawEvent.encode(e).finish();
+    const parts = [{ key: this.opts.node, headers: RAW_HEADERS, items: b.events, encode: (evs: palisade.v1.IRawEvent[]) => encode(evs), encodeItem }];
+    if (b.losses.length > 0) parts.push({ key: this.opts.node, headers: RAW_HEADERS, items: [], encode: () => encode([], b.losses), encodeItem });
+    return producer.sendSplit(TOPICS.raw, parts);
   }
 }

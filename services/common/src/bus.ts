@@ -45,6 +45,22 @@ export interface Consumer {
   stop(): Promise<void>;
 }
 
+/** Kafka's default max.message.bytes (1 MiB + the record batch overhead). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
+// What one record costs in a Kafka record batch besides its key, value and header bytes: length, attributes,
+// timestamp and offset deltas and the key/value/header lengths, as varints. 32 is above the worst case for records
+// under 2 GiB with a few headers.
+const RECORD_OVERHEAD_BYTES = 32;
+
+/** A record's size as the broker counts it against max.message.bytes (an upper bound). */
+export function recordBytes(m: OutgoingMessage): number {
+  let n = RECORD_OVERHEAD_BYTES + m.value.byteLength;
+  if (m.key !== null) n += typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.byteLength;
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
+  return n;
+}
+
 export interface TopicSpec {
   topic: string;
   partitions?: number;
@@ -56,6 +72,12 @@ export interface Bus {
   /** Creates the topics that do not exist yet. */
   ensureTopics(topics: TopicSpec[]): Promise<void>;
   producer(): Producer;
+  /**
+   * The most bytes one record batch may have on this topic (Kafka's max.message.bytes: the topic's config, else the
+   * broker's message.max.bytes, else 1 MiB). A send whose records for one partition exceed it fails with the
+   * non-retriable BUS_MESSAGE_TOO_LARGE; BoundedProducer (bounded-producer.ts) keeps every send under it.
+   */
+  maxMessageBytes(topic: string): Promise<number>;
   consume(opts: ConsumerOptions): Promise<Consumer>;
   /** Stops every consumer (each drains and commits), then disconnects producers. Idempotent. */
   close(): Promise<void>;

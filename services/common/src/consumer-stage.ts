@@ -1,7 +1,8 @@
 // The shape every consuming stage shares (enricher, evaluator, responder): one input topic of protobuf records,
 // decoded and validated (bad ones dead-lettered by consumeTopic), handed to the stage in batches; a lifecycle of
 // starting -> ready -> draining -> stopped, or failed on a fatal consumer error.
-import type { Bus, Consumer, Producer } from './bus.js';
+import { BoundedProducer } from './bounded-producer.js';
+import type { Bus, Consumer } from './bus.js';
 import { TOPICS } from './bus.js';
 import { Lifecycle, type ServiceState } from './lifecycle.js';
 import type { Logger } from './logger.js';
@@ -28,7 +29,7 @@ export abstract class ConsumerStage<T> implements RunnableService {
   readonly name: string;
   protected readonly life = new Lifecycle();
   private consumer: Consumer | undefined;
-  private out: Producer | undefined;
+  private out: BoundedProducer | undefined;
 
   constructor(private readonly stage: ConsumerStageOptions<T>) {
     this.name = stage.name;
@@ -37,8 +38,8 @@ export abstract class ConsumerStage<T> implements RunnableService {
   get state(): ServiceState { return this.life.state; }
   onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
 
-  /** The producer for the stage's outputs; set once start() has run. */
-  protected get producer(): Producer {
+  /** The producer for the stage's outputs, bounded by each topic's limit; set once start() has run. */
+  protected get producer(): BoundedProducer {
     if (!this.out) throw new Error(`${this.name}: producer used before start()`);
     return this.out;
   }
@@ -53,12 +54,21 @@ export abstract class ConsumerStage<T> implements RunnableService {
     await this.beforeStart();
     const s = this.stage;
     await s.bus.ensureTopics([s.input, ...s.outputs, TOPICS.deadLetter].map((topic) => ({ topic })));
-    this.out = s.bus.producer();
+    this.out = await BoundedProducer.create({ bus: s.bus, stage: s.name, metrics: s.metrics, logger: s.logger, topics: s.outputs });
     this.consumer = await consumeTopic({
-      stage: s.name, groupId: s.groupId, topic: s.input, bus: s.bus, producer: this.out,
+      stage: s.name, groupId: s.groupId, topic: s.input, bus: s.bus, producer: this.out, deadLetters: this.out.deadLetters,
       metrics: s.metrics, logger: s.logger,
       decode: (buf) => decodeOrThrow(s.schema, () => s.decode(buf)),
-      handle: (records) => this.handle(records.map((r) => r.value)),
+      handle: async (records) => {
+        const first = records[0]?.msg;
+        const last = records[records.length - 1]?.msg;
+        this.out?.setSource(first && last ? `${first.topic}/${first.partition}@${first.offset}..${last.offset}` : undefined);
+        try {
+          await this.handle(records.map((r) => r.value));
+        } finally {
+          this.out?.setSource(undefined);
+        }
+      },
       onFatal: (err) => this.life.fail(err),
     });
     this.life.set('ready');

@@ -18,3 +18,7 @@ export { kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';
 export { ConsumerStage, type ConsumerStageOptions } from './consumer-stage.js';
 export { ABI, type AbiKind, type AbiStat, type AbiConstants, type AbiStructs, type EventKindName } from './gen/abi.js';
+export { BoundedProducer, MESSAGE_HEADROOM_BYTES, type SplitPart, type BoundedProducerOptions } from './bounded-producer.js';
+export { buildDeadLetter, DeadLetterSender, DEAD_LETTER_HEAD_BYTES, sha256Hex, type DeadLetterInput, type DeadLetterCause,
+  type DeadLetterSenderOptions } from './dead-letter.js';
+export { splitEncoded, chunkBySize, type SplitInput, type SplitOutput } from './record-splitter.js';

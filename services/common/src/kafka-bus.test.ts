@@ -395,3 +395,26 @@ describe('kafkaLogCreator', () => {
     ]);
   });
 });
+
+it('maxMessageBytes: the topic\'s max.message.bytes, else the broker\'s message.max.bytes, else 1 MiB', async () => {
+  const { fake, bus } = setup();
+  assert.equal(await bus.maxMessageBytes('no-describe'), 1_048_588, 'a client without describeConfigs: Kafka\'s default');
+
+  const asked: Array<{ type: number; name: string }> = [];
+  let topicAnswer = { errorCode: 0, configEntries: [{ configName: 'max.message.bytes', configValue: '65536' }] };
+  Object.assign(fake.adm, {
+    describeCluster: async () => ({ brokers: [{ nodeId: 3 }], controller: 3 }),
+    describeConfigs: async (o: { resources: Array<{ type: number; name: string }> }) => {
+      const r = o.resources[0] as { type: number; name: string };
+      asked.push({ type: r.type, name: r.name });
+      if (r.type === 2) return { resources: [topicAnswer] };
+      return { resources: [{ errorCode: 0, configEntries: [{ configName: 'message.max.bytes', configValue: '200000' }] }] };
+    },
+  });
+  assert.equal(await bus.maxMessageBytes('small'), 65536);
+  assert.equal(await bus.maxMessageBytes('small'), 65536, 'read once per topic');
+  assert.equal(asked.length, 1);
+  topicAnswer = { errorCode: 3, configEntries: [] }; // UNKNOWN_TOPIC_OR_PARTITION
+  assert.equal(await bus.maxMessageBytes('other'), 200000, 'the broker\'s limit when the topic has none to report');
+  assert.deepEqual(asked.at(-1), { type: 4, name: '3' });
+});

@@ -13,6 +13,7 @@
 //   reorder records within a partition.
 import { Kafka, Partitioners, logLevel, type ICustomPartitioner, type LogEntry } from 'kafkajs';
 import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, Producer, TopicSpec } from './bus.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
 import { PalisadeError, errorMessage, isRetriable } from './errors.js';
 
 /** The logger KafkaBus writes to; the service's structured logger fits it. */
@@ -114,6 +115,12 @@ export interface KafkaLikeAdmin {
   fetchTopicMetadata(options: { topics: string[] }): Promise<{
     topics: Array<{ name: string; partitions: Array<{ partitionId: number; leader: number }> }>;
   }>;
+  /** Optional: without it (or when it fails) maxMessageBytes is Kafka's default 1 MiB. */
+  describeConfigs?(options: {
+    resources: Array<{ type: number; name: string; configNames?: string[] }>;
+    includeSynonyms: boolean;
+  }): Promise<{ resources: Array<{ errorCode: number; configEntries: Array<{ configName: string; configValue: string }> }> }>;
+  describeCluster?(): Promise<{ brokers: Array<{ nodeId: number }>; controller: number | null }>;
 }
 
 export interface KafkaLike {
@@ -149,6 +156,10 @@ export interface KafkaBusOptions {
 }
 
 const DEFAULT_PARTITIONS = 3;
+// Kafka's DescribeConfigs resource types (kafkajs' ConfigResourceTypes is a TypeScript enum its CommonJS build does
+// not export by name).
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
 const HEARTBEAT_MS = 3_000;
 
 // kafkajs' client-level retry: how long a request (a send, a commit, a metadata fetch) keeps trying one broker
@@ -409,6 +420,7 @@ export class KafkaBus implements Bus {
   private readonly kafkaProducer: KafkaLikeProducer;
   private readonly consumers = new Set<KafkaBusConsumer>();
   private connecting: Promise<void> | undefined;
+  private readonly limits = new Map<string, Promise<number>>();
   private closing: Promise<void> | undefined;
 
   constructor(opts: KafkaBusOptions) {
@@ -493,6 +505,49 @@ export class KafkaBus implements Bus {
     }
   }
 
+  /** Read once per topic (a changed topic config is seen on the next start). */
+  maxMessageBytes(topic: string): Promise<number> {
+    let limit = this.limits.get(topic);
+    if (limit === undefined) {
+      limit = this.readMaxMessageBytes(topic);
+      this.limits.set(topic, limit);
+      // A failed connect must not stay cached: the next start tries again.
+      limit.catch(() => this.limits.delete(topic));
+    }
+    return limit;
+  }
+
+  private async readMaxMessageBytes(topic: string): Promise<number> {
+    await this.connect();
+    const admin = this.admin;
+    const read = async (type: number, name: string, config: string): Promise<number | undefined> => {
+      if (admin.describeConfigs === undefined) return undefined;
+      const { resources } = await admin.describeConfigs({ resources: [{ type, name, configNames: [config] }], includeSynonyms: false });
+      const value = resources[0]?.errorCode === 0
+        ? resources[0].configEntries.find((e) => e.configName === config)?.configValue : undefined;
+      const n = Number(value);
+      return value !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
+    };
+    try {
+      const fromTopic = await read(RESOURCE_TOPIC, topic, 'max.message.bytes');
+      if (fromTopic !== undefined) return fromTopic;
+    } catch (err) {
+      this.log.warn('could not read the topic\'s max.message.bytes; trying the broker\'s', { topic, error: errorMessage(err) });
+    }
+    try {
+      const cluster = await admin.describeCluster?.();
+      const nodeId = cluster?.controller ?? cluster?.brokers[0]?.nodeId;
+      if (nodeId !== undefined && nodeId !== null) {
+        const fromBroker = await read(RESOURCE_BROKER, String(nodeId), 'message.max.bytes');
+        if (fromBroker !== undefined) return fromBroker;
+      }
+    } catch (err) {
+      this.log.warn('could not read the broker\'s message.max.bytes', { topic, error: errorMessage(err) });
+    }
+    this.log.warn('max.message.bytes unknown; assuming Kafka\'s default', { topic, bytes: DEFAULT_MAX_MESSAGE_BYTES });
+    return DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
   producer(): Producer {
     return {
       send: async (topic, messages) => {
@@ -501,7 +556,8 @@ export class KafkaBus implements Bus {
         try {
           await this.kafkaProducer.send({ topic, messages: messages.map(toRecord), acks: -1 });
         } catch (err) {
-          throw new PalisadeError('BUS_SEND_FAILED', `kafka: send ${messages.length} record(s) to ${topic}: ${errorMessage(err)}`, {
+          const tooLarge = typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
+          throw new PalisadeError(tooLarge ? 'BUS_MESSAGE_TOO_LARGE' : 'BUS_SEND_FAILED', `kafka: send ${messages.length} record(s) to ${topic}: ${errorMessage(err)}`, {
             retriable: kafkaRetriable(err),
             cause: err,
           });

@@ -6,6 +6,7 @@
 // while an active group lags more than maxLag records on the target partition, so a slow stage slows the collector,
 // whose kernel buffer then counts what it cannot hold, instead of the heap growing without limit.
 import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, Producer, TopicSpec } from './bus.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, recordBytes } from './bus.js';
 import { PalisadeError, isRetriable } from './errors.js';
 import { backoffMs, sleep } from './retry.js';
 
@@ -16,6 +17,11 @@ export interface MemoryBusOptions {
   /** Records kept on a partition no group reads (dead letters nobody consumes, say). */
   retainUnread?: number;
   maxBatch?: number;
+  /**
+   * The most bytes one record may have (recordBytes), like a broker's max.message.bytes: a larger one fails the send
+   * with the non-retriable BUS_MESSAGE_TOO_LARGE, as Kafka does. Default: Kafka's 1 MiB.
+   */
+  maxMessageBytes?: number;
 }
 
 interface StoredRecord {
@@ -67,13 +73,17 @@ export class MemoryBus implements Bus {
   readonly maxLag: number;
   readonly retainUnread: number;
   readonly maxBatch: number;
+  readonly maxMessageBytesLimit: number;
 
   constructor(opts: MemoryBusOptions = {}) {
     this.partitionCount = opts.partitions ?? 3;
     this.maxLag = opts.maxLag ?? 50_000;
     this.retainUnread = opts.retainUnread ?? 10_000;
     this.maxBatch = opts.maxBatch ?? 500;
+    this.maxMessageBytesLimit = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
+
+  async maxMessageBytes(_topic: string): Promise<number> { return this.maxMessageBytesLimit; }
 
   async connect(): Promise<void> { /* nothing to connect to */ }
 
@@ -170,6 +180,14 @@ export class MemoryBus implements Bus {
 
   private async send(topicName: string, messages: OutgoingMessage[]): Promise<void> {
     if (this.closed) throw new PalisadeError('BUS_UNAVAILABLE', 'bus is closed', { retriable: false });
+    // Checked before anything is stored: a send either fails whole, as a rejected Kafka produce does, or goes on.
+    for (const m of messages) {
+      const size = recordBytes(m);
+      if (size > this.maxMessageBytesLimit) {
+        throw new PalisadeError('BUS_MESSAGE_TOO_LARGE',
+          `memory bus: a ${size}-byte record is larger than the ${this.maxMessageBytesLimit} bytes ${topicName} accepts`);
+      }
+    }
     const topic = this.topic(topicName);
     const now = String(Date.now());
     for (const m of messages) {

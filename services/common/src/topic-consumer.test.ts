@@ -97,3 +97,35 @@ test('decodeOrThrow turns any decode failure into DECODE_FAILED with the cause',
   });
   assert.equal(decodeOrThrow('x', () => 5), 5);
 });
+
+test('a bad record near the size limit and a burst of 6,000 bad records are dead-lettered bounded; the stage goes on', async (t) => {
+  const max = 64 * 1024;
+  const bus = new MemoryBus({ partitions: 1, maxMessageBytes: max, maxBatch: 10_000 });
+  t.after(() => bus.close());
+  const metrics = new Metrics();
+  const handled: number[] = [];
+  const fatal: unknown[] = [];
+  await consumeTopic<number>({
+    stage: 'teststage', groupId: 'test', topic: SRC, bus, producer: bus.producer(), metrics, logger: silentLogger,
+    decode: (buf) => decodeOrThrow('number', () => {
+      const n = Number(buf.toString());
+      if (!Number.isFinite(n)) throw new Error('not a number');
+      return n;
+    }),
+    handle: async (records) => { handled.push(...records.map((r) => r.value)); },
+    onFatal: (err) => { fatal.push(err); },
+  });
+  const dead: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'dl-reader', topics: [TOPICS.deadLetter], handler: async (b) => { dead.push(...b); } });
+  // 200 B under the limit: its dead letter, were it a copy, would be over it.
+  await bus.producer().send(SRC, [{ key: 'k', value: Buffer.alloc(max - 200 - 40, 'x') }]);
+  await bus.producer().send(SRC, Array.from({ length: 6000 }, () => ({ key: 'k', value: Buffer.alloc(100, 'y') })));
+  await bus.producer().send(SRC, [{ key: 'k', value: Buffer.from('42') }]);
+  await waitFor('the good record after them', () => handled.includes(42));
+  await waitFor('every dead letter', () => dead.length === 6001);
+  assert.equal(fatal.length, 0);
+  const first = pb.DeadLetter.decode(dead[0]?.value ?? Buffer.alloc(0));
+  assert.equal(Number(first.valueLength), max - 240);
+  assert.equal(first.value.length, 4096);
+  assert.equal(await counterValue(metrics, 'palisade_deadletters_total', { stage: 'teststage', cause: 'invalid' }), 6001);
+});

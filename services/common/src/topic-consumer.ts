@@ -1,12 +1,13 @@
 // Consumes one topic of protobuf records for a stage. A record that does not decode or validate is never dropped:
-// it is counted and published to the dead-letter topic with the reason, in the same batch, so the commit that
-// follows covers it; the stage keeps going.
+// it is counted and published to the dead-letter topic as a bounded reference with the reason (dead-letter.ts), in
+// the same batch, so the commit that follows covers it; the stage keeps going, even when the dead letter cannot be
+// sent.
 import type { Bus, Consumer, IncomingMessage, Producer } from './bus.js';
 import { TOPICS } from './bus.js';
+import { DeadLetterSender } from './dead-letter.js';
 import { errorMessage, PalisadeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { pb } from './proto.js';
 
 export interface Decoded<T> {
   msg: IncomingMessage;
@@ -19,6 +20,8 @@ export interface TopicConsumerOptions<T> {
   topic: string;
   bus: Bus;
   producer: Producer;
+  /** Where invalid records go; default: a DeadLetterSender over producer, bounded by the dead-letter topic's limit. */
+  deadLetters?: DeadLetterSender;
   metrics: Metrics;
   logger: Logger;
   /** Decodes and validates one record; throws (with a reason) when the record is unusable. */
@@ -33,6 +36,10 @@ export async function consumeTopic<T>(opts: TopicConsumerOptions<T>): Promise<Co
   const invalid = opts.metrics.counter('palisade_records_invalid_total',
     'Records that could not be decoded or validated, published to the dead-letter topic.', ['stage', 'topic']);
   const log = opts.logger.child({ topic: opts.topic });
+  const deadLetters = opts.deadLetters ?? new DeadLetterSender({
+    stage: opts.stage, producer: opts.producer, metrics: opts.metrics, logger: opts.logger,
+    maxMessageBytes: await opts.bus.maxMessageBytes(TOPICS.deadLetter),
+  });
   return opts.bus.consume({
     groupId: opts.groupId,
     topics: [opts.topic],
@@ -54,14 +61,9 @@ export async function consumeTopic<T>(opts: TopicConsumerOptions<T>): Promise<Co
         log.warn('invalid records sent to the dead-letter topic', {
           count: dead.length, first: { offset: dead[0]?.msg.offset, reason: dead[0]?.reason },
         });
-        await opts.producer.send(TOPICS.deadLetter, dead.map(({ msg, reason }) => ({
-          key: msg.topic,
-          value: pb.DeadLetter.encode({
-            sourceTopic: msg.topic, partition: msg.partition, offset: msg.offset,
-            key: msg.key ?? Buffer.alloc(0), value: msg.value, reason, stage: opts.stage,
-            timeUnixNano: Date.now() * 1e6,
-          }).finish(),
-          headers: { 'palisade-schema': 'palisade.v1.DeadLetter' },
+        await deadLetters.send(dead.map(({ msg, reason }) => ({
+          cause: 'invalid' as const, sourceTopic: msg.topic, partition: msg.partition, offset: msg.offset,
+          key: msg.key, value: msg.value, reason,
         })));
       }
       if (good.length > 0) await opts.handle(good);

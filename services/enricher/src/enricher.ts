@@ -7,7 +7,8 @@
 // container that timed out once passes straight through for negativeTtlMs, so one unknown container cannot stall a
 // node's stream on every batch.
 import {
-  allowedLabel, BoundedLabel, ConsumerStage, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type OutgoingMessage, type palisade,
+  allowedLabel, BoundedLabel, ConsumerStage, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type SplitPart,
+  type palisade,
 } from '@palisade/common';
 
 export interface ContainerIdentity {
@@ -94,8 +95,11 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
     const refused = all.filter((e) => e.status === Status.ENRICHMENT_STATUS_ENRICHED && e.pod?.node && e.pod.node !== node);
     if (refused.length > 0) await this.refuse(node, refused);
     const out = refused.length > 0 ? all.filter((e) => !refused.includes(e)) : all;
-    const messages: OutgoingMessage[] = [];
-    // One record per key, in event order: a pod's events stay in order on one partition.
+    const parts: SplitPart<palisade.v1.IEnrichedEvent>[] = [];
+    const headers = { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' };
+    // One record per key, in event order: a pod's events stay in order on one partition. The pod is embedded in every
+    // event, so a burst from one pod can be larger than a record may be; the producer then splits it into several
+    // records of that key, still in order.
     const byKey = new Map<string, palisade.v1.IEnrichedEvent[]>();
     for (const e of out) {
       const key = keyOf(node, e);
@@ -105,20 +109,22 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
       this.m.events.inc({ status: statusName(e.status ?? 0) });
     }
     for (const [key, events] of byKey) {
-      messages.push({
-        key, value: pb.EnrichedEventBatch.encode({ events, node }).finish(),
-        headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
+      parts.push({
+        key, headers, items: events,
+        encode: (items) => pb.EnrichedEventBatch.encode({ events: items, node }).finish(),
+        encodeItem: (e) => pb.EnrichedEvent.encode(e).finish(),
       });
     }
     if (batch.losses.length > 0) {
       for (const l of batch.losses) this.m.upstreamLost.inc({ source: allowedLabel(l.source, LOSS_SOURCES) }, Number(l.count));
       // Losses travel on: every consumer of the enriched topic learns of the gap.
-      messages.push({
-        key: node, value: pb.EnrichedEventBatch.encode({ events: [], losses: batch.losses, node }).finish(),
-        headers: { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' },
+      parts.push({
+        key: node, headers, items: [],
+        encode: () => pb.EnrichedEventBatch.encode({ events: [], losses: batch.losses, node }).finish(),
+        encodeItem: (e) => pb.EnrichedEvent.encode(e).finish(),
       });
     }
-    if (messages.length > 0) await this.producer.send(TOPICS.enriched, messages);
+    if (parts.length > 0) await this.producer.sendSplit(TOPICS.enriched, parts);
   }
 
   /**
@@ -139,15 +145,12 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
   /** Dead-letters events whose pod runs on another node than the one that reported them. */
   private async refuse(node: string, events: palisade.v1.IEnrichedEvent[]): Promise<void> {
     this.m.nodeMismatch.inc(events.length);
-    const now = Date.now();
-    await this.producer.send(TOPICS.deadLetter, events.map((e) => ({
-      key: node,
-      value: pb.DeadLetter.encode({
-        sourceTopic: TOPICS.raw, stage: 'enricher', timeUnixNano: now * 1e6,
-        reason: `node ${JSON.stringify(node)} reported an event of pod ${e.pod?.namespace ?? ''}/${e.pod?.name ?? ''}, ` +
-          `which is scheduled on node ${JSON.stringify(e.pod?.node ?? '')}`,
-        value: e.event ? pb.RawEvent.encode(e.event).finish() : new Uint8Array(),
-      }).finish(),
+    // Bounded dead letters that can never fail the batch (DeadLetterSender counts what it could not send).
+    await this.producer.deadLetters.send(events.map((e) => ({
+      cause: 'invalid' as const, sourceTopic: TOPICS.raw, partition: -1, offset: '', key: node,
+      value: e.event ? pb.RawEvent.encode(e.event).finish() : new Uint8Array(),
+      reason: `node ${JSON.stringify(node)} reported an event of pod ${e.pod?.namespace ?? ''}/${e.pod?.name ?? ''}, ` +
+        `which is scheduled on node ${JSON.stringify(e.pod?.node ?? '')}`,
     })));
   }
 

@@ -71,6 +71,8 @@ test('alerts are published keyed by pod uid, with the rule in a header, and hand
   assert.equal(decoded.id, `PAL-T01:${NODE}:2`);
   assert.equal(decoded.event?.pod?.name, 'pod-uid-a');
   assert.equal(decoded.severity, pb.Severity.SEVERITY_HIGH);
+  // onAlert runs once the send resolved, which a consumer of the topic may see before it does.
+  await waitFor('onAlert', () => seen.length >= 1);
   assert.deepEqual(seen.map((x) => x.id), [`PAL-T01:${NODE}:2`]);
   assert.equal(await metricValue(metrics, 'palisade_evaluator_alerts_total', { rule_id: 'PAL-T01', severity: 'high' }), 1);
   assert.equal(await metricValue(metrics, 'palisade_evaluator_events_total'), 2);

@@ -18,6 +18,9 @@ export const embeddedSchema = {
   kafka: list('Kafka bootstrap brokers; empty (the default): the in-process bus', 'PALISADE_KAFKA_BROKERS', []),
   metricsPort: int('Port of /metrics, /healthz and /readyz (all stages)', 'PALISADE_METRICS_PORT', 9464, 0, 65535),
   printAlerts: bool('Print each alert on stdout as one JSON object per line', 'PALISADE_PRINT_ALERTS', true),
+  memoryBusMaxMessageBytes: int('Most bytes of one record on the in-process bus, like a broker\'s max.message.bytes ' +
+    '(outputs are split under it; on Kafka each topic\'s own limit is read instead)', 'PALISADE_MEMORY_BUS_MAX_MESSAGE_BYTES',
+  1_048_588, 16_384),
 };
 
 export async function runEmbedded(src: ConfigSources): Promise<void> {
@@ -28,7 +31,7 @@ export async function runEmbedded(src: ConfigSources): Promise<void> {
   const cfg = loadConfig(embeddedSchema, src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'palisade', node: cfg.node } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger });
+  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger, maxMessageBytes: cfg.memoryBusMaxMessageBytes });
   await bus.connect();
   logger.info('starting the embedded pipeline', { bus: bus.kind, dryRun: cfg.dryRun });
   const responder = composeResponder(cfg, { bus, metrics, logger });
