@@ -2,7 +2,7 @@
 // raw topic, keyed by node so one node's (and so one pod's) events stay in order. Kernel-side losses are sent
 // in-band as LossRecords in the next batch, so every consumer downstream knows where a gap is.
 import {
-  ABI, BoundedProducer, Lifecycle, PalisadeError, TOPICS, pb, recordBytes,
+  BoundedProducer, KIND_NAME_BY_ID, Lifecycle, PalisadeError, TOPICS, pb, recordBytes,
   type Bus, type Logger, type Metrics, type OutgoingMessage, type Service, type ServiceState, type palisade,
 } from '@palisade/common';
 import type { EncodedEventSink, EventSource } from './event-source.js';
@@ -28,7 +28,7 @@ export interface CollectorOptions {
 }
 
 /** The `kind` label of palisade_collector_events_total: the registry names (bpf/include/palisade.h). */
-const KIND_NAMES: Record<number, string> = Object.fromEntries(ABI.kinds.map((k) => [k.id, k.name]));
+const KIND_NAMES: Record<number, string> = Object.fromEntries(KIND_NAME_BY_ID);
 const KIND_COUNT = Math.max(...Object.keys(KIND_NAMES).map(Number));
 
 const RAW_HEADERS = { 'palisade-schema': 'palisade.v1.RawEventBatch' };

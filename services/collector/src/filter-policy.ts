@@ -27,7 +27,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ABI, PalisadeError } from '@palisade/common';
+import { ABI, KIND_ID_BY_NAME, PalisadeError } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import {
   COMM_MAX_BYTES, resolveKernelFilter, type FilterAction, type KernelFilter, type RateLimit,
@@ -46,7 +46,7 @@ const ACTIONS: Readonly<Record<PolicyAction, FilterAction>> = { Drop: 'drop', Si
  * Event kind names as the registry spells them (bpf/include/palisade.h): the Rego `kind`, the RawEvent oneof field.
  * A kind this build has no name for can still be given by its id.
  */
-export const EVENT_KIND_IDS: Readonly<Record<string, number>> = Object.fromEntries(ABI.kinds.map((k) => [k.name, k.id]));
+export const EVENT_KIND_IDS: Readonly<Record<string, number>> = KIND_ID_BY_NAME;
 
 export interface TracingPolicy {
   readonly name: string;

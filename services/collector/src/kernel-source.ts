@@ -1,6 +1,6 @@
 // The collector's kernel side in one object: the BPF session (native.ts), the batch decoder, the cgroup resolver and
 // the process cache (the binary, exec id and ancestry the kernel events do not carry).
-import { ABI, PalisadeError, pb, type palisade } from '@palisade/common';
+import { KERNEL_LOSS_COUNTERS, PalisadeError, pb, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
 import { ArgvRedactor } from './redact.js';
 import {
@@ -33,7 +33,7 @@ export interface KernelSourceOptions extends BpfSessionOptions {
  * and PAL_ADDON_STATS). The rest count throughput (events_emitted, records_delivered) or a field left empty
  * (read_*_failed: the event still went out).
  */
-export const KERNEL_LOSS_COUNTERS: readonly string[] = ABI.stats.filter((s) => s.loss).map((s) => s.name);
+export { KERNEL_LOSS_COUNTERS };
 
 export interface KernelSourceStats {
   /** Dropped events by reason: the KERNEL_LOSS_COUNTERS. */

@@ -16,7 +16,7 @@ function logTail(log: string | undefined, lines = 12): string {
 
 /** Turns whatever the addon threw into a PalisadeError whose message says what to do about it. */
 export function toPalisadeError(
-  err: unknown, context: { objectPath?: string; uid?: number } = { uid: process.getuid?.() },
+  err: unknown, context: { objectPath?: string; uid?: number } = {},
 ): PalisadeError {
   if (err instanceof PalisadeError) return err;
   if (!isNativeError(err)) {
@@ -24,7 +24,7 @@ export function toPalisadeError(
   }
   const code = err.kind;
   const permission = err.code === 'EPERM' || err.code === 'EACCES';
-  const root = context.uid === 0;
+  const root = (context.uid ?? process.getuid?.()) === 0;
   let message: string;
   if (err.op === 'bpf_object__open_file' && err.code === 'ENOENT') {
     message = `BPF object not found at ${context.objectPath ?? '(unknown)'}: run node scripts/build-native.mjs`;

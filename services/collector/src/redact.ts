@@ -40,19 +40,20 @@ export interface RedactorOptions {
 
 export class ArgvRedactor {
   private readonly enabled: boolean;
-  private readonly extra: readonly RegExp[];
+  /** The built-in inline patterns, then the operator's: built once, not per argument. */
+  private readonly inline: readonly RegExp[];
   /** Arguments redacted so far (for the collector's metrics). */
   redacted = 0;
 
   constructor(opts: RedactorOptions) {
     this.enabled = opts.enabled;
-    this.extra = (opts.patterns ?? []).map((p, i) => {
+    this.inline = [...INLINE, ...(opts.patterns ?? []).map((p, i) => {
       try {
         return new RegExp(p, 'g');
       } catch (err) {
         throw new PalisadeError('CONFIG_INVALID', `redact pattern ${i + 1} (${JSON.stringify(p)}) is not a regular expression: ${String(err)}`);
       }
-    });
+    })];
   }
 
   /** argv with every secret replaced; the same array when nothing matched (the common case costs no copy). */
@@ -77,7 +78,7 @@ export class ArgvRedactor {
     let s = arg;
     const named = NAMED_VALUE.exec(s);
     if (named !== null && !NOT_SECRET_FLAG.test(named[1]!.replace(/[=:]$/, ''))) s = `${named[1]}${REDACTED}`;
-    for (const re of [...INLINE, ...this.extra]) s = redactMatches(s, re);
+    for (const re of this.inline) s = redactMatches(s, re);
     return s;
   }
 }

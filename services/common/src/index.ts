@@ -22,3 +22,4 @@ export { BoundedProducer, MESSAGE_HEADROOM_BYTES, type SplitPart, type BoundedPr
 export { buildDeadLetter, DeadLetterSender, DEAD_LETTER_HEAD_BYTES, sha256Hex, type DeadLetterInput, type DeadLetterCause,
   type DeadLetterSenderOptions } from './dead-letter.js';
 export { splitEncoded, chunkBySize, type SplitInput, type SplitOutput } from './record-splitter.js';
+export { KIND_NAME_BY_ID, KIND_ID_BY_NAME, KERNEL_LOSS_COUNTERS } from './registry.js';

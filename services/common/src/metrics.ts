@@ -1,7 +1,7 @@
 // Prometheus metrics (prom-client). Names in base units, counters end in _total, latencies are histograms; no pod
 // names as labels. Metrics are get-or-create so that stages sharing a registry (embedded mode) share a metric.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ABI } from './gen/abi.js';
+import { KERNEL_LOSS_COUNTERS } from './registry.js';
 
 export class Metrics {
   readonly registry: Registry;
@@ -65,5 +65,5 @@ export class BoundedLabel {
  * the collector's own reasons. The label of the upstream-loss metrics comes only from this list.
  */
 export const LOSS_SOURCES: ReadonlySet<string> = new Set([
-  ...ABI.stats.filter((s) => s.loss).map((s) => s.name), 'decode', 'collector_backpressure', 'visibility_gap',
+  ...KERNEL_LOSS_COUNTERS, 'decode', 'collector_backpressure', 'visibility_gap',
 ]);

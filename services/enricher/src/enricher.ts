@@ -94,7 +94,8 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
     // and must not reach the rules (or the responder) as that pod's.
     const refused = all.filter((e) => e.status === Status.ENRICHMENT_STATUS_ENRICHED && e.pod?.node && e.pod.node !== node);
     if (refused.length > 0) await this.refuse(node, refused);
-    const out = refused.length > 0 ? all.filter((e) => !refused.includes(e)) : all;
+    const gone = new Set(refused);
+    const out = gone.size > 0 ? all.filter((e) => !gone.has(e)) : all;
     const parts: SplitPart<palisade.v1.IEnrichedEvent>[] = [];
     const headers = { 'palisade-schema': 'palisade.v1.EnrichedEventBatch' };
     // One record per key, in event order: a pod's events stay in order on one partition. The pod is embedded in every

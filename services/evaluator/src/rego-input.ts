@@ -1,7 +1,7 @@
 // The Rego input document: what the rules under policies/ see as `input`. One evaluation takes a batch,
 // `{ events: RegoEvent[] }`, and a rule reports the index of the event it fires on.
 // Keep in sync with policies/README.md ("The input document") and policies/lib/fixtures_test.rego.
-import { ABI, pb, type EventKindName, type palisade } from '@palisade/common';
+import { ABI, KIND_NAME_BY_ID, pb, type EventKindName, type palisade } from '@palisade/common';
 
 /** Every event kind as Rego sees it (`input.events[_].kind`): the registry's names (bpf/include/palisade.h). */
 export type RegoEventKind = EventKindName;
@@ -108,7 +108,6 @@ export interface RegoInput {
   events: RegoEvent[];
 }
 
-const KIND_NAMES: ReadonlyMap<number, RegoEventKind> = new Map(ABI.kinds.map((k) => [k.id, k.name]));
 
 /** RawEvent's camelCase oneof field for each pass-through kind: the registry name is the proto field name. */
 const PASS_THROUGH_FIELDS = Object.fromEntries(PASS_THROUGH_KINDS.map((k) =>
@@ -133,7 +132,7 @@ function passThrough(msg: object): RegoPayload {
 
 /** The Rego name of an event kind; undefined for EVENT_KIND_UNSPECIFIED and kinds this build does not know. */
 export function regoEventKind(kind: number | null | undefined): RegoEventKind | undefined {
-  return kind == null ? undefined : KIND_NAMES.get(kind);
+  return kind == null ? undefined : KIND_NAME_BY_ID.get(kind);
 }
 
 export function isRegoEventKind(s: string): s is RegoEventKind {
