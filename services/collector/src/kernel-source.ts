@@ -168,7 +168,7 @@ export class KernelSource implements EventSource {
       try {
         this.session.detachAndDrain();
       } catch {
-        // Closing anyway: a failed final drain is already counted by the addon as what it could not deliver.
+        // Closing anyway: what a failed final drain could not deliver shows as events_emitted > records_delivered.
       }
     }
     this.closed = true;

@@ -10,12 +10,6 @@ import { PalisadeError, type ABI } from '@palisade/common';
 /** abi(): the registry of bpf/include/palisade.h, exactly what services/common/src/gen/abi.ts was generated from. */
 export type NativeAbi = typeof ABI;
 
-/** Sizes and offsets of one C struct of bpf/include/palisade.h, as the addon's compiler laid it out. */
-export interface StructLayout {
-  readonly sizeof: number;
-  readonly fields: Readonly<Record<string, number>>;
-}
-
 /** One probe verdict: whether it worked, and what was tried or why it failed. */
 export interface ProbeResult {
   readonly ok: boolean;
