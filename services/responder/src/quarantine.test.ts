@@ -59,11 +59,12 @@ const writes = (fake: FakeKubeApi): string[] => fake.requests.filter((r) => r.me
 
 const DENY_EGRESS = { podSelector: { matchLabels: { quarantined: 'true' } }, policyTypes: ['Egress'] };
 
-test('done: labels the pod and creates the deny-egress policy', async (t) => {
+test('done: creates the deny-egress policy, then labels the pod', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps, ['GET pods/shop/web-1', 'PATCH pods/shop/web-1 labels quarantined=true', 'CREATE networkpolicies/shop/palisade-quarantine']);
+  assert.deepEqual(r.steps, ['GET pods/shop/web-1', 'CREATE networkpolicies/shop/palisade-quarantine', 'PATCH pods/shop/web-1 labels quarantined=true']);
+  assert.deepEqual(writes(fake).map((w) => w.split(' ')[0]), ['POST', 'PATCH'], 'the policy is written before the label');
   assert.equal(r.attempts, 3);
   assert.deepEqual(labelsOf(fake.getObject('pods', 'shop', 'web-1')), { app: 'web', quarantined: 'true' });
   const np = fake.getObject('networkpolicies', 'shop', 'palisade-quarantine');
@@ -82,10 +83,10 @@ test('idempotent: a second run changes nothing and still reports done', async (t
   assert.equal(r.outcome, 'done', r.reason);
   assert.deepEqual(r.steps, [
     'GET pods/shop/web-1',
-    'pods/shop/web-1 already labelled quarantined=true',
     'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'networkpolicies/shop/palisade-quarantine already denies egress for quarantined=true',
+    'pods/shop/web-1 already labelled quarantined=true',
   ]);
   assert.equal(fake.resourceVersion, rv, 'no write happened');
   assert.deepEqual(fake.getObject('pods', 'shop', 'web-1'), before.pod);
@@ -99,9 +100,9 @@ test('dry run: says what would be done and writes nothing', async (t) => {
   assert.equal(r.outcome, 'dry_run');
   assert.deepEqual(r.steps, [
     'GET pods/shop/web-1',
-    'would PATCH pods/shop/web-1 labels quarantined=true',
     'GET networkpolicies/shop/palisade-quarantine',
     'would CREATE networkpolicies/shop/palisade-quarantine',
+    'would PATCH pods/shop/web-1 labels quarantined=true',
   ]);
   assert.deepEqual(writes(fake), []);
   assert.equal(fake.resourceVersion, rv);
@@ -109,7 +110,7 @@ test('dry run: says what would be done and writes nothing', async (t) => {
   // With a policy that is not ours, the dry run says it would replace it.
   fake.addObject('networkpolicies', { metadata: { name: 'palisade-quarantine', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
   const r2 = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, { ...opts, dryRun: true });
-  assert.equal(r2.steps.at(-1), 'would REPLACE networkpolicies/shop/palisade-quarantine spec');
+  assert.ok(r2.steps.includes('would REPLACE networkpolicies/shop/palisade-quarantine spec'), r2.steps.join('\n'));
   assert.deepEqual(writes(fake), []);
 });
 
@@ -166,7 +167,8 @@ test('a pod replaced between the read and the patch is not labelled', async (t) 
   assert.match(r.reason, /pod replaced/);
   assert.ok(r.steps.includes('pods/shop/web-1 changed since read (409 Conflict): re-reading'), r.steps.join('\n'));
   assert.deepEqual(labelsOf(fake.getObject('pods', 'shop', 'web-1')), undefined, 'the replacement is untouched');
-  assert.equal(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine'), undefined);
+  // The policy, written before the label, stays: it selects only labelled pods, so the replacement is not isolated.
+  assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
 });
 
 test('409 Conflict on the patch: re-read and retry', async (t) => {
@@ -174,8 +176,9 @@ test('409 Conflict on the patch: re-read and retry', async (t) => {
   fake.failNext({ method: 'PATCH', pathIncludes: '/pods/', status: 409, reason: 'Conflict', message: 'the object has been modified' });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps.slice(0, 5), [
+  assert.deepEqual(r.steps.slice(0, 6), [
     'GET pods/shop/web-1',
+    'CREATE networkpolicies/shop/palisade-quarantine',
     'PATCH pods/shop/web-1 labels quarantined=true',
     'pods/shop/web-1 changed since read (409 Conflict): re-reading',
     'GET pods/shop/web-1',
@@ -190,10 +193,12 @@ test('500s then success: the action is not lost', async (t) => {
   fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 503 });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.equal(r.attempts, 6); // GET, PATCH x3, CREATE x2
+  assert.equal(r.attempts, 6); // GET, CREATE x2, PATCH x3
   assert.equal(sleeps.length, 3);
-  assert.ok(sleeps[0] !== undefined && sleeps[0] >= 50 && sleeps[0] <= 100, `first backoff ${sleeps[0]}`);
-  assert.ok(sleeps[1] !== undefined && sleeps[1] >= 100 && sleeps[1] <= 200, `second backoff ${sleeps[1]}`);
+  // The create's one retry, then the patch's two: each call's backoff starts over and doubles.
+  assert.ok(sleeps[0] !== undefined && sleeps[0] >= 50 && sleeps[0] <= 100, `create backoff ${sleeps[0]}`);
+  assert.ok(sleeps[1] !== undefined && sleeps[1] >= 50 && sleeps[1] <= 100, `first patch backoff ${sleeps[1]}`);
+  assert.ok(sleeps[2] !== undefined && sleeps[2] >= 100 && sleeps[2] <= 200, `second patch backoff ${sleeps[2]}`);
   assert.equal(labelsOf(fake.getObject('pods', 'shop', 'web-1'))?.['quarantined'], 'true');
   assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
 });
@@ -208,17 +213,27 @@ test('429 honours Retry-After; connection resets are retried', async (t) => {
   assert.equal(r.attempts, 5);
 });
 
-test('failed: retries run out, the reason says why, and the policy step is not attempted', async (t) => {
+test('failed: retries run out on the label, the reason says why, and the policy stands', async (t) => {
   const { fake, clients, uid, opts, sleeps } = await setup(t);
   fake.failNext({ method: 'PATCH', pathIncludes: '/pods/', status: 500, count: 100 });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'failed');
   assert.equal(r.error?.code, 'KUBE_UNAVAILABLE');
   assert.match(r.reason, /PATCH pods\/shop\/web-1: HTTP 500 InternalError/);
-  assert.equal(r.attempts, 6); // GET + 5 PATCH
+  assert.equal(r.attempts, 7); // GET + CREATE + 5 PATCH
   assert.equal(sleeps.length, 4);
-  assert.equal(fake.requests.filter((req) => req.method === 'POST').length, 0);
+  assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
   assert.match(r.steps.at(-1) ?? '', /^failed: KUBE_UNAVAILABLE/);
+});
+
+test('failed: a policy that cannot be written leaves the pod unlabelled, never labelled without one', async (t) => {
+  const { fake, clients, uid, opts } = await setup(t);
+  fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 500, count: 100 });
+  const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
+  assert.equal(r.outcome, 'failed');
+  assert.match(r.reason, /CREATE networkpolicies\/shop\/palisade-quarantine: HTTP 500/);
+  assert.equal(fake.requests.filter((req) => req.method === 'PATCH').length, 0);
+  assert.equal(labelsOf(fake.getObject('pods', 'shop', 'web-1'))?.['quarantined'], undefined);
 });
 
 test('failed: 403 is not retried', async (t) => {
@@ -227,7 +242,7 @@ test('failed: 403 is not retried', async (t) => {
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'failed');
   assert.equal(r.error?.code, 'KUBE_FORBIDDEN');
-  assert.equal(r.attempts, 2);
+  assert.equal(r.attempts, 3); // GET, CREATE, one PATCH
 });
 
 test('409 AlreadyExists on create: a policy that is not ours is replaced', async (t) => {
@@ -238,7 +253,7 @@ test('409 AlreadyExists on create: a policy that is not ours is replaced', async
   });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps.slice(2), [
+  assert.deepEqual(r.steps.slice(1, 4), [
     'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'REPLACE networkpolicies/shop/palisade-quarantine spec',
@@ -255,7 +270,7 @@ test('a 409 on create that is not AlreadyExists: read, find nothing, create agai
   fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 409 });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps.slice(2), [
+  assert.deepEqual(r.steps.slice(1, 4), [
     'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'CREATE networkpolicies/shop/palisade-quarantine',

@@ -1,12 +1,12 @@
-// Quarantine a pod: label it, and make sure a NetworkPolicy in its namespace denies all egress to pods with that
-// label. Both steps are idempotent, so running the action twice (a redelivered alert, a retry after a crash) leaves
+// Quarantine a pod: make sure a NetworkPolicy in its namespace denies all egress to pods with a label, then give the
+// pod that label. The policy comes first, so a pod is never labelled quarantined without one. Both steps are idempotent, so running the action twice (a redelivered alert, a retry after a crash) leaves
 // the same state.
 //
 // Safety rails, in order: protected namespaces are refused before any call; the pod is read and its uid compared
 // with the alert's, so a replacement pod that reuses the name is never labelled; the label patch carries the
 // resourceVersion that was read, so a pod replaced between the read and the patch fails with 409 and is re-read
 // (and then refused on its new uid) instead of being labelled blindly.
-import { PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api, type KubeConfig, type V1NetworkPolicy, type V1NetworkPolicySpec } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api, type KubeConfig, type V1NetworkPolicy, type V1NetworkPolicySpec, type V1Pod } from '@kubernetes/client-node';
 import { PalisadeError } from '@palisade/common';
 
 export interface QuarantineTarget {
@@ -232,22 +232,49 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
   const labelText = `${labelKey}=${labelValue}`;
   const would = dryRun ? 'would ' : '';
 
+  const readPod = async (): Promise<V1Pod> => {
+    steps.push(`GET ${podRef}`);
+    const pod = await calls.run(`GET ${podRef}`, () => clients.core.readNamespacedPod({ namespace, name })).catch((err: unknown) => {
+      if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') throw new Refused('pod gone');
+      throw err;
+    });
+    const seenUid = pod.metadata?.uid ?? '';
+    if (seenUid !== uid) throw new Refused(`pod replaced: ${podRef} has uid ${seenUid}, the alert was for ${uid}`);
+    return pod;
+  };
+
   try {
-    // (a) Label the pod.
+    // (a) Read the pod first: a gone or replaced pod is refused before anything is written.
+    let pod = await readPod();
+
+    // (b) Make sure the deny-egress policy exists and is ours, before the label: the policy selects only labelled
+    // pods, so it is harmless on its own, while a labelled pod without it would be marked quarantined and still talk.
+    const desired = desiredPolicy(namespace, policyName, labelKey, labelValue);
+    if (dryRun) {
+      steps.push(`GET ${policyRef}`);
+      const existing = await calls
+        .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
+        .catch((err: unknown) => {
+          if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') return undefined;
+          throw err;
+        });
+      if (existing === undefined) steps.push(`would CREATE ${policyRef}`);
+      else if (policyMatches(existing.spec, labelKey, labelValue)) steps.push(`${policyRef} already denies egress for ${labelText}`);
+      else steps.push(`would REPLACE ${policyRef} spec`);
+      if (pod.metadata?.labels?.[labelKey] === labelValue) steps.push(`${podRef} already labelled ${labelText}`);
+      else steps.push(`would PATCH ${podRef} labels ${labelText}`);
+      return result('dry_run', `would quarantine ${podRef}`);
+    }
+    await ensurePolicy(clients, calls, steps, { namespace, policyName, policyRef, labelText, labelKey, labelValue, desired });
+
+    // (c) Label the pod.
     for (let round = 1; ; round++) {
-      steps.push(`GET ${podRef}`);
-      const pod = await calls.run(`GET ${podRef}`, () => clients.core.readNamespacedPod({ namespace, name })).catch((err: unknown) => {
-        if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') throw new Refused('pod gone');
-        throw err;
-      });
-      const seenUid = pod.metadata?.uid ?? '';
-      if (seenUid !== uid) throw new Refused(`pod replaced: ${podRef} has uid ${seenUid}, the alert was for ${uid}`);
+      if (round > 1) pod = await readPod();
       if (pod.metadata?.labels?.[labelKey] === labelValue) {
         steps.push(`${podRef} already labelled ${labelText}`);
         break;
       }
-      steps.push(`${would}PATCH ${podRef} labels ${labelText}`);
-      if (dryRun) break;
+      steps.push(`PATCH ${podRef} labels ${labelText}`);
       const body = { metadata: { labels: { [labelKey]: labelValue }, uid, resourceVersion: pod.metadata?.resourceVersion ?? null } };
       try {
         await calls.run(`PATCH ${podRef}`, () =>
@@ -264,65 +291,63 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
         throw err;
       }
     }
-
-    // (b) Make sure the deny-egress policy exists and is ours.
-    const desired = desiredPolicy(namespace, policyName, labelKey, labelValue);
-    if (dryRun) {
-      steps.push(`GET ${policyRef}`);
-      const existing = await calls
-        .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
-        .catch((err: unknown) => {
-          if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') return undefined;
-          throw err;
-        });
-      if (existing === undefined) steps.push(`would CREATE ${policyRef}`);
-      else if (policyMatches(existing.spec, labelKey, labelValue)) steps.push(`${policyRef} already denies egress for ${labelText}`);
-      else steps.push(`would REPLACE ${policyRef} spec`);
-      return result('dry_run', `would quarantine ${podRef}`);
-    }
-
-    for (let round = 1; ; round++) {
-      steps.push(`CREATE ${policyRef}`);
-      try {
-        await calls.run(`CREATE ${policyRef}`, () => clients.networking.createNamespacedNetworkPolicy({ namespace, body: desired }));
-        break;
-      } catch (err) {
-        // AlreadyExists is the expected 409; any other 409 on a create is treated the same way: read what is there.
-        if (!(err instanceof PalisadeError && err.code === 'KUBE_CONFLICT')) throw err;
-      }
-      steps.push(`GET ${policyRef}`);
-      const existing = await calls
-        .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
-        .catch((err: unknown) => {
-          // Deleted between our create and our read: create again.
-          if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND' && round < calls.rounds) return undefined;
-          throw err;
-        });
-      if (existing === undefined) continue;
-      if (policyMatches(existing.spec, labelKey, labelValue)) {
-        steps.push(`${policyRef} already denies egress for ${labelText}`);
-        break;
-      }
-      steps.push(`REPLACE ${policyRef} spec`);
-      // A replace, not a merge patch: a merge would keep extra keys of someone else's podSelector.
-      const body: V1NetworkPolicy = {
-        ...existing,
-        metadata: { ...existing.metadata, labels: { ...(existing.metadata?.labels ?? {}), ...MANAGED_BY } },
-        spec: desired.spec ?? { podSelector: {} },
-      };
-      try {
-        await calls.run(`REPLACE ${policyRef}`, () => clients.networking.replaceNamespacedNetworkPolicy({ namespace, name: policyName, body }));
-        break;
-      } catch (err) {
-        const retry = err instanceof PalisadeError && (err.code === 'KUBE_CONFLICT' || err.code === 'KUBE_NOT_FOUND') && round < calls.rounds;
-        if (!retry) throw err;
-      }
-    }
     return result('done', `quarantined ${podRef}`);
   } catch (err) {
     if (err instanceof Refused) return result('refused', err.message);
     const e = kubeError(err, 'quarantine');
     steps.push(`failed: ${e.code}: ${e.message}`);
     return result('failed', e.message, e);
+  }
+}
+
+interface PolicyTarget {
+  namespace: string;
+  policyName: string;
+  policyRef: string;
+  labelText: string;
+  labelKey: string;
+  labelValue: string;
+  desired: V1NetworkPolicy;
+}
+
+/** Creates the deny-egress policy, or makes an existing one of that name ours again. Throws on failure. */
+async function ensurePolicy(clients: QuarantineClients, calls: Calls, steps: string[], t: PolicyTarget): Promise<void> {
+  const { namespace, policyName, policyRef, labelText, labelKey, labelValue, desired } = t;
+  for (let round = 1; ; round++) {
+    steps.push(`CREATE ${policyRef}`);
+    try {
+      await calls.run(`CREATE ${policyRef}`, () => clients.networking.createNamespacedNetworkPolicy({ namespace, body: desired }));
+      return;
+    } catch (err) {
+      // AlreadyExists is the expected 409; any other 409 on a create is treated the same way: read what is there.
+      if (!(err instanceof PalisadeError && err.code === 'KUBE_CONFLICT')) throw err;
+    }
+    steps.push(`GET ${policyRef}`);
+    const existing = await calls
+      .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
+      .catch((err: unknown) => {
+        // Deleted between our create and our read: create again.
+        if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND' && round < calls.rounds) return undefined;
+        throw err;
+      });
+    if (existing === undefined) continue;
+    if (policyMatches(existing.spec, labelKey, labelValue)) {
+      steps.push(`${policyRef} already denies egress for ${labelText}`);
+      return;
+    }
+    steps.push(`REPLACE ${policyRef} spec`);
+    // A replace, not a merge patch: a merge would keep extra keys of someone else's podSelector.
+    const body: V1NetworkPolicy = {
+      ...existing,
+      metadata: { ...existing.metadata, labels: { ...(existing.metadata?.labels ?? {}), ...MANAGED_BY } },
+      spec: desired.spec ?? { podSelector: {} },
+    };
+    try {
+      await calls.run(`REPLACE ${policyRef}`, () => clients.networking.replaceNamespacedNetworkPolicy({ namespace, name: policyName, body }));
+      return;
+    } catch (err) {
+      const retry = err instanceof PalisadeError && (err.code === 'KUBE_CONFLICT' || err.code === 'KUBE_NOT_FOUND') && round < calls.rounds;
+      if (!retry) throw err;
+    }
   }
 }
