@@ -9,7 +9,7 @@ export async function runEvaluator(src: ConfigSources): Promise<void> {
   const cfg = loadEvaluatorConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'evaluator' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger });
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger, security: cfg });
   await bus.connect();
   const { service } = await composeEvaluator(cfg, { bus, metrics, logger });
   await runServices({

@@ -31,7 +31,8 @@ export async function runEmbedded(src: ConfigSources): Promise<void> {
   const cfg = loadConfig(embeddedSchema, src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'palisade', node: cfg.node } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger, maxMessageBytes: cfg.memoryBusMaxMessageBytes });
+  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger, maxMessageBytes: cfg.memoryBusMaxMessageBytes,
+    security: cfg });
   await bus.connect();
   logger.info('starting the embedded pipeline', { bus: bus.kind, dryRun: cfg.dryRun });
   const responder = composeResponder(cfg, { bus, metrics, logger });

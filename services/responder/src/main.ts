@@ -9,7 +9,7 @@ export async function runResponder(src: ConfigSources): Promise<void> {
   const cfg = loadResponderConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'responder' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-responder', logger });
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-responder', logger, security: cfg });
   await bus.connect();
   const { service } = composeResponder(cfg, { bus, metrics, logger });
   await runServices({
