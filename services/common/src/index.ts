@@ -13,6 +13,8 @@ export * from './common-config.js';
 export * from './run-services.js';
 export { createBus } from './bus-factory.js';
 export { KafkaBus, type KafkaBusOptions, type KafkaLike } from './kafka-bus.js';
+export { aclPlan, aclCommands, aclTable, applyAclPlan, stageUser, PLAN_TOPICS, STAGES, type AclGrant, type AclPlanOptions,
+  type StageName } from './kafka-acls.js';
 export { resolveKafkaSecurity, kafkaSecurityKeys, KAFKA_SECURITY_PROTOCOLS, KAFKA_SASL_MECHANISMS, type KafkaSecurity,
   type KafkaSecurityKeyValues, type KafkaSecurityProtocol, type KafkaSaslMechanism } from './kafka-security.js';
 export { loadKubeConfig, type LoadedKubeConfig, type KubeConfigSources } from './kube-config.js';
