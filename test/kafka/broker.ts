@@ -30,6 +30,9 @@ export interface KafkaOptions {
   secure?: { users?: readonly string[] };
 }
 
+/** The part of a kafkajs KafkaConfig that says where and how to connect. */
+export type BrokerClientConfig = Pick<KafkaConfig, 'ssl' | 'sasl'> & { brokers: string[] };
+
 export interface BrokerUser {
   username: string;
   password: string;
@@ -45,7 +48,7 @@ export interface BrokerSecurity {
   /** Bootstrap addresses of the listener that takes a client certificate instead of SASL. */
   mtlsBrokers: string[];
   /** kafkajs client options for a user (default admin) over SASL_SSL with SCRAM-SHA-512. */
-  client(username?: string): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'>;
+  client(username?: string): BrokerClientConfig;
   /** A Palisade service's flags for a user over SASL_SSL (the --kafka flag not included). */
   serviceArgs(username: string): string[];
   /** Issues a client certificate whose CN (and so principal) is cn. */
@@ -166,7 +169,7 @@ function startWatchdog(jvmPid: number, tmp: string): ChildProcess {
   return dog;
 }
 
-async function waitReady(client: Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'>, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitReady(client: BrokerClientConfig, child: ChildProcess, timeoutMs: number): Promise<void> {
   const kafka = new Kafka({
     clientId: 'palisade-test-broker-probe',
     ...client,
@@ -262,7 +265,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
       'super.users': 'User:admin;User:ANONYMOUS',
       'allow.everyone.if.no.acl.found': 'false',
     });
-    const client = (username = 'admin'): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> => {
+    const client = (username = 'admin'): BrokerClientConfig => {
       const u = username === 'admin' ? admin : users[username];
       if (u === undefined) throw new Error(`kafka: no user ${username} on this broker`);
       return { brokers, ssl: { ca: [ca.caPem] }, sasl: { mechanism: 'scram-sha-512', username: u.username, password: u.password } };
