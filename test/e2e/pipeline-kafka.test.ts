@@ -45,6 +45,12 @@ async function start(name: (typeof STAGES)[number], args: string[]): Promise<Ser
   return s;
 }
 
+/** The last lines each service wrote to stderr, for a failure message. */
+function serviceLogs(): string {
+  return services.map((s) => `--- ${s.name} (:${s.metricsPort}) stderr tail ---\n${s.stderr().split('\n').slice(-15).join('\n')}`)
+    .join('\n');
+}
+
 before(async () => {
   if (skip) return;
   broker = await startKafka({ secure: { users: STAGES.map((s) => `palisade-${s}`) } });
@@ -197,7 +203,8 @@ test('a malformed record on each topic is dead-lettered with the reason and the 
   // Still going: a new read is alerted.
   const before = alerts.length;
   await pod.run(['cat', '/etc/shadow']);
-  await waitFor('an alert after the bad records', () => alerts.slice(before).find(shadowAlert));
+  await waitFor('an alert after the bad records', () => alerts.slice(before).find(shadowAlert), { timeoutMs: 60_000 })
+    .catch((err: unknown) => { throw new Error(`${String(err)}\n${serviceLogs()}`, { cause: err }); });
 });
 
 test('an alert written straight to palisade.alerts is never acted on; a collector may not even write it', { skip }, async () => {

@@ -8,6 +8,8 @@ import {
   type palisade,
 } from '@palisade/common';
 import { waitFor } from '@palisade/common/testing';
+import { composeResponder } from './compose.js';
+import { loadResponderConfig } from './config.js';
 import { Responder, type PodTarget, type QuarantineResult, type Quarantiner, type ResponderOptions } from './responder.js';
 
 const O = pb.ActionOutcome;
@@ -264,4 +266,13 @@ test('during a key rotation both trusted keys are accepted', async (t) => {
   assert.deepEqual(s.decided.map((d) => [d.target?.uid, d.outcome]),
     [['uid-new-key', O.ACTION_OUTCOME_DONE], ['uid-old-key', O.ACTION_OUTCOME_DONE]]);
   assert.equal(s.deadLetters.length, 0);
+});
+
+test('a responder configured without a key to verify alerts with does not start (config error)', () => {
+  const shared = { bus: new MemoryBus(), metrics: new Metrics(), logger: silentLogger };
+  const none = loadResponderConfig({ argv: [], env: {} });
+  assert.throws(() => composeResponder(none, shared), (e: unknown) => (e as { code?: string }).code === 'CONFIG_INVALID' &&
+    /the responder needs --alert-verify-keys/.test((e as Error).message));
+  const missing = loadResponderConfig({ argv: ['--alert-verify-keys', '/nonexistent/alert.pub'], env: {} });
+  assert.throws(() => composeResponder(missing, shared), /alert verification key "\/nonexistent\/alert.pub"/);
 });
