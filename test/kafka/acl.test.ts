@@ -90,6 +90,7 @@ describe('per-principal topic ACLs on a SASL_SSL broker', { skip }, () => {
     const err = await waitFor('the refused subscription', () => refused, { timeoutMs: 60_000 });
     assert.match(String((err as Error).message ?? err), /authoriz/i);
     // Its own input in its own group is fine: the consumer joins (no fatal error) and reads what the collector wrote.
+    assert.equal(await sendError(as('palisade-collector'), TOPICS.raw), undefined);
     const got: string[] = [];
     const ok = await as('palisade-enricher').consume({
       groupId: 'palisade-enricher', topics: [TOPICS.raw],

@@ -92,12 +92,28 @@ export function aclTable(opts: AclPlanOptions = {}): string {
 
 const OPERATIONS: Record<AclOperation, number> = { READ: 3, WRITE: 4, DESCRIBE_CONFIGS: 10 };
 
+const ANY = 1;
+
+/** The grants of the plan the broker does not list yet (DescribeAcls is answered from the broker's authorizer). */
+async function notYetEnforced(admin: Pick<Admin, 'describeAcls'>, plan: AclGrant[]): Promise<AclGrant[]> {
+  const { resources } = await admin.describeAcls({
+    resourceType: ANY, resourcePatternType: PATTERN_LITERAL, operation: ANY, permissionType: PERMISSION_ALLOW,
+  } as unknown as Parameters<Admin['describeAcls']>[0]);
+  const have = new Set<string>();
+  for (const r of resources) {
+    for (const a of r.acls) have.add(`${Number(r.resourceType)}/${r.resourceName}/${a.principal}/${Number(a.operation)}`);
+  }
+  return plan.filter((g) => !have.has(`${RESOURCE[g.resource]}/${g.name}/${g.principal}/${OPERATIONS[g.operation]}`));
+}
+
 /**
  * Applies the plan with an admin's client: creates the topics that are missing, then the ACLs (creating an ACL that
- * exists is a no-op, so running it again is safe). Returns what it created.
+ * exists is a no-op, so running it again is safe), and returns once the broker lists every one of them. In KRaft the
+ * controller commits an ACL before the brokers' authorizers load it, so without that wait a stage started right after
+ * would be refused for a moment. Returns what it created.
  */
-export async function applyAclPlan(admin: Pick<Admin, 'listTopics' | 'createTopics' | 'createAcls'>, plan: AclGrant[],
-  opts: { partitions?: number } = {}): Promise<{ topicsCreated: string[]; acls: number }> {
+export async function applyAclPlan(admin: Pick<Admin, 'listTopics' | 'createTopics' | 'createAcls' | 'describeAcls'>,
+  plan: AclGrant[], opts: { partitions?: number; timeoutMs?: number } = {}): Promise<{ topicsCreated: string[]; acls: number }> {
   const existing = new Set(await admin.listTopics());
   const missing = PLAN_TOPICS.filter((t) => !existing.has(t));
   if (missing.length > 0) {
@@ -109,5 +125,15 @@ export async function applyAclPlan(admin: Pick<Admin, 'listTopics' | 'createTopi
       resourceType: RESOURCE[g.resource], resourceName: g.name, resourcePatternType: PATTERN_LITERAL,
     }) as unknown as AclEntry), // the numbers are the enums' values (see above)
   });
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    const pending = await notYetEnforced(admin, plan);
+    if (pending.length === 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(`kafka acls: created, but the broker still does not list ${pending.length} of them, e.g. ` +
+        `${pending[0]?.principal} ${pending[0]?.operation} ${pending[0]?.resource} ${pending[0]?.name}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
   return { topicsCreated: missing, acls: plan.length };
 }
