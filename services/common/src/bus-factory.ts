@@ -17,5 +17,9 @@ export function createBus(opts: {
   const logger = opts.logger.child({ module: 'kafka' });
   const security = opts.security === undefined ? undefined : resolveKafkaSecurity(opts.security);
   if (security !== undefined) logger.info('kafka security', security.summary);
+  const remote = opts.brokers.some((b) => !/^(127\.|localhost[:]|\[::1\])/.test(b));
+  if (security?.summary.protocol === 'PLAINTEXT' && remote) {
+    logger.warn('kafka over PLAINTEXT to a remote broker: no encryption, no authentication (see --kafka-security-protocol)');
+  }
   return new KafkaBus({ brokers: [...opts.brokers], clientId: opts.clientId, logger, ...(security && { security }) });
 }

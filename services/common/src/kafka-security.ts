@@ -95,7 +95,7 @@ export function resolveKafkaSecurity(cfg: KafkaSecurityKeyValues): KafkaSecurity
     problems.push(`${saslFlags.map(([f]) => f).join(', ')} given, but --kafka-security-protocol ${protocol} does no SASL ` +
       'authentication (use SASL_SSL)');
   }
-  const out: KafkaSecurity = { summary: { protocol, mtls: false, ca: 'system' } };
+  const out: KafkaSecurity = { summary: { protocol, mtls: false, ca: tls ? 'system' : 'none' } };
   if (tls) {
     const opts: ConnectionOptions = { rejectUnauthorized: true };
     if (cfg.kafkaCaFile !== '') {
