@@ -8,9 +8,12 @@
 //   carried_per_s    growth of the evaluator's palisade_evaluator_events_total (enriched events it received, the
 //                    load's and every other process' on this node) from load start until the load's last alert
 //                    arrived, ÷ that time: the events the pipeline carried end to end per second
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKafka } from '../kafka/broker.js';
+import { writeAlertKeys } from '../support/alert-keys.js';
 import { createPodCgroup, type PodCgroup } from '../support/pod-cgroup.js';
 import { scrape, startService, type ServiceProcess } from '../support/service-process.js';
 import { AlertConsumer } from './alert-consumer.js';
@@ -127,9 +130,13 @@ export async function benchPipeline(opts: PipelineBenchOptions, teardown: Teardo
   // topic has a leader, which kills it ("This server does not host this topic-partition"; see the report).
   const running: ServiceProcess[] = [];
   teardown.add('services', async () => { await Promise.all(running.map((s) => s.stop())); });
+  const keyDir = mkdtempSync(join(tmpdir(), 'palisade-bench-keys-'));
+  teardown.add('alert keys', () => rmSync(keyDir, { recursive: true, force: true }));
+  const keys = writeAlertKeys(keyDir);
+  const keyArgs: Partial<Record<Stage, string[]>> = { evaluator: keys.evaluatorArgs, responder: keys.responderArgs };
   for (const s of STAGES) {
     running.push(await startService(s, `services/${s}/dist/main.js`,
-      ['--kafka', kafka.brokers.join(','), '--node', 'bench', '--log-level', 'warn'], { env }));
+      ['--kafka', kafka.brokers.join(','), '--node', 'bench', '--log-level', 'warn', ...(keyArgs[s] ?? [])], { env }));
   }
   const svc = Object.fromEntries(STAGES.map((s, i) => [s, running[i]!])) as Record<Stage, ServiceProcess>;
   const servicesStartS = (Date.now() - t) / 1000;

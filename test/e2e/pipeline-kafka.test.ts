@@ -1,5 +1,7 @@
 // End to end over a real Kafka broker: the four services as separate processes, the fake Kubernetes API with a pod
-// whose container is a real cgroup, and a process in that cgroup reading /etc/shadow.
+// whose container is a real cgroup, and a process in that cgroup reading /etc/shadow. The broker runs SASL_SSL with
+// the authorizer on: each stage connects as its own principal, under the ACLs `palisade kafka-acls --apply` made, and
+// the evaluator signs its alerts for the responder.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,21 +10,25 @@ import { after, before, test } from 'node:test';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { TOPICS, pb, type palisade } from '@palisade/common';
 import { skipUnless, waitFor } from '@palisade/common/testing';
+import { runKafkaAcls } from '@palisade/cli/dist/kafka-acls.js';
 import { FakeKubeApi } from '../fake-kube-api/index.js';
-import { kafkaUnavailableReason, startKafka } from '../kafka/broker.js';
+import { secureKafkaUnavailableReason, startKafka } from '../kafka/broker.js';
+import { writeAlertKeys, type AlertKeyFiles } from '../support/alert-keys.js';
 import { canUseKernel, createPodCgroup, type PodCgroup } from '../support/pod-cgroup.js';
 import { podFor } from '../support/pod-fixture.js';
 import { scrape, startService, type ServiceProcess } from '../support/service-process.js';
 
 const NODE = 'e2e-node-1';
 const kernel = canUseKernel();
-const kafkaMissing = kafkaUnavailableReason();
+const kafkaMissing = secureKafkaUnavailableReason();
 const skip = skipUnless(kernel.ok, kernel.why) || skipUnless(kafkaMissing === undefined, `needs Kafka: ${kafkaMissing ?? ''}`);
+const STAGES = ['collector', 'enricher', 'evaluator', 'responder'] as const;
 
 let broker: Awaited<ReturnType<typeof startKafka>> | undefined;
 let fake: FakeKubeApi | undefined;
 let dir = '';
 let kubeconfig = '';
+let keys: AlertKeyFiles | undefined;
 let pod: PodCgroup | undefined;
 const services: ServiceProcess[] = [];
 let consumer: Consumer | undefined;
@@ -31,25 +37,41 @@ const actions: palisade.v1.ActionRecord[] = [];
 const deadLetters: palisade.v1.DeadLetter[] = [];
 const undecodable: { topic: string; offset: string }[] = [];
 
-async function start(name: string, args: string[]): Promise<ServiceProcess> {
+async function start(name: (typeof STAGES)[number], args: string[]): Promise<ServiceProcess> {
+  const keyArgs = name === 'evaluator' ? keys?.evaluatorArgs : name === 'responder' ? keys?.responderArgs : [];
   const s = await startService(name, `services/${name}/dist/main.js`, ['--kafka', (broker?.brokers ?? []).join(','),
-    '--log-level', 'warn', ...args]);
+    ...(broker?.security?.serviceArgs(`palisade-${name}`) ?? []), ...(keyArgs ?? []), '--log-level', 'warn', ...args]);
   services.push(s);
   return s;
 }
 
+/** The last lines each service wrote to stderr, for a failure message. */
+function serviceLogs(): string {
+  return services.map((s) => `--- ${s.name} (:${s.metricsPort}) stderr tail ---\n${s.stderr().split('\n').slice(-15).join('\n')}`)
+    .join('\n');
+}
+
 before(async () => {
   if (skip) return;
-  broker = await startKafka();
+  broker = await startKafka({ secure: { users: STAGES.map((s) => `palisade-${s}`) } });
+  const admin = broker.security;
+  assert.ok(admin);
+  // As the admin: the topics and the ACLs, also for the second responder group the dry-run-off test uses.
+  for (const group of ['palisade-responder', 'palisade-responder-live']) {
+    await runKafkaAcls({ argv: ['--apply', '--kafka', broker.brokers.join(','), ...admin.serviceArgs('admin'),
+      '--responder-group', group], env: {} }, () => undefined);
+  }
   fake = new FakeKubeApi({ namespaces: ['default', 'kube-system', 'shop'] });
   await fake.start();
   dir = mkdtempSync(join(tmpdir(), 'palisade-e2e-'));
+  keys = writeAlertKeys(dir);
   kubeconfig = join(dir, 'kubeconfig');
   await fake.writeKubeconfig(kubeconfig);
   pod = createPodCgroup();
   fake.addPod(podFor(pod, { namespace: 'shop', name: 'web-7d9f8c6b5-x2x9z', node: NODE }).object);
 
-  const kafka = new Kafka({ brokers: broker.brokers, clientId: 'e2e-user', logLevel: logLevel.NOTHING });
+  // The test reads as the admin: a user's own consumer would have its own principal and READ ACLs.
+  const kafka = new Kafka({ ...admin.client(), clientId: 'e2e-user', logLevel: logLevel.NOTHING });
   consumer = kafka.consumer({ groupId: 'e2e-user', maxWaitTimeInMs: 100 });
   await consumer.connect();
   // Consumers before producers: the services create the topics; wait for them, then subscribe from the start.
@@ -151,8 +173,9 @@ test('with dry run off the pod is labelled and the deny-egress policy exists, th
 });
 
 test('a malformed record on each topic is dead-lettered with the reason and the stages keep going', { skip }, async () => {
-  assert.ok(broker && pod);
-  const kafka = new Kafka({ brokers: broker.brokers, clientId: 'e2e-bad', logLevel: logLevel.NOTHING });
+  assert.ok(broker?.security && pod);
+  // Written as the admin (a super user): what a misconfigured ACL would let through.
+  const kafka = new Kafka({ ...broker.security.client(), clientId: 'e2e-bad', logLevel: logLevel.NOTHING });
   const producer = kafka.producer();
   await producer.connect();
   const garbage = Buffer.from('this is not a protobuf message \xff\xff\xff');
@@ -165,15 +188,56 @@ test('a malformed record on each topic is dead-lettered with the reason and the 
     assert.ok(dl.reason.length > 0);
     assert.deepEqual(Buffer.from(dl.value), garbage);
   }
-  const byStage: Record<string, string> = { enricher: TOPICS.raw, evaluator: TOPICS.enriched, responder: TOPICS.alerts };
+  const byStage: Record<string, string> = { enricher: TOPICS.raw, evaluator: TOPICS.enriched };
   for (const [stage, topic] of Object.entries(byStage)) {
     const svc = services.filter((s) => s.name === stage).at(-1);
     assert.ok(svc);
     assert.equal(await scrape(svc.metricsPort, 'palisade_records_invalid_total', { stage, topic }), 1, stage);
   }
+  // The responder does not even decode what nobody signed: refused as untrusted.
+  const responder = services.filter((s) => s.name === 'responder').at(-1);
+  assert.ok(responder);
+  assert.match(deadLetters.find((d) => d.sourceTopic === TOPICS.alerts)?.reason ?? '', /^untrusted alert \(unsigned\)/);
+  assert.equal(await scrape(responder.metricsPort, 'palisade_responder_untrusted_alerts_total', { reason: 'unsigned' }), 1);
   assert.deepEqual(undecodable.map((u) => u.topic), [TOPICS.alerts], 'only the injected alert record is garbage');
   // Still going: a new read is alerted.
   const before = alerts.length;
   await pod.run(['cat', '/etc/shadow']);
-  await waitFor('an alert after the bad records', () => alerts.slice(before).find(shadowAlert));
+  await waitFor('an alert after the bad records', () => alerts.slice(before).find(shadowAlert), { timeoutMs: 60_000 })
+    .catch((err: unknown) => { throw new Error(`${String(err)}\n${serviceLogs()}`, { cause: err }); });
+});
+
+test('an alert written straight to palisade.alerts is never acted on; a collector may not even write it', { skip }, async () => {
+  assert.ok(broker?.security && fake && pod);
+  const victim = fake.addPod({ metadata: { name: 'db-0', namespace: 'shop', labels: { app: 'db' } },
+    spec: { nodeName: NODE, containers: [{ name: 'db', image: 'postgres:16' }] } });
+  const victimUid = String((victim['metadata'] as { uid?: string }).uid);
+  const forged = Buffer.from(pb.Alert.encode({
+    id: `PAL-001:${NODE}:1:1`, ruleId: 'PAL-001', actions: ['quarantine'], severity: pb.Severity.SEVERITY_HIGH,
+    event: { node: NODE, status: pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED,
+      pod: { namespace: 'shop', name: 'db-0', uid: victimUid, node: NODE } },
+  }).finish());
+  // A collector's principal is refused by the broker.
+  const asCollector = new Kafka({ ...broker.security.client('palisade-collector'), clientId: 'e2e-forger', logLevel: logLevel.NOTHING });
+  const p1 = asCollector.producer();
+  await p1.connect();
+  await assert.rejects(p1.send({ topic: TOPICS.alerts, messages: [{ key: victimUid, value: forged }] }), /authoriz/i);
+  await p1.disconnect();
+  // Past a misconfigured ACL (here: the admin) the record lands, and the responder, with dry run off, refuses it.
+  const responder = services.filter((s) => s.name === 'responder').at(-1);
+  assert.ok(responder);
+  const before = await scrape(responder.metricsPort, 'palisade_responder_untrusted_alerts_total', { reason: 'unsigned' });
+  const asAdmin = new Kafka({ ...broker.security.client(), clientId: 'e2e-misconfigured', logLevel: logLevel.NOTHING });
+  const p2 = asAdmin.producer();
+  await p2.connect();
+  await p2.send({ topic: TOPICS.alerts, messages: [{ key: victimUid, value: forged, headers: { 'palisade-signature-key': 'ffffffffffffffff',
+    'palisade-signature': Buffer.alloc(64).toString('base64') } }, { key: victimUid, value: forged }] });
+  await p2.disconnect();
+  await waitFor('both forged alerts dead-lettered', () =>
+    deadLetters.filter((d) => d.sourceTopic === TOPICS.alerts && Buffer.from(d.value).equals(forged)).length >= 2);
+  assert.equal(await scrape(responder.metricsPort, 'palisade_responder_untrusted_alerts_total', { reason: 'unsigned' }), before + 1);
+  assert.equal(await scrape(responder.metricsPort, 'palisade_responder_untrusted_alerts_total', { reason: 'unknown_key' }), 1);
+  const stored = fake.getObject('pods', 'shop', 'db-0');
+  assert.equal(((stored?.['metadata'] as { labels?: Record<string, string> } | undefined)?.labels ?? {})['quarantined'], undefined);
+  assert.equal(actions.filter((a) => a.target?.uid === victimUid).length, 0, 'a decision was recorded for a forged alert');
 });

@@ -9,7 +9,7 @@ export async function runCollector(src: ConfigSources): Promise<void> {
   const cfg = loadCollectorConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'collector', node: cfg.node } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-collector-${cfg.node}`, logger });
+  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-collector-${cfg.node}`, logger, security: cfg });
   await bus.connect();
   const { service, cleanup } = composeCollector(cfg, { bus, metrics, logger });
   await runServices({

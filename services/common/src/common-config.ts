@@ -2,6 +2,7 @@
 // service's schema in its config.ts.
 import { hostname } from 'node:os';
 import { int, list, oneOf, str } from './config-schema.js';
+import { kafkaSecurityKeys } from './kafka-security.js';
 import { LOG_LEVELS } from './logger.js';
 
 export const commonKeys = {
@@ -11,6 +12,7 @@ export const commonKeys = {
   logLevel: oneOf('Minimum log level', 'PALISADE_LOG_LEVEL', 'info', LOG_LEVELS),
   metricsHost: str('Address the /metrics, /healthz and /readyz endpoint listens on', 'PALISADE_METRICS_HOST', '0.0.0.0'),
   shutdownDeadlineMs: int('How long a SIGTERM drain may take before the process exits anyway', 'PALISADE_SHUTDOWN_DEADLINE_MS', 10_000, 100),
+  ...kafkaSecurityKeys,
 };
 
 /** Where the Kubernetes API is: an explicit kubeconfig, KUBECONFIG, or the in-cluster service account. */

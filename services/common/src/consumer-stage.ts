@@ -2,7 +2,7 @@
 // decoded and validated (bad ones dead-lettered by consumeTopic), handed to the stage in batches; a lifecycle of
 // starting -> ready -> draining -> stopped, or failed on a fatal consumer error.
 import { BoundedProducer } from './bounded-producer.js';
-import type { Bus, Consumer } from './bus.js';
+import type { Bus, Consumer, IncomingMessage } from './bus.js';
 import { TOPICS } from './bus.js';
 import { Lifecycle, type ServiceState } from './lifecycle.js';
 import type { Logger } from './logger.js';
@@ -21,8 +21,8 @@ export interface ConsumerStageOptions<T> {
   outputs: string[];
   /** The message's full name, for dead-letter reasons. */
   schema: string;
-  /** Decodes one record and throws (with a reason) when it is unusable. */
-  decode(buf: Buffer): T;
+  /** Decodes one record and throws (with a reason) when it is unusable; msg has its headers and where it was. */
+  decode(buf: Buffer, msg: IncomingMessage): T;
 }
 
 export abstract class ConsumerStage<T> implements RunnableService {
@@ -58,7 +58,7 @@ export abstract class ConsumerStage<T> implements RunnableService {
     this.consumer = await consumeTopic({
       stage: s.name, groupId: s.groupId, topic: s.input, bus: s.bus, producer: this.out, deadLetters: this.out.deadLetters,
       metrics: s.metrics, logger: s.logger,
-      decode: (buf) => decodeOrThrow(s.schema, () => s.decode(buf)),
+      decode: (buf, msg) => decodeOrThrow(s.schema, () => s.decode(buf, msg)),
       handle: async (records) => {
         const first = records[0]?.msg;
         const last = records[records.length - 1]?.msg;

@@ -13,6 +13,12 @@ export * from './common-config.js';
 export * from './run-services.js';
 export { createBus } from './bus-factory.js';
 export { KafkaBus, type KafkaBusOptions, type KafkaLike } from './kafka-bus.js';
+export { AlertSigner, AlertVerifier, alertKeyId, ephemeralAlertKeys, SIGNATURE_HEADER, SIGNATURE_KEY_HEADER, type UntrustedReason,
+  type Verdict } from './alert-signature.js';
+export { aclPlan, aclCommands, aclTable, applyAclPlan, stageUser, PLAN_TOPICS, STAGES, type AclGrant, type AclPlanOptions,
+  type StageName } from './kafka-acls.js';
+export { resolveKafkaSecurity, kafkaSecurityKeys, KAFKA_SECURITY_PROTOCOLS, KAFKA_SASL_MECHANISMS, type KafkaSecurity,
+  type KafkaSecurityKeyValues, type KafkaSecurityProtocol, type KafkaSaslMechanism } from './kafka-security.js';
 export { loadKubeConfig, type LoadedKubeConfig, type KubeConfigSources } from './kube-config.js';
 export { kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';

@@ -14,7 +14,8 @@
 import { Kafka, Partitioners, logLevel, type ICustomPartitioner, type LogEntry } from 'kafkajs';
 import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, Producer, TopicSpec } from './bus.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
-import { PalisadeError, errorMessage, isRetriable } from './errors.js';
+import { PalisadeError, errorMessage, isRetriable, type ErrorCode } from './errors.js';
+import type { KafkaSecurity } from './kafka-security.js';
 
 /** The logger KafkaBus writes to; the service's structured logger fits it. */
 export interface KafkaBusLogger {
@@ -153,6 +154,8 @@ export interface KafkaBusOptions {
    * how long stopping an idle consumer takes. Default: 1 s (kafkajs' 5 s made every stop take 5 s).
    */
   fetchMaxWaitMs?: number;
+  /** TLS and SASL, resolved from the config keys by resolveKafkaSecurity (kafka-security.ts). Default: plain TCP. */
+  security?: Pick<KafkaSecurity, 'ssl' | 'sasl'>;
 }
 
 const DEFAULT_PARTITIONS = 3;
@@ -225,7 +228,22 @@ function kafkaRetriable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'KafkaJSNumberOfRetriesExceeded';
 }
 
+// The broker refused this principal: bad credentials, or an ACL that does not allow the operation. Retrying cannot
+// help, and the code lets a caller (and a test) tell it from an outage.
+const AUTH_ERROR_TYPES = new Set(['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'SASL_AUTHENTICATION_FAILED']);
+
+function isAuthError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const { type, name } = e as { type?: unknown; name?: unknown };
+    if ((typeof type === 'string' && AUTH_ERROR_TYPES.has(type)) || name === 'KafkaJSSASLAuthenticationError') return true;
+    e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 function unavailable(what: string, err: unknown): PalisadeError {
+  if (isAuthError(err)) return new PalisadeError('BUS_FORBIDDEN', `kafka: ${what}: ${errorMessage(err)}`, { cause: err });
   return new PalisadeError('BUS_UNAVAILABLE', `kafka: ${what}: ${errorMessage(err)}`, {
     retriable: kafkaRetriable(err),
     cause: err,
@@ -433,6 +451,8 @@ export class KafkaBus implements Bus {
         retry: CLIENT_RETRY,
         logLevel: LEVELS[opts.logLevel ?? (opts.logger === undefined ? 'warn' : 'info')],
         logCreator: kafkaLogCreator(opts.logger ?? stderrLogger),
+        ...(opts.security?.ssl !== undefined && { ssl: opts.security.ssl }),
+        ...(opts.security?.sasl !== undefined && { sasl: opts.security.sasl }),
       });
     this.defaultPartitions = opts.defaultPartitions ?? DEFAULT_PARTITIONS;
     this.handlerRetry = { initialMs: opts.handlerRetry?.initialMs ?? 200, maxMs: opts.handlerRetry?.maxMs ?? 10_000 };
@@ -557,8 +577,10 @@ export class KafkaBus implements Bus {
           await this.kafkaProducer.send({ topic, messages: messages.map(toRecord), acks: -1 });
         } catch (err) {
           const tooLarge = typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'MESSAGE_TOO_LARGE';
-          throw new PalisadeError(tooLarge ? 'BUS_MESSAGE_TOO_LARGE' : 'BUS_SEND_FAILED', `kafka: send ${messages.length} record(s) to ${topic}: ${errorMessage(err)}`, {
-            retriable: kafkaRetriable(err),
+          const forbidden = isAuthError(err);
+          const code: ErrorCode = tooLarge ? 'BUS_MESSAGE_TOO_LARGE' : forbidden ? 'BUS_FORBIDDEN' : 'BUS_SEND_FAILED';
+          throw new PalisadeError(code, `kafka: send ${messages.length} record(s) to ${topic}: ${errorMessage(err)}`, {
+            retriable: !forbidden && kafkaRetriable(err),
             cause: err,
           });
         }

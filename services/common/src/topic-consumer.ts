@@ -24,8 +24,8 @@ export interface TopicConsumerOptions<T> {
   deadLetters?: DeadLetterSender;
   metrics: Metrics;
   logger: Logger;
-  /** Decodes and validates one record; throws (with a reason) when the record is unusable. */
-  decode(value: Buffer): T;
+  /** Decodes and validates one record (msg: its headers, offset, …); throws (with a reason) when it is unusable. */
+  decode(value: Buffer, msg: IncomingMessage): T;
   handle(records: Decoded<T>[]): Promise<void>;
   onFatal(err: unknown): void;
   fromBeginning?: boolean;
@@ -50,7 +50,7 @@ export async function consumeTopic<T>(opts: TopicConsumerOptions<T>): Promise<Co
       const dead: { msg: IncomingMessage; reason: string }[] = [];
       for (const msg of batch) {
         try {
-          good.push({ msg, value: opts.decode(msg.value) });
+          good.push({ msg, value: opts.decode(msg.value, msg) });
         } catch (err) {
           dead.push({ msg, reason: errorMessage(err) });
         }

@@ -9,7 +9,7 @@ export async function runEnricher(src: ConfigSources): Promise<void> {
   const cfg = loadEnricherConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'enricher' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-enricher', logger });
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-enricher', logger, security: cfg });
   await bus.connect();
   const { service, cleanup } = composeEnricher(cfg, { bus, metrics, logger });
   await runServices({

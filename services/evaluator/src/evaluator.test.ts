@@ -2,7 +2,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MemoryBus, Metrics, PalisadeError, TOPICS, pb, silentLogger, type IncomingMessage, type palisade,
+  MemoryBus, Metrics, PalisadeError, TOPICS, ephemeralAlertKeys, pb, silentLogger, type AlertSigner, type IncomingMessage,
+  type palisade,
 } from '@palisade/common';
 import { waitFor } from '@palisade/common/testing';
 import { Evaluator, type AlertEngine } from './evaluator.js';
@@ -40,13 +41,14 @@ async function metricValue(metrics: Metrics, name: string, labels: Record<string
   return m?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))?.value ?? 0;
 }
 
-async function setup(t: TestContext) {
+async function setup(t: TestContext, signer?: AlertSigner) {
   const bus = new MemoryBus({ partitions: 2 });
   t.after(() => bus.close());
   const engine = new FakeEngine();
   const metrics = new Metrics();
   const seen: palisade.v1.IAlert[] = [];
-  const evaluator = new Evaluator({ bus, metrics, logger: silentLogger, groupId: 'evaluator', engine, onAlert: (a) => seen.push(a) });
+  const evaluator = new Evaluator({ bus, metrics, logger: silentLogger, groupId: 'evaluator', engine, onAlert: (a) => seen.push(a),
+    ...(signer && { signer }) });
   await evaluator.start();
   t.after(() => evaluator.stop());
   const alerts: IncomingMessage[] = [];
@@ -106,4 +108,26 @@ test('an engine error stops the evaluator as failed', async (t) => {
   await send('uid-a', { node: NODE, events: [enriched(1, '/etc/shadow', 'uid-a')] });
   await waitFor('the failure', () => failures.length === 1);
   assert.equal(evaluator.state, 'failed');
+});
+
+test('with a signing key every alert carries a signature of its value that the responder\'s verifier accepts', async (t) => {
+  const keys = ephemeralAlertKeys();
+  const { send, alerts } = await setup(t, keys.signer);
+  await send('uid-a', { node: NODE, events: [enriched(1, '/etc/shadow', 'uid-a'), enriched(2, '/etc/shadow', 'uid-a')] });
+  await waitFor('two alerts', () => alerts.length >= 2);
+  for (const a of alerts) {
+    assert.equal(a.headers['palisade-signature-key'], keys.signer.keyId);
+    assert.deepEqual(keys.verifier.verify(a.value, a.headers), { ok: true, keyId: keys.signer.keyId });
+  }
+  // Each signature covers its own record: swapped, they do not verify.
+  const [x, y] = alerts;
+  assert.ok(x && y);
+  assert.equal(keys.verifier.verify(x.value, y.headers).ok, false);
+});
+
+test('without a signing key alerts go out unsigned', async (t) => {
+  const { send, alerts } = await setup(t);
+  await send('uid-a', { node: NODE, events: [enriched(1, '/etc/shadow', 'uid-a')] });
+  await waitFor('the alert', () => alerts.length >= 1);
+  assert.equal(alerts[0]?.headers['palisade-signature'], undefined);
 });

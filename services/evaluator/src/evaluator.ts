@@ -1,7 +1,8 @@
 // The evaluator stage: enriched events in, alerts out. The policy engine (Rego compiled to wasm) sees whole batches;
 // events of kinds no rule reads never reach it.
 import {
-  allowedLabel, ConsumerStage, LATENCY_BUCKETS_S, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
+  allowedLabel, ConsumerStage, LATENCY_BUCKETS_S, LOSS_SOURCES, TOPICS, pb, type AlertSigner, type Bus, type Logger, type Metrics,
+  type palisade,
 } from '@palisade/common';
 
 /** What the evaluator needs of a policy engine (policy-engine.ts in production). */
@@ -17,6 +18,8 @@ export interface EvaluatorOptions {
   engine: AlertEngine;
   /** Called with every alert published (embedded mode prints them). */
   onAlert?: (alert: palisade.v1.IAlert) => void;
+  /** Signs every alert (alert-signature.ts), so the responder can tell them from forged ones. Unsigned without. */
+  signer?: AlertSigner;
 }
 
 export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
@@ -60,11 +63,14 @@ export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
     const alerts = this.opts.engine.evaluate(events, Date.now() * 1e6);
     this.m.evalSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     if (alerts.length === 0) return;
-    await this.producer.send(TOPICS.alerts, alerts.map((a) => ({
-      key: a.event?.pod?.uid || `${a.event?.node ?? ''}/cgroup/${a.event?.event?.process?.cgroupId ?? 0}`,
-      value: pb.Alert.encode(a).finish(),
-      headers: { 'palisade-schema': 'palisade.v1.Alert', 'palisade-rule': a.ruleId ?? '' },
-    })));
+    await this.producer.send(TOPICS.alerts, alerts.map((a) => {
+      const value = pb.Alert.encode(a).finish();
+      return {
+        key: a.event?.pod?.uid || `${a.event?.node ?? ''}/cgroup/${a.event?.event?.process?.cgroupId ?? 0}`,
+        value,
+        headers: { 'palisade-schema': 'palisade.v1.Alert', 'palisade-rule': a.ruleId ?? '', ...this.opts.signer?.sign(value) },
+      };
+    }));
     const now = Date.now();
     for (const a of alerts) {
       const sev = pb.Severity[a.severity ?? 0] ?? 'SEVERITY_UNSPECIFIED';

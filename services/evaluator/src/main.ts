@@ -9,9 +9,10 @@ export async function runEvaluator(src: ConfigSources): Promise<void> {
   const cfg = loadEvaluatorConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'evaluator' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger });
-  await bus.connect();
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger, security: cfg });
+  // Composed before connecting: a bad signing key or policy is a config error, not something found after the network.
   const { service } = await composeEvaluator(cfg, { bus, metrics, logger });
+  await bus.connect();
   await runServices({
     logger, metrics, metricsHost: cfg.metricsHost, metricsPort: cfg.metricsPort,
     shutdownDeadlineMs: cfg.shutdownDeadlineMs, services: [service],

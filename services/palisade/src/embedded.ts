@@ -1,7 +1,8 @@
 // The whole pipeline in one process on this host: collector -> enricher -> evaluator -> responder on the
 // in-process bus (or on Kafka with --kafka). Alerts go to stdout, one JSON object per line; logs go to stderr.
 import {
-  Metrics, bool, createBus, createLogger, describeConfig, int, list, loadConfig, runServices,
+  AlertSigner, AlertVerifier, Metrics, bool, createBus, createLogger, describeConfig, ephemeralAlertKeys, int, list, loadConfig,
+  runServices,
   type ConfigSources, type RunnableService,
 } from '@palisade/common';
 import { collectorSchema, composeCollector } from '@palisade/collector';
@@ -31,11 +32,21 @@ export async function runEmbedded(src: ConfigSources): Promise<void> {
   const cfg = loadConfig(embeddedSchema, src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'palisade', node: cfg.node } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger, maxMessageBytes: cfg.memoryBusMaxMessageBytes });
+  const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger, maxMessageBytes: cfg.memoryBusMaxMessageBytes,
+    security: cfg });
   await bus.connect();
   logger.info('starting the embedded pipeline', { bus: bus.kind, dryRun: cfg.dryRun });
-  const responder = composeResponder(cfg, { bus, metrics, logger });
-  const evaluator = await composeEvaluator(cfg, { bus, metrics, logger }, {
+  // Alerts are signed and verified here too, so the responder behaves as it does in a cluster: with a configured
+  // key when one is given, else with a key pair made now that lives as long as this process.
+  let keys: { signer: AlertSigner; verifier: AlertVerifier };
+  if (cfg.alertSigningKeyFile !== '') {
+    const signer = AlertSigner.fromFile(cfg.alertSigningKeyFile);
+    keys = { signer, verifier: cfg.alertVerifyKeys.length > 0 ? AlertVerifier.fromFiles(cfg.alertVerifyKeys) : new AlertVerifier([signer.publicKey]) };
+  } else {
+    keys = ephemeralAlertKeys();
+  }
+  const responder = composeResponder(cfg, { bus, metrics, logger }, { verifier: keys.verifier });
+  const evaluator = await composeEvaluator(cfg, { bus, metrics, logger }, { signer: keys.signer,
     ...(cfg.printAlerts && { onAlert: (a) => { process.stdout.write(alertToJson(a) + '\n'); } }),
   });
   const enricher = composeEnricher(cfg, { bus, metrics, logger });

@@ -19,6 +19,8 @@ export const responderSchema = {
   maxActionsPerMinute: int('Writes to the Kubernetes API per minute at most; more alerts are refused and recorded',
     'PALISADE_MAX_ACTIONS_PER_MINUTE', 10, 0),
   kubeAttempts: int('Attempts per Kubernetes API call on 5xx, 429 or a network error', 'PALISADE_KUBE_ATTEMPTS', 5, 1),
+  alertVerifyKeys: list('Ed25519 public keys (PEM files, comma-separated) of the evaluator: only alerts signed by one ' +
+    'of them are acted on; required (embedded mode: the key made at start)', 'PALISADE_ALERT_VERIFY_KEYS', []),
 };
 
 export type ResponderConfig = ResolvedConfig<typeof responderSchema>;

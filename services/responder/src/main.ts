@@ -9,9 +9,10 @@ export async function runResponder(src: ConfigSources): Promise<void> {
   const cfg = loadResponderConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'responder' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-responder', logger });
-  await bus.connect();
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-responder', logger, security: cfg });
+  // Composed before connecting: a missing or bad key is a config error, not something found after the network.
   const { service } = composeResponder(cfg, { bus, metrics, logger });
+  await bus.connect();
   await runServices({
     logger, metrics, metricsHost: cfg.metricsHost, metricsPort: cfg.metricsPort,
     shutdownDeadlineMs: cfg.shutdownDeadlineMs, services: [service],

@@ -333,3 +333,26 @@ test('policyMatches compares meaning, not text', () => {
   assert.equal(policyMatches({ podSelector: {}, policyTypes: ['Egress'] }, 'quarantined', 'true'), false, 'would isolate the whole namespace');
   assert.equal(policyMatches(undefined, 'quarantined', 'true'), false);
 });
+
+test('a pod scheduled on another node than the one that reported the event is refused before any write', async (t) => {
+  const { fake, clients, opts } = await setup(t, 'other');
+  const pod = fake.addPod({
+    metadata: { name: 'db-0', namespace: 'other' },
+    spec: { nodeName: 'node-a', containers: [{ name: 'db', image: 'postgres:16' }] },
+  });
+  const uid = uidOf(pod);
+  for (const dryRun of [true, false]) {
+    const r = await quarantinePod(clients, { namespace: 'other', name: 'db-0', uid, node: 'node-b' }, { ...opts, dryRun });
+    assert.equal(r.outcome, 'refused');
+    assert.equal(r.nodeMismatch, 'pods/other/db-0 is scheduled on node "node-a", but node "node-b" reported the event');
+    assert.deepEqual(r.steps, ['GET pods/other/db-0']);
+  }
+  assert.deepEqual(writes(fake), []);
+  // Not scheduled at all (no spec.nodeName) is a mismatch too: no node ran it.
+  const r = await quarantinePod(clients, { namespace: 'other', name: 'web-1', uid: uidOf(fake.getObject('pods', 'other', 'web-1')), node: 'node-b' }, opts);
+  assert.match(r.nodeMismatch ?? '', /scheduled on node "", but node "node-b"/);
+  // On the right node it goes ahead.
+  const ok = await quarantinePod(clients, { namespace: 'other', name: 'db-0', uid, node: 'node-a' }, opts);
+  assert.equal(ok.outcome, 'done', ok.reason);
+  assert.equal(ok.nodeMismatch, undefined);
+});

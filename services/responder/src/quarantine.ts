@@ -1,11 +1,12 @@
 // Quarantine a pod: make sure a NetworkPolicy in its namespace denies all egress to pods with a label, then give the
-// pod that label. The policy comes first, so a pod is never labelled quarantined without one. Both steps are idempotent, so running the action twice (a redelivered alert, a retry after a crash) leaves
-// the same state.
+// pod that label. The policy comes first, so a pod is never labelled quarantined without one. Both steps are
+// idempotent, so running the action twice (a redelivered alert, a retry after a crash) leaves the same state.
 //
 // Safety rails, in order: protected namespaces are refused before any call; the pod is read and its uid compared
 // with the alert's, so a replacement pod that reuses the name is never labelled; the label patch carries the
 // resourceVersion that was read, so a pod replaced between the read and the patch fails with 409 and is re-read
-// (and then refused on its new uid) instead of being labelled blindly.
+// (and then refused on its new uid) instead of being labelled blindly. With target.node, the pod read must also be
+// scheduled on that node (spec.nodeName): the node that reported the event speaks only for its own pods.
 import { PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api, type KubeConfig, type V1NetworkPolicy, type V1NetworkPolicySpec, type V1Pod } from '@kubernetes/client-node';
 import { PalisadeError } from '@palisade/common';
 
@@ -14,6 +15,8 @@ export interface QuarantineTarget {
   name: string;
   /** The uid the alert saw. Required: without it a replacement pod could not be told apart. */
   uid: string;
+  /** The node whose collector reported the event; when given, the pod must be scheduled there. */
+  node?: string;
 }
 
 export interface RetryOptions {
@@ -49,6 +52,8 @@ export interface QuarantineResult {
   attempts: number;
   /** The error behind a 'failed' outcome. */
   error?: PalisadeError;
+  /** Set (with outcome 'refused') when the pod is not scheduled on target.node: the alert is not to be trusted. */
+  nodeMismatch?: string;
 }
 
 export interface QuarantineClients {
@@ -162,7 +167,9 @@ export function policyMatches(spec: V1NetworkPolicySpec | undefined, labelKey: s
   );
 }
 
-class Refused extends Error {}
+class Refused extends Error {
+  constructor(message: string, readonly nodeMismatch = false) { super(message); }
+}
 
 /** Runs API calls with bounded, backed-off retries and counts every request. */
 class Calls {
@@ -240,6 +247,11 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
     });
     const seenUid = pod.metadata?.uid ?? '';
     if (seenUid !== uid) throw new Refused(`pod replaced: ${podRef} has uid ${seenUid}, the alert was for ${uid}`);
+    const scheduledOn = pod.spec?.nodeName ?? '';
+    if (target.node !== undefined && scheduledOn !== target.node) {
+      throw new Refused(`${podRef} is scheduled on node ${JSON.stringify(scheduledOn)}, but node ` +
+        `${JSON.stringify(target.node)} reported the event`, true);
+    }
     return pod;
   };
 
@@ -293,7 +305,11 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
     }
     return result('done', `quarantined ${podRef}`);
   } catch (err) {
-    if (err instanceof Refused) return result('refused', err.message);
+    if (err instanceof Refused) {
+      const r = result('refused', err.message);
+      if (err.nodeMismatch) r.nodeMismatch = err.message;
+      return r;
+    }
     const e = kubeError(err, 'quarantine');
     steps.push(`failed: ${e.code}: ${e.message}`);
     return result('failed', e.message, e);

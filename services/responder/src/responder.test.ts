@@ -1,11 +1,15 @@
 // The responder's safety rails over the in-process bus with a scripted quarantiner: what it does, what it refuses,
-// and that every decision lands on the actions topic.
+// and that every decision lands on the actions topic; and that it trusts only signed alerts whose pod runs on the
+// reporting node (everything else is dead-lettered, never decided).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MemoryBus, Metrics, TOPICS, pb, silentLogger, type IncomingMessage, type palisade,
+  AlertSigner, AlertVerifier, MemoryBus, Metrics, TOPICS, ephemeralAlertKeys, pb, silentLogger, type IncomingMessage, type OutgoingMessage,
+  type palisade,
 } from '@palisade/common';
 import { waitFor } from '@palisade/common/testing';
+import { composeResponder } from './compose.js';
+import { loadResponderConfig } from './config.js';
 import { Responder, type PodTarget, type QuarantineResult, type Quarantiner, type ResponderOptions } from './responder.js';
 
 const O = pb.ActionOutcome;
@@ -25,6 +29,15 @@ function alert(opts: { uid?: string; namespace?: string; enriched?: boolean; act
   };
 }
 
+/** The evaluator's key in these tests; the responder trusts its public half. */
+const keys = ephemeralAlertKeys();
+
+/** An alert record as the evaluator publishes it: signed (by signer, default the trusted key). */
+function signed(a: palisade.v1.IAlert, signer: AlertSigner = keys.signer): OutgoingMessage {
+  const value = pb.Alert.encode(a).finish();
+  return { key: 'k', value, headers: { 'palisade-schema': 'palisade.v1.Alert', ...signer.sign(value) } };
+}
+
 async function setup(t: TestContext, opts: Partial<ResponderOptions> & { noQuarantiner?: boolean } = {}) {
   const bus = new MemoryBus({ partitions: 2 });
   t.after(() => bus.close());
@@ -42,29 +55,33 @@ async function setup(t: TestContext, opts: Partial<ResponderOptions> & { noQuara
     bus, metrics, logger: silentLogger, groupId: 'responder', dryRun: false, protectedNamespaces: ['kube-system'],
     quarantine: opts.noQuarantiner ? undefined : quarantine,
     describe: (pod) => [`would label ${pod.namespace}/${pod.name}`, 'would ensure deny-egress NetworkPolicy'],
-    dedupeWindowMs: 60_000, maxActionsPerMinute: 100, onAction: (r) => decided.push(r), ...opts,
+    dedupeWindowMs: 60_000, maxActionsPerMinute: 100, verifier: keys.verifier, onAction: (r) => decided.push(r), ...opts,
   });
   await responder.start();
   t.after(() => responder.stop());
   const actions: IncomingMessage[] = [];
   await bus.consume({ groupId: 'reader', topics: [TOPICS.actions], handler: async (b) => { actions.push(...b); } });
   const records = (): palisade.v1.ActionRecord[] => actions.map((m) => pb.ActionRecord.decode(m.value));
+  const deadLetters: palisade.v1.DeadLetter[] = [];
+  await bus.consume({ groupId: 'dl-reader', topics: [TOPICS.deadLetter],
+    handler: async (b) => { for (const m of b) deadLetters.push(pb.DeadLetter.decode(m.value)); } });
   /** Sends alerts on one key, in order, and waits for that many decisions. */
   const respond = async (...alerts: palisade.v1.IAlert[]): Promise<palisade.v1.ActionRecord[]> => {
     const before = decided.length;
-    await bus.producer().send(TOPICS.alerts, alerts.map((a) => ({ key: 'k', value: pb.Alert.encode(a).finish() })));
+    await bus.producer().send(TOPICS.alerts, alerts.map((a) => signed(a)));
     await waitFor(`${alerts.length} decisions`, () => decided.length >= before + alerts.length);
     await waitFor('the action records', () => actions.length >= decided.length);
     return records().slice(before);
   };
-  return { bus, calls, setNext: (r: QuarantineResult) => { next = r; }, metrics, responder, actions, records, respond, decided };
+  return { bus, calls, setNext: (r: QuarantineResult) => { next = r; }, metrics, responder, actions, records, respond, decided,
+    deadLetters };
 }
 
 test('a quarantine is carried out and its record published, keyed by pod uid', async (t) => {
   const { respond, calls, actions, metrics } = await setup(t);
   const a = alert({ uid: 'uid-a' });
   const [r] = await respond(a);
-  assert.deepEqual(calls, [{ pod: { namespace: 'shop', name: 'pod-uid-a', uid: 'uid-a' }, dryRun: false }]);
+  assert.deepEqual(calls, [{ pod: { namespace: 'shop', name: 'pod-uid-a', uid: 'uid-a', node: 'node-1' }, dryRun: false }]);
   assert.equal(r?.outcome, O.ACTION_OUTCOME_DONE);
   assert.equal(r?.kind, pb.ActionKind.ACTION_KIND_QUARANTINE);
   assert.equal(r?.alertId, a.id);
@@ -149,10 +166,113 @@ test('no Kubernetes API: dry run records the described steps; a real run is refu
 
 test('an alert that recommends no action publishes nothing', async (t) => {
   const { bus, respond, actions, calls } = await setup(t);
-  await bus.producer().send(TOPICS.alerts, [{ key: 'k', value: pb.Alert.encode(alert({ actions: ['kill_nothing'] })).finish() }]);
+  await bus.producer().send(TOPICS.alerts, [signed(alert({ actions: ['kill_nothing'] }))]);
   // An actionable alert behind it on the same partition: once it is decided, the first one was handled.
   const [r] = await respond(alert({ uid: 'uid-b' }));
   assert.equal(r?.target?.uid, 'uid-b');
   assert.equal(actions.length, 1);
   assert.equal(calls.length, 1);
+});
+
+// ---- Trust: only signed alerts, only for pods on the reporting node.
+
+async function untrusted(metrics: Metrics, reason: string): Promise<number> {
+  const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'palisade_responder_untrusted_alerts_total');
+  return Number(m?.values.find((v) => v.labels['reason'] === reason)?.value ?? 0);
+}
+
+/**
+ * Sends the record, then a trusted alert behind it on the same partition: once that one is decided, the first was
+ * handled. Returns the dead letter of the first and whether anything but the trusted alert was decided or attempted.
+ */
+async function refusedOnly(s: Awaited<ReturnType<typeof setup>>, record: OutgoingMessage): Promise<palisade.v1.DeadLetter> {
+  const before = { calls: s.calls.length, dl: s.deadLetters.length };
+  await s.bus.producer().send(TOPICS.alerts, [record]);
+  const uid = `uid-trusted-${++alertCount}`; // a pod of its own each time, so the dedupe window does not refuse it
+  const [r] = await s.respond(alert({ uid }));
+  assert.equal(r?.target?.uid, uid, 'something else was decided before the trusted alert');
+  assert.deepEqual(s.calls.slice(before.calls).map((c) => c.pod.uid), [uid], 'the untrusted alert reached the quarantiner');
+  const dl = await waitFor('the dead letter', () => s.deadLetters[before.dl]);
+  assert.equal(dl.sourceTopic, TOPICS.alerts);
+  assert.deepEqual(Buffer.from(dl.value), Buffer.from(record.value));
+  return dl;
+}
+
+test('an unsigned alert is dead-lettered and counted, never acted on (dry-run or not)', async (t) => {
+  const s = await setup(t);
+  const dl = await refusedOnly(s, { key: 'k', value: pb.Alert.encode(alert({ uid: 'uid-victim' })).finish() });
+  assert.match(dl.reason, /^untrusted alert \(unsigned\): no palisade-signature/);
+  assert.equal(await untrusted(s.metrics, 'unsigned'), 1);
+  assert.equal(s.records().filter((r) => r.target?.uid === 'uid-victim').length, 0, 'an action record for the forged alert');
+});
+
+test('a forged alert signed with a key the responder does not trust is refused (unknown_key)', async (t) => {
+  const s = await setup(t);
+  const attacker = ephemeralAlertKeys().signer;
+  const dl = await refusedOnly(s, signed(alert({ uid: 'uid-victim' }), attacker));
+  assert.match(dl.reason, /untrusted alert \(unknown_key\): signed with key "[0-9a-f]{16}", which is not trusted/);
+  assert.equal(await untrusted(s.metrics, 'unknown_key'), 1);
+});
+
+test('a signed alert changed in flight is refused (bad_signature): another pod, or replayed as another node\'s', async (t) => {
+  const s = await setup(t);
+  const genuine = signed(alert({ uid: 'uid-a' }));
+  // The same signature over an alert naming another pod.
+  const otherPod = pb.Alert.encode({ ...pb.Alert.decode(genuine.value), event: { ...alert({ uid: 'uid-victim' }).event } }).finish();
+  let dl = await refusedOnly(s, { ...genuine, value: otherPod });
+  assert.match(dl.reason, /untrusted alert \(bad_signature\)/);
+  // The genuine alert replayed as if node-2 had reported it (its pod moved there): the node is signed too.
+  const a = pb.Alert.decode(genuine.value);
+  const replayed = pb.Alert.encode({ ...a, event: { ...a.event, node: 'node-2', pod: { ...a.event?.pod, node: 'node-2' } } }).finish();
+  dl = await refusedOnly(s, { ...genuine, value: replayed });
+  assert.match(dl.reason, /untrusted alert \(bad_signature\)/);
+  // A signature header that is not even base64 of 64 bytes.
+  dl = await refusedOnly(s, { ...genuine, headers: { ...genuine.headers, 'palisade-signature': 'AAAA' } });
+  assert.match(dl.reason, /bad_signature/);
+  assert.equal(await untrusted(s.metrics, 'bad_signature'), 3);
+});
+
+test('a signed alert whose pod is on another node than the reporting one is refused (node_mismatch)', async (t) => {
+  const s = await setup(t);
+  const a = alert({ uid: 'uid-victim' });
+  const onOtherNode = { ...a, event: { ...a.event, pod: { ...a.event?.pod, node: 'node-2' } } };
+  const dl = await refusedOnly(s, signed(onOtherNode));
+  assert.match(dl.reason, /untrusted alert \(node_mismatch\): pod shop\/pod-uid-victim is on node "node-2" in the alert, but node "node-1" reported it/);
+  const noNode = { ...a, event: { ...a.event, node: '' } };
+  assert.match((await refusedOnly(s, signed(noNode))).reason, /node_mismatch\): the alert names no reporting node/);
+  assert.equal(await untrusted(s.metrics, 'node_mismatch'), 2);
+});
+
+test('the Kubernetes API says the pod is scheduled elsewhere: dead letter, no action record, no dedupe entry', async (t) => {
+  const s = await setup(t);
+  const detail = 'pods/shop/pod-uid-a is scheduled on node "node-9", but node "node-1" reported the event';
+  s.setNext({ outcome: 'refused', reason: detail, steps: ['GET pods/shop/pod-uid-a'], attempts: 1, nodeMismatch: detail });
+  const before = s.decided.length;
+  await s.bus.producer().send(TOPICS.alerts, [signed(alert({ uid: 'uid-a' }))]);
+  const dl = await waitFor('the dead letter', () => s.deadLetters[0]);
+  assert.equal(dl.reason, `untrusted alert (node_mismatch): ${detail}; not acted on`);
+  assert.equal(s.decided.length, before, 'a node mismatch was recorded as a decision');
+  // The pod was not marked as acted on: a trusted alert for it right after is decided normally.
+  const [r] = await s.respond(alert({ uid: 'uid-a' }));
+  assert.equal(r?.outcome, O.ACTION_OUTCOME_DONE);
+  assert.equal(await untrusted(s.metrics, 'node_mismatch'), 1);
+});
+
+test('during a key rotation both trusted keys are accepted', async (t) => {
+  const next = ephemeralAlertKeys();
+  const s = await setup(t, { verifier: new AlertVerifier([keys.signer.publicKey, next.signer.publicKey]) });
+  await s.bus.producer().send(TOPICS.alerts, [signed(alert({ uid: 'uid-new-key' }), next.signer), signed(alert({ uid: 'uid-old-key' }))]);
+  await waitFor('both decisions', () => s.decided.length >= 2);
+  assert.deepEqual(s.decided.map((d) => [d.target?.uid, d.outcome]),
+    [['uid-new-key', O.ACTION_OUTCOME_DONE], ['uid-old-key', O.ACTION_OUTCOME_DONE]]);
+  assert.equal(s.deadLetters.length, 0);
+});
+
+test('a responder configured without a key to verify alerts with does not start (config error)', () => {
+  const shared = { bus: new MemoryBus(), metrics: new Metrics(), logger: silentLogger };
+  const none = loadResponderConfig({ argv: [], env: {} });
+  assert.throws(() => composeResponder(none, shared), (e: unknown) => (e as { code?: string }).code === 'CONFIG_INVALID' &&
+    /the responder needs --alert-verify-keys/.test((e as Error).message));
+  const missing = loadResponderConfig({ argv: ['--alert-verify-keys', '/nonexistent/alert.pub'], env: {} });
+  assert.throws(() => composeResponder(missing, shared), /alert verification key "\/nonexistent\/alert.pub"/);
 });

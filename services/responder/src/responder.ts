@@ -1,10 +1,17 @@
 // The responder stage: alerts in, actions out, behind safety rails. Every decision (done, dry-run, refused, failed)
 // is published to the actions topic, so the audit trail is complete whatever happened.
 //
+// Trust first: an alert is acted on only when it carries a valid signature by a trusted key (alert-signature.ts:
+// the evaluator signs), and when the pod it names runs on the node that reported the event (the alert's own node
+// fields, then the pod's spec.nodeName from the Kubernetes API). An untrusted alert is no decision at all: it is
+// dead-lettered with the reason and counted (palisade_responder_untrusted_alerts_total), and nothing is done or
+// recorded on the actions topic for it.
+//
 // Rails, in order: the alert must name a pod; protected namespaces are never touched; one pod is acted on once per
 // dedupe window; at most maxActionsPerMinute writes; dry-run (the default) reads but never writes.
 import {
-  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
+  ConsumerStage, TOPICS, pb, type AlertVerifier, type Bus, type IncomingMessage, type Logger, type Metrics, type UntrustedReason,
+  type palisade,
 } from '@palisade/common';
 import type { QuarantineOutcome, QuarantineResult, QuarantineTarget } from './quarantine.js';
 
@@ -27,8 +34,18 @@ export interface ResponderOptions {
   describe: (pod: PodTarget) => string[];
   dedupeWindowMs: number;
   maxActionsPerMinute: number;
+  /** The evaluator's public key(s): alerts without a valid signature by one of them are never acted on. */
+  verifier: AlertVerifier;
   onAction?: (record: palisade.v1.IActionRecord) => void;
 }
+
+/** Why an alert was refused as untrusted: the metric's label values, a fixed set. */
+export type RefusedReason = UntrustedReason | 'node_mismatch';
+
+/** One consumed alert record: verified and decoded, or refused before its bytes were decoded. */
+export type AlertRecord = { msg: IncomingMessage } & (
+  | { trusted: true; alert: palisade.v1.Alert }
+  | { trusted: false; reason: RefusedReason; detail: string });
 
 const Outcome = pb.ActionOutcome;
 const OUTCOMES: Record<QuarantineOutcome, palisade.v1.ActionOutcome> = {
@@ -38,7 +55,7 @@ const OUTCOMES: Record<QuarantineOutcome, palisade.v1.ActionOutcome> = {
   failed: Outcome.ACTION_OUTCOME_FAILED,
 };
 
-export class Responder extends ConsumerStage<palisade.v1.Alert> {
+export class Responder extends ConsumerStage<AlertRecord> {
   private readonly actedOn = new Map<string, number>(); // pod uid -> time of the last done/dry-run action
   private writes: number[] = [];
   private readonly m;
@@ -47,23 +64,42 @@ export class Responder extends ConsumerStage<palisade.v1.Alert> {
     super({
       name: 'responder', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
       input: TOPICS.alerts, outputs: [TOPICS.actions], schema: 'palisade.v1.Alert',
-      decode: (buf) => {
+      decode: (buf, msg): AlertRecord => {
+        // Checked before the bytes are parsed: what is not signed is not even decoded.
+        const verdict = opts.verifier.verify(buf, msg.headers);
+        if (!verdict.ok) return { msg, trusted: false, reason: verdict.reason, detail: verdict.detail };
         const a = pb.Alert.decode(buf);
         if (!a.id || !a.ruleId) throw new Error('alert has no id or rule_id');
-        return a;
+        return { msg, trusted: true, alert: a };
       },
     });
     this.m = {
       actions: opts.metrics.counter('palisade_responder_actions_total', 'Action decisions, by kind and outcome.',
         ['kind', 'outcome']),
+      untrusted: opts.metrics.counter('palisade_responder_untrusted_alerts_total',
+        'Alerts refused without a decision (dead-lettered), by why: unsigned, unknown_key, bad_signature, node_mismatch.',
+        ['reason']),
     };
   }
 
-  protected async handle(alerts: palisade.v1.Alert[]): Promise<void> {
-    for (const a of alerts) await this.respond(a);
+  protected async handle(records: AlertRecord[]): Promise<void> {
+    for (const r of records) {
+      if (r.trusted) await this.respond(r.alert, r.msg);
+      else await this.refuse(r.msg, r.reason, r.detail);
+    }
   }
 
-  private async respond(alert: palisade.v1.Alert): Promise<void> {
+  /** Dead-letters an alert that is not to be trusted; DeadLetterSender never fails the batch. */
+  private async refuse(msg: IncomingMessage, reason: RefusedReason, detail: string): Promise<void> {
+    this.m.untrusted.inc({ reason });
+    this.opts.logger.warn('untrusted alert refused', { reason, detail, partition: msg.partition, offset: msg.offset });
+    await this.producer.deadLetters.send([{
+      cause: 'invalid', sourceTopic: msg.topic, partition: msg.partition, offset: msg.offset, key: msg.key, value: msg.value,
+      reason: `untrusted alert (${reason}): ${detail}; not acted on`,
+    }]);
+  }
+
+  private async respond(alert: palisade.v1.Alert, msg: IncomingMessage): Promise<void> {
     const wants = alert.actions.filter((a) => a === 'quarantine' || a === 'deny_egress');
     if (wants.length === 0) return; // alert-only rule: nothing to decide
     const pod = alert.event?.pod;
@@ -72,6 +108,10 @@ export class Responder extends ConsumerStage<palisade.v1.Alert> {
       kind: pb.ActionKind.ACTION_KIND_QUARANTINE, target: pod ?? null, steps: [], attempts: 0,
     };
     const decided = await this.decide(alert, pod);
+    if (decided.nodeMismatch !== undefined) {
+      await this.refuse(msg, 'node_mismatch', decided.nodeMismatch);
+      return;
+    }
     record.outcome = OUTCOMES[decided.outcome];
     record.reason = decided.reason;
     record.steps = decided.steps;
@@ -93,6 +133,14 @@ export class Responder extends ConsumerStage<palisade.v1.Alert> {
     if (alert.event?.status !== pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED || !pod?.name || !pod.namespace || !pod.uid) {
       return refuse('the alert names no known pod (event not enriched)');
     }
+    // The node whose collector saw the event speaks only for the pods scheduled on it (the enricher refuses the
+    // others); an alert that says otherwise was not made by this pipeline from a node's own report.
+    const node = alert.event.node ?? '';
+    if (node === '' || (pod.node ? pod.node !== node : false)) {
+      const detail = node === '' ? 'the alert names no reporting node'
+        : `pod ${pod.namespace}/${pod.name} is on node ${JSON.stringify(pod.node)} in the alert, but node ${JSON.stringify(node)} reported it`;
+      return { ...refuse(detail), nodeMismatch: detail };
+    }
     if (this.opts.protectedNamespaces.includes(pod.namespace)) {
       return refuse(`namespace ${pod.namespace} is protected`);
     }
@@ -101,7 +149,7 @@ export class Responder extends ConsumerStage<palisade.v1.Alert> {
     if (last !== undefined && now - last < this.opts.dedupeWindowMs) {
       return refuse(`duplicate: pod ${pod.namespace}/${pod.name} was acted on ${now - last} ms ago`);
     }
-    const target: PodTarget = { namespace: pod.namespace, name: pod.name, uid: pod.uid };
+    const target: PodTarget = { namespace: pod.namespace, name: pod.name, uid: pod.uid, node };
     if (!this.opts.dryRun) {
       this.writes = this.writes.filter((t) => now - t < 60_000);
       if (this.writes.length >= this.opts.maxActionsPerMinute) {
