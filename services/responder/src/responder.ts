@@ -4,7 +4,7 @@
 // Rails, in order: the alert must name a pod; protected namespaces are never touched; one pod is acted on once per
 // dedupe window; at most maxActionsPerMinute writes; dry-run (the default) reads but never writes.
 import {
-  ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
+  type StageResilience, ConsumerStage, TOPICS, pb, type Bus, type Logger, type Metrics, type palisade,
 } from '@palisade/common';
 import type { QuarantineOutcome, QuarantineResult, QuarantineTarget } from './quarantine.js';
 
@@ -15,6 +15,8 @@ export type PodTarget = QuarantineTarget;
 export type Quarantiner = (pod: PodTarget, dryRun: boolean) => Promise<QuarantineResult>;
 
 export interface ResponderOptions {
+  /** Retry budget and readiness bounds (stageKeys); defaults: DEFAULT_RESILIENCE. */
+  resilience?: Partial<StageResilience>;
   bus: Bus;
   metrics: Metrics;
   logger: Logger;
@@ -45,6 +47,7 @@ export class Responder extends ConsumerStage<palisade.v1.Alert> {
 
   constructor(private readonly opts: ResponderOptions) {
     super({
+      ...(opts.resilience && { resilience: opts.resilience }),
       name: 'responder', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
       input: TOPICS.alerts, outputs: [TOPICS.actions], schema: 'palisade.v1.Alert',
       decode: (buf) => {
