@@ -210,3 +210,13 @@ test('notReady() reports an output that has not got through for too long, even w
   await waitFor('processed from the retry topic', () => stage.processed.length === 1);
   assert.equal(stage.notReady(), undefined);
 });
+
+test('a retry record whose not-before lies far ahead waits no longer than the longest delay the stage sets', async (t) => {
+  const { stage, bus } = await setup(t, () => undefined, { resilience: FAST_RETRY });
+  await bus.producer().send(retryTopic('teststage'), [{
+    key: 'k', value: Buffer.from('42'),
+    headers: { [RETRY_HEADERS.notBefore]: String(4_102_444_800_000) /* 2100-01-01 */, [RETRY_HEADERS.attempt]: '1' },
+  }]);
+  // 50 ms doubled twice: 200 ms at most, far inside waitFor's deadline.
+  await waitFor('the record processed', () => stage.processed.includes(42));
+});

@@ -275,7 +275,8 @@ export abstract class ConsumerStage<T> implements RunnableService {
   // Records of the retry topic wait out their delay here (cut short by stop(), then left uncommitted).
   private async processRetry(records: Decoded<T>[]): Promise<void> {
     const due = Math.max(0, ...records.map((r) => Number(r.msg.headers[RETRY_HEADERS.notBefore] ?? 0) || 0));
-    const wait = due - Date.now();
+    // Never longer than the longest delay this stage sets: a forged or skewed header must not park the consumer.
+    const wait = Math.min(due - Date.now(), this.bounds.retryDelayMs * 2 ** this.bounds.retryAttempts);
     if (wait > 0) await sleep(wait, this.stopping.signal);
     if (this.stopping.signal.aborted) {
       throw new PalisadeError('INTERNAL', `${this.name}: stopping before retry records were due`, { retriable: true });
