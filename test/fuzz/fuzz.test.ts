@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { STAGE_TARGETS, closeStageHarnesses } from './stage-targets.js';
 import { TARGETS, TOTAL_RUNS } from './targets.js';
 
 test(`the fuzz targets hold their invariants over ${TOTAL_RUNS.toLocaleString('en')} inputs`, () => {
@@ -11,5 +12,16 @@ test(`the fuzz targets hold their invariants over ${TOTAL_RUNS.toLocaleString('e
     const started = Date.now();
     fc.assert(t.property(), { numRuns: t.runs, seed: 0x9a115ade + i, endOnFailure: true });
     process.stdout.write(`fuzz: ${t.name}: ${t.runs} inputs in ${Date.now() - started} ms\n`);
+  }
+});
+
+const STAGE_RUNS = STAGE_TARGETS.reduce((n, t) => n + t.runs, 0);
+
+test(`every stage's decode and handle path holds over ${STAGE_RUNS.toLocaleString('en')} record batches on a MemoryBus`, async (t) => {
+  t.after(() => closeStageHarnesses());
+  for (const [i, st] of STAGE_TARGETS.entries()) {
+    const started = Date.now();
+    await fc.assert(st.property(), { numRuns: st.runs, seed: 0x57a9e + i, endOnFailure: true });
+    process.stdout.write(`fuzz: ${st.name}: ${st.runs} inputs in ${Date.now() - started} ms\n`);
   }
 });

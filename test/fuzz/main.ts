@@ -2,6 +2,7 @@
 // from a fresh random seed unless one is given. A failure prints the counterexample and the seed to replay it, and
 // exits 1; turn it into a regression test next to the code it broke.
 import fc from 'fast-check';
+import { STAGE_TARGETS, closeStageHarnesses } from './stage-targets.js';
 import { TARGETS } from './targets.js';
 
 const args = process.argv.slice(2);
@@ -30,5 +31,19 @@ for (const [i, t] of TARGETS.entries()) {
     process.stdout.write(`ok   ${t.name}: ${runs} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
 }
+for (const [i, t] of STAGE_TARGETS.entries()) {
+  const runs = Math.round(t.runs * times);
+  const started = Date.now();
+  const out = await fc.check(t.property(), { numRuns: runs, seed: seed + TARGETS.length + i, endOnFailure: true });
+  total += out.numRuns;
+  if (out.failed) {
+    failed = true;
+    process.stdout.write(`FAIL ${t.name} after ${out.numRuns} inputs (seed ${seed + TARGETS.length + i}): ` +
+      `${fc.stringify(out.counterexample)}\n  ${String(out.errorInstance ?? '')}\n`);
+  } else {
+    process.stdout.write(`ok   ${t.name}: ${runs} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+}
+await closeStageHarnesses();
 process.stdout.write(`${total} inputs, seed ${seed}${failed ? ', FAILED' : ''}\n`);
 process.exit(failed ? 1 : 0);

@@ -43,6 +43,24 @@ export interface ConsumerOptions {
 export interface Consumer {
   /** Stops fetching, waits for the in-flight batch to finish and commit. Idempotent. */
   stop(): Promise<void>;
+  /** Per partition this consumer has fetched: committed offset, end, lag, and how long work has waited for a commit. */
+  progress?(): PartitionProgress[];
+}
+
+/** One partition as its consumer sees it (consumer-progress.ts keeps these for both buses). */
+export interface PartitionProgress {
+  topic: string;
+  partition: number;
+  /** The next offset to read, as last committed by this consumer; undefined before its first commit. */
+  committed: number | undefined;
+  /** The partition's end (next offset to be written) as of the last fetch. */
+  highWatermark: number;
+  /** Records fetched or known to exist that are not committed yet. */
+  lag: number;
+  /** How long the batch at the current position has waited for its commit; undefined when nothing is pending. */
+  pendingMs: number | undefined;
+  /** ms since the epoch of the last commit, if any. */
+  lastCommitAt: number | undefined;
 }
 
 /** Kafka's default max.message.bytes (1 MiB + the record batch overhead). */

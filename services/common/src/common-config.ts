@@ -2,6 +2,7 @@
 // service's schema in its config.ts.
 import { hostname } from 'node:os';
 import { int, list, oneOf, str } from './config-schema.js';
+import type { StageResilience } from './consumer-stage.js';
 import { kafkaSecurityKeys } from './kafka-security.js';
 import { LOG_LEVELS } from './logger.js';
 
@@ -14,6 +15,27 @@ export const commonKeys = {
   shutdownDeadlineMs: int('How long a SIGTERM drain may take before the process exits anyway', 'PALISADE_SHUTDOWN_DEADLINE_MS', 10_000, 100),
   ...kafkaSecurityKeys,
 };
+
+/** Keys of every consuming stage (enricher, evaluator, responder): bounded retries and readiness (consumer-stage.ts). */
+export const stageKeys = {
+  retryBudgetMs: int('How long a batch may keep failing with retriable errors before its records move to the stage\'s ' +
+    'retry topic (palisade.retry.<stage>), so the partition goes on', 'PALISADE_RETRY_BUDGET_MS', 60_000, 0),
+  retryDelayMs: int('Delay before a record on the retry topic is tried again (doubles on each further trip)',
+    'PALISADE_RETRY_DELAY_MS', 30_000, 0),
+  retryAttempts: int('Trips through the retry topic before a record is dead-lettered (cause retry_exhausted); ' +
+    '0 dead-letters it once the budget is spent', 'PALISADE_RETRY_ATTEMPTS', 3, 0, 100),
+  stallAfterMs: int('/readyz answers 503 when a partition with lag has had a batch waiting this long for its commit',
+    'PALISADE_STALL_AFTER_MS', 120_000, 1),
+  outputFailAfterMs: int('/readyz answers 503 when the stage\'s output sends have all failed for this long',
+    'PALISADE_OUTPUT_FAIL_AFTER_MS', 60_000, 1),
+};
+
+/** The resilience part of a resolved config, as ConsumerStage takes it. */
+export function stageResilience(cfg: { retryBudgetMs: number; retryDelayMs: number; retryAttempts: number;
+  stallAfterMs: number; outputFailAfterMs: number }): StageResilience {
+  return { retryBudgetMs: cfg.retryBudgetMs, retryDelayMs: cfg.retryDelayMs, retryAttempts: cfg.retryAttempts,
+    stallAfterMs: cfg.stallAfterMs, outputFailAfterMs: cfg.outputFailAfterMs };
+}
 
 /** Where the Kubernetes API is: an explicit kubeconfig, KUBECONFIG, or the in-cluster service account. */
 export const kubeKeys = {

@@ -22,7 +22,7 @@ const REASON_CHARS = 1024;
 const LOGGED_REFERENCES = 20;
 
 /** Why a record is a dead letter; the metric label values, a fixed set. */
-export type DeadLetterCause = 'invalid' | 'oversize';
+export type DeadLetterCause = 'invalid' | 'oversize' | 'unprocessable' | 'retry_exhausted';
 
 export interface DeadLetterInput {
   cause: DeadLetterCause;
@@ -39,6 +39,8 @@ export interface DeadLetterInput {
 const CAUSES: Record<DeadLetterCause, number> = {
   invalid: pb.DeadLetterCause.DEAD_LETTER_CAUSE_INVALID,
   oversize: pb.DeadLetterCause.DEAD_LETTER_CAUSE_OVERSIZE,
+  unprocessable: pb.DeadLetterCause.DEAD_LETTER_CAUSE_UNPROCESSABLE,
+  retry_exhausted: pb.DeadLetterCause.DEAD_LETTER_CAUSE_RETRY_EXHAUSTED,
 };
 
 function head(bytes: Uint8Array, max: number): Uint8Array {
@@ -86,16 +88,16 @@ export class DeadLetterSender {
     this.headBytes = Math.max(0, Math.min(DEAD_LETTER_HEAD_BYTES, this.budget - 2048));
     this.log = opts.logger.child({ module: 'dead-letter' });
     this.m = {
-      sent: opts.metrics.counter('palisade_deadletters_total', 'Dead letters published, by cause (invalid, oversize).',
+      sent: opts.metrics.counter('palisade_deadletters_total', 'Dead letters published, by cause (invalid, oversize, unprocessable, retry_exhausted).',
         ['stage', 'cause']),
       failed: opts.metrics.counter('palisade_deadletters_failed_total',
         'Dead letters that could not be published after retries (logged with their reference), by cause.', ['stage', 'cause']),
     };
   }
 
-  /** Publishes the dead letters; never throws. */
-  async send(letters: DeadLetterInput[]): Promise<void> {
-    if (letters.length === 0) return;
+  /** Publishes the dead letters; never throws. Resolves to how many could not be published (0: all were). */
+  async send(letters: DeadLetterInput[]): Promise<number> {
+    if (letters.length === 0) return 0;
     const built = letters.map((d) => ({ d, msg: buildDeadLetter(this.opts.stage, d, this.headBytes) }));
     const failed: DeadLetterInput[] = [];
     let lastError: unknown;
@@ -112,7 +114,7 @@ export class DeadLetterSender {
         for (const b of chunk) { failed.push(b.d); this.m.failed.inc({ stage: this.opts.stage, cause: b.d.cause }); }
       }
     }
-    if (failed.length === 0) return;
+    if (failed.length === 0) return 0;
     for (const d of failed.slice(0, LOGGED_REFERENCES)) {
       this.log.error('dead letter not published; the record is only at its source', {
         cause: d.cause, topic: d.sourceTopic, partition: d.partition, offset: d.offset,
@@ -125,5 +127,6 @@ export class DeadLetterSender {
       last: { topic: failed[failed.length - 1]?.sourceTopic, offset: failed[failed.length - 1]?.offset },
       code: errorCode(lastError), error: errorMessage(lastError),
     });
+    return failed.length;
   }
 }

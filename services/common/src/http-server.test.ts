@@ -87,3 +87,19 @@ test('/readyz carries each service detail(), e.g. the collector programs this ke
   assert.equal(res.status, 200, 'a degraded collector is still ready');
   assert.deepEqual(await res.json(), { ok: true, states: { collector: 'ready' }, detail: { collector: detail } });
 });
+
+test('/readyz is 503 with the reason while a ready service says it cannot work; /healthz stays 200', async (t) => {
+  const metrics = new Metrics();
+  let reasons: Record<string, string> = { responder: 'output failing: nothing got through to palisade.actions for 61 s' };
+  const server = new OpsServer({
+    host: '127.0.0.1', port: 0, registry: metrics.registry, states: () => ({ responder: 'ready' }), reasons: () => reasons,
+  });
+  const { port } = await server.start();
+  t.after(() => server.stop());
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+  assert.equal(res.status, 503);
+  assert.deepEqual(await res.json(), { ok: false, states: { responder: 'ready' }, reasons });
+  assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'not a reason to restart it');
+  reasons = {};
+  assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+});

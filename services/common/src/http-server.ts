@@ -1,5 +1,6 @@
 // The operations endpoint every service serves: /metrics (Prometheus), /healthz (alive), /readyz (ready for work:
-// 503 while starting, draining or failed, so a load balancer or the kubelet stops sending work first).
+// 503 while starting, draining or failed, or while a ready service says it cannot work (notReady(): a stalled consumer,
+// an output failing for too long), so a load balancer or the kubelet stops sending work first and someone looks).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -13,6 +14,8 @@ export interface OpsServerOptions {
   states: () => Record<string, ServiceState>;
   /** Per service, what its detail() says (only services that have one). */
   details?: () => Record<string, Record<string, unknown>>;
+  /** Per service that is ready but cannot do its work, why (Service.notReady()). */
+  reasons?: () => Record<string, string>;
 }
 
 export class OpsServer {
@@ -34,12 +37,17 @@ export class OpsServer {
       if (path === '/healthz' || path === '/readyz') {
         const states = this.opts.states();
         const values = Object.values(states);
+        const reasons = path === '/readyz' ? this.opts.reasons?.() ?? {} : {};
         const ok = path === '/healthz'
           ? values.every((s) => s !== 'failed')
-          : values.length > 0 && values.every((s) => s === 'ready');
+          : values.length > 0 && values.every((s) => s === 'ready') && Object.keys(reasons).length === 0;
         const detail = path === '/readyz' ? this.opts.details?.() : undefined;
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ ok, states, ...(detail !== undefined && Object.keys(detail).length > 0 && { detail }) }));
+          .end(JSON.stringify({
+            ok, states,
+            ...(Object.keys(reasons).length > 0 && { reasons }),
+            ...(detail !== undefined && Object.keys(detail).length > 0 && { detail }),
+          }));
         return;
       }
       res.writeHead(404).end();

@@ -22,7 +22,9 @@ export { resolveKafkaSecurity, kafkaSecurityKeys, KAFKA_SECURITY_PROTOCOLS, KAFK
 export { loadKubeConfig, type LoadedKubeConfig, type KubeConfigSources } from './kube-config.js';
 export { kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';
-export { ConsumerStage, type ConsumerStageOptions } from './consumer-stage.js';
+export { ConsumerStage, DEFAULT_RESILIENCE, RETRY_HEADERS, originOf, retryTopic, type ConsumerStageOptions,
+  type StageResilience } from './consumer-stage.js';
+export { ProgressTracker } from './consumer-progress.js';
 export { ABI, type AbiKind, type AbiStat, type AbiConstants, type AbiStructs, type EventKindName } from './gen/abi.js';
 export { BoundedProducer, MESSAGE_HEADROOM_BYTES, type SplitPart, type BoundedProducerOptions } from './bounded-producer.js';
 export { buildDeadLetter, DeadLetterSender, DEAD_LETTER_HEAD_BYTES, sha256Hex, type DeadLetterInput, type DeadLetterCause,

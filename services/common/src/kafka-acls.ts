@@ -6,9 +6,11 @@
 // What each grant is for: READ on the input topic and READ on the stage's group (fetch and commit); WRITE on the
 // outputs and the dead-letter topic (WRITE also covers the idempotent producer's InitProducerId, KIP-679); READ and
 // WRITE imply DESCRIBE, which metadata and Bus.ensureTopics need; DESCRIBE_CONFIGS on the outputs lets a stage read
-// their max.message.bytes (Bus.maxMessageBytes).
+// their max.message.bytes (Bus.maxMessageBytes). A consuming stage also reads and writes its own retry topic
+// (palisade.retry.<stage>, in group <group>.retry), where records whose retriable errors outlast the budget wait.
 import type { Admin, AclEntry } from 'kafkajs';
 import { TOPICS } from './bus.js';
+import { retryTopic } from './consumer-stage.js';
 
 // Kafka's protocol codes for ACLs. kafkajs' enums of these are TypeScript enums that its CommonJS build does not
 // export by name to ES modules, so the (stable, protocol-defined) numbers are spelled out.
@@ -54,11 +56,16 @@ export function aclPlan(opts: AclPlanOptions = {}): AclGrant[] {
   for (const stage of STAGES) {
     const principal = `User:${stageUser(stage, opts)}`;
     const access = ACCESS[stage];
+    const writes = [...access.writes];
     if (access.reads !== undefined && stage !== 'collector') {
-      out.push({ principal, resource: 'topic', name: access.reads, operation: 'READ' });
-      out.push({ principal, resource: 'group', name: opts.groups?.[stage] ?? `palisade-${stage}`, operation: 'READ' });
+      const group = opts.groups?.[stage] ?? `palisade-${stage}`;
+      for (const [topic, g] of [[access.reads, group], [retryTopic(stage), `${group}.retry`]] as const) {
+        out.push({ principal, resource: 'topic', name: topic, operation: 'READ' });
+        out.push({ principal, resource: 'group', name: g, operation: 'READ' });
+      }
+      writes.push(retryTopic(stage));
     }
-    for (const topic of [...access.writes, TOPICS.deadLetter]) {
+    for (const topic of [...writes, TOPICS.deadLetter]) {
       out.push({ principal, resource: 'topic', name: topic, operation: 'WRITE' });
       out.push({ principal, resource: 'topic', name: topic, operation: 'DESCRIBE_CONFIGS' });
     }
@@ -67,7 +74,9 @@ export function aclPlan(opts: AclPlanOptions = {}): AclGrant[] {
 }
 
 /** The topics the plan covers, which the admin creates. */
-export const PLAN_TOPICS: readonly string[] = Object.values(TOPICS);
+export const PLAN_TOPICS: readonly string[] = [
+  ...Object.values(TOPICS), ...STAGES.filter((s) => ACCESS[s].reads !== undefined).map((s) => retryTopic(s)),
+];
 
 /** The plan as `kafka-acls.sh` commands, for operators who apply ACLs with Kafka's own tools. */
 export function aclCommands(plan: AclGrant[], bootstrap = '<broker:9093>', adminConfig = 'admin.properties'): string[] {

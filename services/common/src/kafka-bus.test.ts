@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { logLevel } from 'kafkajs';
 import { PalisadeError } from './errors.js';
+import { waitFor } from './testing.js';
 import type { IncomingMessage } from './bus.js';
 import {
   KafkaBus,
@@ -251,6 +252,22 @@ describe('KafkaBus consumer', () => {
     await done;
     events = [...events, ...payload.events];
     assert.deepEqual(events, ['handler 7,8,9', 'resolve 9', 'commit t/2@10']);
+  });
+
+  it('progress() reports a batch in flight as lag and pending time, and the commit as caught up', async () => {
+    const { fake, bus } = setup();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => { release = r; });
+    const { consumer, fc } = await consumeWith(bus, fake, async () => { await gate; });
+    const { done } = fc.deliver('t', 1, [40, 41, 42]);
+    await waitFor('the batch pending', () => consumer.progress?.()[0]?.pendingMs !== undefined);
+    const pending = consumer.progress?.()[0];
+    assert.equal(pending?.lag, 3, 'no highWatermark from this client: the end is lastOffset() + 1');
+    assert.equal(pending?.committed, undefined);
+    release();
+    await done;
+    const after = consumer.progress?.()[0];
+    assert.deepEqual([after?.committed, after?.lag, after?.pendingMs], [43, 0, undefined]);
   });
 
   it('hands the same batch again after a retriable error and commits once, after the success', async () => {

@@ -12,8 +12,9 @@
 // - The producer is idempotent with acks=-1 and one request in flight, so kafkajs' retries neither duplicate nor
 //   reorder records within a partition.
 import { Kafka, Partitioners, logLevel, type ICustomPartitioner, type LogEntry } from 'kafkajs';
-import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, Producer, TopicSpec } from './bus.js';
+import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionProgress, Producer, TopicSpec } from './bus.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './bus.js';
+import { ProgressTracker } from './consumer-progress.js';
 import { PalisadeError, errorMessage, isRetriable, type ErrorCode } from './errors.js';
 import type { KafkaSecurity } from './kafka-security.js';
 
@@ -76,6 +77,8 @@ export interface KafkaLikeBatch {
   messages: KafkaLikeMessage[];
   /** The last offset of the batch, control records included. */
   lastOffset(): string;
+  /** The partition's end (next offset to be written) when fetched; kafkajs has it, a compatible client may not. */
+  highWatermark?: string;
 }
 
 export interface KafkaLikeOffsets {
@@ -303,6 +306,7 @@ class KafkaBusConsumer implements Consumer {
   private readonly stopSignal = new AbortController();
   private stopping: Promise<void> | undefined;
   private fatalReported = false;
+  private readonly tracker = new ProgressTracker();
 
   constructor(
     private readonly consumer: KafkaLikeConsumer,
@@ -344,6 +348,8 @@ class KafkaBusConsumer implements Consumer {
     return this.stopping;
   }
 
+  progress(): PartitionProgress[] { return this.tracker.snapshot(); }
+
   private fail(err: unknown): void {
     if (!this.fatalReported) {
       this.fatalReported = true;
@@ -372,6 +378,8 @@ class KafkaBusConsumer implements Consumer {
     // to the partition's next owner.
     if (this.stopping !== undefined || batch.messages.length === 0) return;
     const records = batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m));
+    const end = batch.highWatermark !== undefined ? Number(batch.highWatermark) : Number(batch.lastOffset()) + 1;
+    this.tracker.fetched(batch.topic, batch.partition, Number(records[0]?.offset ?? 0), end);
     let delay = this.retry.initialMs;
     for (let attempt = 1; ; attempt++) {
       const err = await this.runHandler(records, payload);
@@ -391,7 +399,11 @@ class KafkaBusConsumer implements Consumer {
       });
       await sleep(delay, this.stopSignal.signal);
       delay = Math.min(delay * 2, this.retry.maxMs);
-      if (this.stopping !== undefined || !payload.isRunning() || payload.isStale()) return;
+      if (this.stopping !== undefined || !payload.isRunning() || payload.isStale()) {
+        // The partition may go to another member; what it did here says nothing about it any more.
+        this.tracker.released(batch.topic, batch.partition);
+        return;
+      }
       // Throws if the group is rebalancing: kafkajs then rejoins and the batch is fetched again from the last commit.
       await payload.heartbeat();
     }
@@ -403,6 +415,7 @@ class KafkaBusConsumer implements Consumer {
     await payload.commitOffsetsIfNecessary({
       topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
     });
+    this.tracker.committed(batch.topic, batch.partition, Number(next));
   }
 
   /** Runs the handler with a heartbeat going, so a slow batch does not cost the partition; returns what it threw. */

@@ -12,6 +12,11 @@ export interface Service {
   stop(): Promise<void>;
   /** Optional extra for /readyz (what a degraded but ready service lacks). */
   detail?(): Record<string, unknown>;
+  /**
+   * Why a service in state ready cannot do its work now (a stalled consumer, an output failing for too long), so
+   * /readyz answers 503 with the reason; undefined when it can.
+   */
+  notReady?(): string | undefined;
 }
 
 /** Holds a state and the first fatal error; the base of every stage. */

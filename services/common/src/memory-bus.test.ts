@@ -148,6 +148,19 @@ test('stop() waits for the in-flight batch and commits it', async (t) => {
   assert.deepEqual(seen.map(text), ['b'], 'the batch in flight at stop() was committed');
 });
 
+test('progress() gives the facts readiness needs: lag and pending time of a batch in flight, the commit after', async (t) => {
+  const bus = newBus(t, { partitions: 1 });
+  const g = gate();
+  const c = await bus.consume({ groupId: 'g', topics: [T], handler: async () => { await g.wait; } });
+  assert.deepEqual(c.progress?.(), [], 'nothing fetched yet');
+  await bus.producer().send(T, [{ key: 'k', value: Buffer.from('a') }, { key: 'k', value: Buffer.from('b') }]);
+  await waitFor('the batch pending', () => c.progress?.()[0]?.pendingMs !== undefined);
+  assert.equal(c.progress?.()[0]?.lag, 2);
+  g.open();
+  await waitFor('the commit', () => c.progress?.()[0]?.committed === 2);
+  assert.deepEqual([c.progress?.()[0]?.lag, c.progress?.()[0]?.pendingMs], [0, undefined]);
+});
+
 test('a retriable error redelivers the same batch after a backoff; the next one follows once it succeeds', async (t) => {
   const bus = newBus(t, { partitions: 1 });
   await sendAll(bus, ['a', 'b']);

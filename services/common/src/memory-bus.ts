@@ -5,8 +5,9 @@
 // Memory is bounded: records every active group has committed are dropped, and a producer waits (backpressure)
 // while an active group lags more than maxLag records on the target partition, so a slow stage slows the collector,
 // whose kernel buffer then counts what it cannot hold, instead of the heap growing without limit.
-import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, Producer, TopicSpec } from './bus.js';
+import type { Bus, Consumer, ConsumerOptions, IncomingMessage, OutgoingMessage, PartitionProgress, Producer, TopicSpec } from './bus.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, recordBytes } from './bus.js';
+import { ProgressTracker } from './consumer-progress.js';
 import { PalisadeError, isRetriable } from './errors.js';
 import { backoffMs, sleep } from './retry.js';
 
@@ -223,6 +224,7 @@ class MemoryConsumer implements Consumer {
   private readonly abort = new AbortController();
   private finished: Promise<void> | undefined;
   private next = 0;
+  private readonly tracker = new ProgressTracker();
 
   constructor(
     private readonly bus: MemoryBus,
@@ -244,6 +246,8 @@ class MemoryConsumer implements Consumer {
     await this.finished;
   }
 
+  progress(): PartitionProgress[] { return this.tracker.snapshot(); }
+
   /** One batch at a time per consumer, round-robin over partitions, like KafkaJS' default concurrency of 1. */
   private async loop(): Promise<void> {
     const slots = this.topics.flatMap((t) => t.partitions.map((_, p) => ({ t, p })));
@@ -263,10 +267,12 @@ class MemoryConsumer implements Consumer {
         topic: picked.t.name, partition: picked.p, offset: String(picked.from + i),
         key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp,
       }));
+      this.tracker.fetched(picked.t.name, picked.p, picked.from, part.end);
       try {
         await this.opts.handler(batch);
         failures = 0;
         this.bus.commit(this.group, picked.t, picked.p, picked.from + recs.length);
+        this.tracker.committed(picked.t.name, picked.p, picked.from + recs.length);
       } catch (err) {
         if (!isRetriable(err)) { this.opts.onFatal?.(err); return; }
         failures++;

@@ -9,10 +9,12 @@ import { runServices, type RunnableService } from './run-services.js';
 
 class FakeService implements RunnableService {
   readonly life = new Lifecycle();
+  why: string | undefined;
   constructor(readonly name: string, private readonly events: string[], private readonly stopError?: Error) {}
   get state(): ServiceState { return this.life.state; }
   onFail(listener: (err: unknown) => void): void { this.life.onFail(listener); }
   async start(): Promise<void> { this.events.push(`start ${this.name}`); this.life.set('ready'); }
+  notReady(): string | undefined { return this.why; }
   async stop(): Promise<void> {
     this.events.push(`stop ${this.name}`);
     this.life.set('stopped');
@@ -47,6 +49,14 @@ test('services start in order and are ready; a failure stops them in reverse, cl
   const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
   assert.equal(ready.status, 200);
   assert.deepEqual((await ready.json() as { states: unknown }).states, { a: 'ready', b: 'ready', c: 'ready' });
+
+  // A ready service that says it cannot work makes /readyz 503, with its reason.
+  b.why = 'consumer stalled: in/0';
+  const stalled = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+  assert.equal(stalled.status, 503);
+  assert.deepEqual((await stalled.json() as { reasons: unknown }).reasons, { b: 'consumer stalled: in/0' });
+  b.why = undefined;
+  assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200);
 
   a.life.fail(new Error('a broke'));
   assert.equal(await exit, 1);

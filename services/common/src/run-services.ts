@@ -26,8 +26,12 @@ export async function runServices(opts: RunServicesOptions): Promise<{ metricsPo
     Object.fromEntries(opts.services.map((s) => [s.name, s.state]));
   const details = (): Record<string, Record<string, unknown>> => Object.fromEntries(
     opts.services.flatMap((s) => (s.detail === undefined ? [] : [[s.name, s.detail()] as const])));
+  const reasons = (): Record<string, string> => Object.fromEntries(opts.services.flatMap((s) => {
+    const why = s.notReady?.();
+    return why === undefined ? [] : [[s.name, why] as const];
+  }));
   const ops = new OpsServer({
-    host: opts.metricsHost, port: opts.metricsPort, registry: opts.metrics.registry, states, details,
+    host: opts.metricsHost, port: opts.metricsPort, registry: opts.metrics.registry, states, details, reasons,
   });
   const { port } = await ops.start();
   opts.logger.info('serving /metrics, /healthz, /readyz', { host: opts.metricsHost, port });

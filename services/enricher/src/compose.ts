@@ -1,5 +1,5 @@
 // Builds the enricher from its config and the shared pieces: used by main.ts and by the embedded pipeline.
-import { kubeFromConfig, type Bus, type Logger, type Metrics } from '@palisade/common';
+import { kubeFromConfig, stageResilience, type Bus, type Logger, type Metrics } from '@palisade/common';
 import { parseCgroupPath } from './cgroup-path.js';
 import type { EnricherConfig } from './config.js';
 import { Enricher, type ContainerIdentity, type PodDirectory } from './enricher.js';
@@ -29,6 +29,7 @@ export function composeEnricher(cfg: EnricherConfig, shared: { bus: Bus; metrics
     logger.warn('no Kubernetes API configured: container identity comes from cgroup names only');
   }
   const service = new Enricher({
+    resilience: stageResilience(cfg),
     node: cfg.node, bus: shared.bus, metrics: shared.metrics, logger, groupId: cfg.enricherGroup, pods,
     identify: identifyContainer, holdMs: cfg.holdMs, negativeTtlMs: cfg.negativeTtlMs,
     ...(cache && { beforeStart: startCache(cache, logger) }),

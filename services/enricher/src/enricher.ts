@@ -7,7 +7,7 @@
 // container that timed out once passes straight through for negativeTtlMs, so one unknown container cannot stall a
 // node's stream on every batch.
 import {
-  allowedLabel, BoundedLabel, ConsumerStage, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type SplitPart,
+  type StageResilience, allowedLabel, BoundedLabel, ConsumerStage, LOSS_SOURCES, TOPICS, pb, type Bus, type Logger, type Metrics, type SplitPart,
   type palisade,
 } from '@palisade/common';
 
@@ -25,6 +25,8 @@ export interface PodDirectory {
 }
 
 export interface EnricherOptions {
+  /** Retry budget and readiness bounds (stageKeys); defaults: DEFAULT_RESILIENCE. */
+  resilience?: Partial<StageResilience>;
   node: string;
   bus: Bus;
   metrics: Metrics;
@@ -47,6 +49,7 @@ export class Enricher extends ConsumerStage<palisade.v1.RawEventBatch> {
 
   constructor(private readonly opts: EnricherOptions) {
     super({
+      ...(opts.resilience && { resilience: opts.resilience }),
       name: 'enricher', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
       input: TOPICS.raw, outputs: [TOPICS.enriched], schema: 'palisade.v1.RawEventBatch',
       decode: (buf) => {

@@ -1,7 +1,7 @@
 // Builds the evaluator from its config and the shared pieces: used by main.ts and by the embedded pipeline.
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AlertSigner, type Bus, type Logger, type Metrics, type palisade } from '@palisade/common';
+import { AlertSigner, stageResilience, type Bus, type Logger, type Metrics, type palisade } from '@palisade/common';
 import type { EvaluatorConfig } from './config.js';
 import { Evaluator } from './evaluator.js';
 import { PolicyEngine } from './policy-engine.js';
@@ -23,6 +23,7 @@ export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus;
   m.gauge('palisade_evaluator_events_skipped', 'Events no rule reads (filtered by kind before OPA), since start.', [],
     function collect() { this.set(engine.eventsSkipped); });
   const service = new Evaluator({
+    resilience: stageResilience(cfg),
     bus: shared.bus, metrics: shared.metrics, logger, groupId: cfg.evaluatorGroup, engine,
     ...(opts.onAlert && { onAlert: opts.onAlert }), ...(signer && { signer }),
   });

@@ -1,12 +1,27 @@
 // The evaluator over the in-process bus with a scripted engine: enriched batches in, alerts out.
-import { test, type TestContext } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import {
   MemoryBus, Metrics, PalisadeError, TOPICS, ephemeralAlertKeys, pb, silentLogger, type AlertSigner, type IncomingMessage,
   type palisade,
 } from '@palisade/common';
-import { waitFor } from '@palisade/common/testing';
+import { skipUnless, waitFor } from '@palisade/common/testing';
 import { Evaluator, type AlertEngine } from './evaluator.js';
+import { PolicyEngine } from './policy-engine.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BUILT = { wasmPath: join(ROOT, 'build/policies/policy.wasm'), metadataPath: join(ROOT, 'build/policies/metadata.json') };
+
+/** The skip option: false once the policies are built (a no-op when up to date); without opa, the reason. */
+function buildPolicies(): string | false {
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
+  if (r.status === 0) return false;
+  if (r.status === 3) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
+  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
+}
 
 const NODE = 'node-1';
 
@@ -100,14 +115,73 @@ test('a batch with no match publishes nothing; loss records are counted and neve
   assert.equal(seen.length, 0);
 });
 
-test('an engine error stops the evaluator as failed', async (t) => {
-  const { send, engine, evaluator } = await setup(t);
-  const failures: unknown[] = [];
-  evaluator.onFail((e) => failures.push(e));
-  engine.throwError = new PalisadeError('POLICY_EVAL_FAILED', 'wasm trap');
-  await send('uid-a', { node: NODE, events: [enriched(1, '/etc/shadow', 'uid-a')] });
-  await waitFor('the failure', () => failures.length === 1);
-  assert.equal(evaluator.state, 'failed');
+test('a record the engine cannot evaluate is isolated by bisecting and dead-lettered; the other 999 are evaluated', async (t) => {
+  const bus = new MemoryBus({ partitions: 1, maxBatch: 1000 });
+  t.after(() => bus.close());
+  const poison = new PoisonEngine(7_537);
+  const metrics = new Metrics();
+  const dead: palisade.v1.DeadLetter[] = [];
+  await bus.consume({ groupId: 'dl', topics: [TOPICS.deadLetter], handler: async (b) => { dead.push(...b.map((m) => pb.DeadLetter.decode(m.value))); } });
+  const alerts: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.alerts], handler: async (b) => { alerts.push(...b); } });
+  // 1000 records of one event each, all there before the evaluator starts, so they arrive as one batch.
+  await bus.producer().send(TOPICS.enriched, Array.from({ length: 1000 }, (_, i) => ({
+    key: 'uid-a', value: pb.EnrichedEventBatch.encode({ node: NODE, events: [enriched(7_000 + i, '/etc/shadow', 'uid-a')] }).finish(),
+  })));
+  const evaluator = new Evaluator({ bus, metrics, logger: silentLogger, groupId: 'evaluator', engine: poison });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  await waitFor('999 alerts and one dead letter', () => alerts.length === 999 && dead.length === 1);
+  const d = dead[0] as palisade.v1.DeadLetter;
+  assert.equal(d.offset, '537');
+  assert.equal(d.sourceTopic, TOPICS.enriched);
+  assert.equal(d.cause, pb.DeadLetterCause.DEAD_LETTER_CAUSE_UNPROCESSABLE);
+  assert.match(d.reason, /POLICY_EVAL_FAILED: wasm trap on pid 7537/);
+  const pids = alerts.map((a) => pb.Alert.decode(a.value).event?.event?.process?.pid);
+  assert.equal(new Set(pids).size, 999, 'each other record alerted once');
+  assert.ok(!pids.includes(7_537));
+  assert.equal(evaluator.state, 'ready');
+  assert.ok(poison.calls.length <= 21, `${poison.calls.length} engine calls`);
+});
+
+/** The FakeEngine's rule, but a wasm trap whenever the batch holds one pid. */
+class PoisonEngine extends FakeEngine {
+  constructor(private readonly pid: number) { super(); }
+  override evaluate(events: palisade.v1.IEnrichedEvent[], nowUnixNano: number): palisade.v1.IAlert[] {
+    if (events.some((e) => e.event?.process?.pid === this.pid)) {
+      this.calls.push(events);
+      throw new PalisadeError('POLICY_EVAL_FAILED', `wasm trap on pid ${this.pid}`);
+    }
+    return super.evaluate(events, nowUnixNano);
+  }
+}
+
+describe('with the real rules in OPA wasm', { skip: buildPolicies() }, () => {
+  test('an event too large for the wasm memory is dead-lettered; the rest of its batch still alerts', async (t) => {
+    // 32 pages (2 MiB) of wasm memory: a 4 MiB argv makes OPA's evaluation fail, as policy-engine.test.ts shows.
+    const engine = await PolicyEngine.load({ ...BUILT, maxMemoryPages: 32 });
+    const bus = new MemoryBus({ partitions: 1, maxMessageBytes: 16 << 20 });
+    t.after(() => bus.close());
+    const dead: palisade.v1.DeadLetter[] = [];
+    await bus.consume({ groupId: 'dl', topics: [TOPICS.deadLetter], handler: async (b) => { dead.push(...b.map((m) => pb.DeadLetter.decode(m.value))); } });
+    const alerts: IncomingMessage[] = [];
+    await bus.consume({ groupId: 'reader', topics: [TOPICS.alerts], handler: async (b) => { alerts.push(...b); } });
+    const huge = enriched(66, '/etc/shadow', 'uid-b');
+    huge.event = { ...huge.event, kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, fileOpen: null,
+      exec: { filename: '/bin/sh', argv: ['x'.repeat(4 << 20)] }, process: { pid: 66, cgroupId: 1066, comm: 'sh', parentComm: 'nginx' } };
+    const records = [1, 2, 3].map((pid) => ({ node: NODE, events: [enriched(pid, '/etc/shadow', 'uid-a')] }));
+    records.splice(1, 0, { node: NODE, events: [huge] });
+    await bus.producer().send(TOPICS.enriched, records.map((r) => ({ key: 'k', value: pb.EnrichedEventBatch.encode(r).finish() })));
+    const evaluator = new Evaluator({ bus, metrics: new Metrics(), logger: silentLogger, groupId: 'evaluator', engine });
+    await evaluator.start();
+    t.after(() => evaluator.stop());
+    await waitFor('three alerts and one dead letter', () => alerts.length === 3 && dead.length === 1);
+    assert.equal(dead[0]?.offset, '1');
+    assert.equal(dead[0]?.cause, pb.DeadLetterCause.DEAD_LETTER_CAUSE_UNPROCESSABLE);
+    assert.match(dead[0]?.reason ?? '', /POLICY_EVAL_FAILED/);
+    assert.deepEqual(alerts.map((a) => pb.Alert.decode(a.value).ruleId), ['PAL-001', 'PAL-001', 'PAL-001']);
+    assert.equal(evaluator.state, 'ready');
+  });
 });
 
 test('with a signing key every alert carries a signature of its value that the responder\'s verifier accepts', async (t) => {

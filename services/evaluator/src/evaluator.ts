@@ -1,8 +1,8 @@
 // The evaluator stage: enriched events in, alerts out. The policy engine (Rego compiled to wasm) sees whole batches;
 // events of kinds no rule reads never reach it.
 import {
-  allowedLabel, ConsumerStage, LATENCY_BUCKETS_S, LOSS_SOURCES, TOPICS, pb, type AlertSigner, type Bus, type Logger, type Metrics,
-  type palisade,
+  type StageResilience, allowedLabel, ConsumerStage, LATENCY_BUCKETS_S, LOSS_SOURCES, TOPICS, pb, type AlertSigner, type Bus,
+  type Logger, type Metrics, type palisade,
 } from '@palisade/common';
 
 /** What the evaluator needs of a policy engine (policy-engine.ts in production). */
@@ -11,6 +11,8 @@ export interface AlertEngine {
 }
 
 export interface EvaluatorOptions {
+  /** Retry budget and readiness bounds (stageKeys); defaults: DEFAULT_RESILIENCE. */
+  resilience?: Partial<StageResilience>;
   bus: Bus;
   metrics: Metrics;
   logger: Logger;
@@ -27,6 +29,7 @@ export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
 
   constructor(private readonly opts: EvaluatorOptions) {
     super({
+      ...(opts.resilience && { resilience: opts.resilience }),
       name: 'evaluator', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
       input: TOPICS.enriched, outputs: [TOPICS.alerts], schema: 'palisade.v1.EnrichedEventBatch',
       decode: (buf) => {

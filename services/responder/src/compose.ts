@@ -1,5 +1,5 @@
 // Builds the responder from its config and the shared pieces: used by main.ts and by the embedded pipeline.
-import { AlertVerifier, PalisadeError, kubeFromConfig, type Bus, type Logger, type Metrics, type palisade } from '@palisade/common';
+import { AlertVerifier, PalisadeError, kubeFromConfig, stageResilience, type Bus, type Logger, type Metrics, type palisade } from '@palisade/common';
 import type { ResponderConfig } from './config.js';
 import { quarantineClients, quarantinePod } from './quarantine.js';
 import { Responder, type PodTarget, type Quarantiner } from './responder.js';
@@ -29,6 +29,7 @@ export function composeResponder(cfg: ResponderConfig, shared: { bus: Bus; metri
     `CREATE networkpolicies/${pod.namespace}/${cfg.networkPolicyName} (deny all egress from ${cfg.quarantineLabel}=true)`,
   ];
   const service = new Responder({
+    resilience: stageResilience(cfg),
     bus: shared.bus, metrics: shared.metrics, logger, groupId: cfg.responderGroup, dryRun: cfg.dryRun,
     protectedNamespaces, quarantine, describe, dedupeWindowMs: cfg.dedupeWindowMs,
     maxActionsPerMinute: cfg.maxActionsPerMinute, verifier, ...(opts.onAction && { onAction: opts.onAction }),

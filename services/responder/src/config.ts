@@ -1,8 +1,9 @@
 // The responder's configuration: one schema, resolved once in main.ts.
-import { bool, commonKeys, int, kubeKeys, list, loadConfig, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
+import { stageKeys, bool, commonKeys, int, kubeKeys, list, loadConfig, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
 
 export const responderSchema = {
   ...commonKeys,
+  ...stageKeys,
   metricsPort: int('Port of /metrics, /healthz and /readyz', 'PALISADE_RESPONDER_METRICS_PORT', 9467, 0, 65535),
   ...kubeKeys,
   responderGroup: str('Consumer group of the responder', 'PALISADE_RESPONDER_GROUP', 'palisade-responder'),

@@ -10,8 +10,8 @@
 // Rails, in order: the alert must name a pod; protected namespaces are never touched; one pod is acted on once per
 // dedupe window; at most maxActionsPerMinute writes; dry-run (the default) reads but never writes.
 import {
-  ConsumerStage, TOPICS, pb, type AlertVerifier, type Bus, type IncomingMessage, type Logger, type Metrics, type UntrustedReason,
-  type palisade,
+  type StageResilience, ConsumerStage, TOPICS, pb, type AlertVerifier, type Bus, type IncomingMessage, type Logger, type Metrics,
+  type UntrustedReason, type palisade,
 } from '@palisade/common';
 import type { QuarantineOutcome, QuarantineResult, QuarantineTarget } from './quarantine.js';
 
@@ -22,6 +22,8 @@ export type PodTarget = QuarantineTarget;
 export type Quarantiner = (pod: PodTarget, dryRun: boolean) => Promise<QuarantineResult>;
 
 export interface ResponderOptions {
+  /** Retry budget and readiness bounds (stageKeys); defaults: DEFAULT_RESILIENCE. */
+  resilience?: Partial<StageResilience>;
   bus: Bus;
   metrics: Metrics;
   logger: Logger;
@@ -62,6 +64,7 @@ export class Responder extends ConsumerStage<AlertRecord> {
 
   constructor(private readonly opts: ResponderOptions) {
     super({
+      ...(opts.resilience && { resilience: opts.resilience }),
       name: 'responder', bus: opts.bus, metrics: opts.metrics, logger: opts.logger, groupId: opts.groupId,
       input: TOPICS.alerts, outputs: [TOPICS.actions], schema: 'palisade.v1.Alert',
       decode: (buf, msg): AlertRecord => {
