@@ -6,8 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
-import { TOPICS, pb } from '@palisade/common';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AlertSigner, TOPICS, pb } from '@palisade/common';
 import { skipUnless, waitFor } from '@palisade/common/testing';
+import { writeAlertKeys } from '../support/alert-keys.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { kafkaUnavailableReason, startKafka, type RunningKafka } from './broker.js';
 
@@ -30,13 +34,21 @@ describe('a responder whose output topic is deleted', { skip }, () => {
   let responder: ServiceProcess;
   let client: Kafka;
   const consumers: Consumer[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-readiness-'));
+  const keys = writeAlertKeys(dir);
+  const signer = AlertSigner.fromFile(keys.privateKeyFile);
+  /** An alert as the evaluator publishes it: signed, or the responder would refuse it without a decision. */
+  const signed = (id: string): { key: string; value: Buffer; headers: Record<string, string> } => {
+    const value = alert(id);
+    return { key: id, value, headers: signer.sign(value) };
+  };
 
   before(async () => {
     kafka = await startKafka();
     client = new Kafka({ brokers: kafka.brokers, clientId: 'readiness-test', logLevel: logLevel.NOTHING });
     responder = await startService('responder', 'services/responder/dist/main.js', [
       '--kafka', kafka.brokers.join(','), '--log-level', 'warn',
-      '--output-fail-after-ms', '3000', '--stall-after-ms', '600000', '--retry-budget-ms', '600000',
+      '--output-fail-after-ms', '3000', '--stall-after-ms', '600000', '--retry-budget-ms', '600000', ...keys.responderArgs,
     ]);
   });
 
@@ -44,6 +56,7 @@ describe('a responder whose output topic is deleted', { skip }, () => {
     for (const c of consumers) await c.disconnect().catch(() => undefined);
     await responder?.stop();
     await kafka?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   /** Every action record id on palisade.actions, read from the beginning by a new group. */
@@ -68,14 +81,14 @@ describe('a responder whose output topic is deleted', { skip }, () => {
     const admin = client.admin();
     await admin.connect();
     try {
-      await producer.send({ topic: TOPICS.alerts, messages: [{ key: 'a1', value: alert('a1') }] });
+      await producer.send({ topic: TOPICS.alerts, messages: [signed('a1')] });
       const before = await actions('reader-1');
       await waitFor('the first action record', () => before.includes('a1'), { timeoutMs: 60_000 });
       assert.equal((await readyz()).status, 200);
 
       await admin.deleteTopics({ topics: [TOPICS.actions] });
       const deleted = Date.now();
-      await producer.send({ topic: TOPICS.alerts, messages: [{ key: 'a2', value: alert('a2') }] });
+      await producer.send({ topic: TOPICS.alerts, messages: [signed('a2')] });
       const down = await waitFor('/readyz to answer 503', async () => {
         const r = await readyz();
         return r.status === 503 ? r : undefined;
