@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "palisade",
-      "sources": ["src/addon.cc", "src/native_error.cc", "src/abi.cc", "src/probe.cc", "src/programs.cc", "src/session.cc", "src/drain.cc", "src/stats.cc", "src/filter_maps.cc"],
+      "sources": ["src/addon.cc", "src/native_error.cc", "src/abi.cc", "src/probe.cc", "src/programs.cc", "src/session.cc", "src/drain.cc", "src/stats.cc", "src/filter_maps.cc", "src/filter_spec.cc", "src/record_frame.cc", "src/test_hooks.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "../bpf/include"

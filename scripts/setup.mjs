@@ -26,7 +26,10 @@ export const PINS = {
   kernel: '6.1.0-50',
 };
 
-/** Debian packages the build and the tests need (the BPF toolchain, and the peers the benchmark measures against). */
+/**
+ * Debian packages the build and the tests need (the BPF toolchain, and the peers the benchmark measures against).
+ * packages() adds clang's sanitizer runtime, libclang-rt-<clang's major>-dev, for the libFuzzer targets.
+ */
 const APT_PACKAGES = [
   'clang', 'llvm', 'libbpf-dev', 'bpftool', 'libelf-dev', 'zlib1g-dev', 'pkg-config', 'make', 'g++',
   'libbpf-tools', 'bpftrace',
@@ -64,16 +67,22 @@ function mtime(p) { return existsSync(p) ? statSync(p).mtimeMs : 0; }
 
 const steps = {
   packages() {
-    const missing = APT_PACKAGES.filter((p) => {
-      const s = output('dpkg-query', ['-W', '-f=${Status}', p]);
-      return !s || !s.includes('install ok installed');
-    });
-    if (missing.length === 0) return note('system packages present');
-    if (process.getuid?.() !== 0) throw new Error(`missing Debian packages (${missing.join(' ')}); run setup as root`);
-    say(`installing Debian packages: ${missing.join(' ')}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    run('apt-get', ['update', '-qq'], { env });
-    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+    const installed = (p) => output('dpkg-query', ['-W', '-f=${Status}', p])?.includes('install ok installed') ?? false;
+    const install = (missing, updated) => {
+      if (process.getuid?.() !== 0) throw new Error(`missing Debian packages (${missing.join(' ')}); run setup as root`);
+      say(`installing Debian packages: ${missing.join(' ')}`);
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      if (!updated) run('apt-get', ['update', '-qq'], { env });
+      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+    };
+    const missing = APT_PACKAGES.filter((p) => !installed(p));
+    if (missing.length > 0) install(missing, false);
+    // clang's libFuzzer/ASan/UBSan runtime (native/fuzz/) is packaged per clang version: libclang-rt-<major>-dev.
+    const major = /clang version (\d+)/.exec(output('clang', ['--version']) ?? '')?.[1];
+    if (major === undefined) throw new Error('clang --version names no version');
+    const runtime = `libclang-rt-${major}-dev`;
+    if (!installed(runtime)) install([runtime], missing.length > 0);
+    else if (missing.length === 0) note('system packages present');
   },
 
   mounts() {

@@ -1,11 +1,13 @@
 // Module entry. The export order here is the order services/collector/src/native.ts declares them in:
-//   abi(), probe(objectPath?), clocks(), Session { start, stats, ringStats, setFilter, programs, close }.
+//   abi(), probe(objectPath?), clocks(), Session { start, stats, ringStats, setFilter, programs, close },
+//   testHooks { frameRecords, compileFilter } (pure: no kernel, for the fuzz suite).
 #include <napi.h>
 
 #include "abi.h"
 #include "native_error.h"
 #include "probe.h"
 #include "session.h"
+#include "test_hooks.h"
 
 namespace palisade {
 
@@ -15,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("clocks", Napi::Function::New(env, Clocks, "clocks"));
   exports.Set("Session", Session::Define(env));
+  exports.Set("testHooks", TestHooks(env));
   return exports;
 }
 

@@ -4,10 +4,10 @@
 #include <linux/perf_event.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "native_error.h"
 #include "palisade.h"
+#include "record_frame.h"
 #include "session.h"
 
 namespace palisade {
@@ -38,7 +38,7 @@ int Session::OnRingSample(void* ctx, void* data, size_t len) {
   if (self->Append(data, len)) shard->records++;
   // Stop while one more record of the largest possible size would still fit, so a batch never exceeds the cap.
   // libbpf has consumed this sample already and leaves everything after it in the ring for the next drain.
-  if (self->batch_.size() + kMaxRecordBytes > self->max_batch_bytes_) {
+  if (BatchFull(self->batch_.size(), self->max_batch_bytes_)) {
     self->capped_ = true;
     return kStopDrain;
   }
@@ -47,35 +47,25 @@ int Session::OnRingSample(void* ctx, void* data, size_t len) {
 
 enum bpf_perf_event_ret Session::OnPerfEvent(void* ctx, int /*cpu*/, struct perf_event_header* event) {
   Session* self = static_cast<Session*>(ctx);
-  const uint8_t* body = reinterpret_cast<const uint8_t*>(event) + sizeof(*event);
-  if (event->type == PERF_RECORD_SAMPLE) {
-    // PERF_SAMPLE_RAW: u32 size, then the bytes (padded by the kernel to 8-byte alignment).
-    uint32_t size;
-    memcpy(&size, body, sizeof(size));
-    self->Append(body + sizeof(size), size);
-  } else if (event->type == PERF_RECORD_LOST) {
-    uint64_t lost;  // after u64 id
-    memcpy(&lost, body + sizeof(uint64_t), sizeof(lost));
-    self->perf_lost_ += lost;
+  const PerfEvent e = DecodePerfEvent(reinterpret_cast<const uint8_t*>(event), event->size);
+  if (e.type == PerfEvent::Type::kSample) {
+    self->Append(e.data, e.size);
+  } else if (e.type == PerfEvent::Type::kLost) {
+    self->perf_lost_ += e.lost;
+  } else if (e.type == PerfEvent::Type::kMalformed) {
+    self->records_malformed_++;
   }
   return LIBBPF_PERF_EVENT_CONT;
 }
 
 // Copies one record into the batch, trimmed to its header's size (perf pads samples). A record whose header
 // does not fit what was received is dropped and counted: JS walks the batch by those sizes and must not desync.
+// The checks are record_frame.cc's (fuzzed by native/fuzz/record_frame_fuzz.cc).
 bool Session::Append(const void* data, size_t len) {
-  pal_event_header hdr;
-  if (len < sizeof(hdr)) {
+  if (!AppendRecord(&batch_, data, len)) {
     records_malformed_++;
     return false;
   }
-  memcpy(&hdr, data, sizeof(hdr));
-  if (hdr.size < sizeof(hdr) || hdr.size > len) {
-    records_malformed_++;
-    return false;
-  }
-  const uint8_t* bytes = static_cast<const uint8_t*>(data);
-  batch_.insert(batch_.end(), bytes, bytes + hdr.size);
   records_++;
   return true;
 }
@@ -127,16 +117,7 @@ void Session::Drain() {
 void Session::Deliver() {
   size_t off = 0;
   while (off < batch_.size() && !closed_) {
-    size_t end = batch_.size();
-    if (end - off > max_batch_bytes_) {
-      end = off;
-      while (end < batch_.size()) {
-        pal_event_header hdr;
-        memcpy(&hdr, batch_.data() + end, sizeof(hdr));
-        if (end + hdr.size - off > max_batch_bytes_) break;
-        end += hdr.size;
-      }
-    }
+    const size_t end = CrossingEnd(batch_.data(), batch_.size(), off, max_batch_bytes_);
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
     Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::Copy(env, batch_.data() + off, end - off);

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "filter_spec.h"
+
 namespace palisade {
 
 class FilterMaps {
@@ -16,6 +18,9 @@ class FilterMaps {
   int Bind(bpf_object* obj, std::string* missing);
   // Replaces the whole filter; throws a TypeError for a malformed spec and a native error for a failed map write.
   void Apply(Napi::Env env, const Napi::Object& spec) const;
+  // What Apply writes, without writing it: the argument read (see FromJs in filter_maps.cc) and checked by
+  // CompileFilter; throws a TypeError for a malformed one. Also the test hook testHooks.compileFilter().
+  static FilterSpec Compile(Napi::Env env, const Napi::Object& spec);
   void Reset() { *this = FilterMaps(); }
 
  private:

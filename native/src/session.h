@@ -31,6 +31,7 @@
 
 #include "filter_maps.h"
 #include "programs.h"
+#include "record_frame.h"
 
 namespace palisade {
 
@@ -99,9 +100,6 @@ class UvHandle {
  private:
   Handle* h_ = nullptr;
 };
-
-// pal_event_header.size is a u16, so no record is larger; a drain stops while one more still fits under the cap.
-constexpr size_t kMaxRecordBytes = UINT16_MAX;
 
 class Session;
 

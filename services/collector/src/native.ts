@@ -1,5 +1,6 @@
 // The whole native surface of the collector, declared once and typed, in the order native/src/addon.cc exports it:
-//   abi(), probe(objectPath?), clocks(), Session { start, stats, ringStats, setFilter, programs, close }.
+//   abi(), probe(objectPath?), clocks(), Session { start, stats, ringStats, setFilter, programs, close },
+//   testHooks { frameRecords, compileFilter }.
 // Nothing here validates or interprets: bpf-session.ts is the facade that does, kernel-filter-compile.ts builds
 // setFilter()'s argument and native-errors.ts turns the addon's errors into PalisadeError.
 import { existsSync } from 'node:fs';
@@ -122,6 +123,38 @@ export interface NativeAddon {
   probe(objectPath?: string): NativeProbe;
   clocks(): NativeClocks;
   Session: new (options: NativeSessionOptions) => NativeSession;
+  testHooks: NativeTestHooks;
+}
+
+/**
+ * The addon's own handling of kernel bytes and of setFilter()'s argument, run from JS with no kernel, BPF or root
+ * (native/src/test_hooks.cc): for the fuzz suite (test/fuzz/targets.ts), never for the collector itself.
+ */
+export interface NativeTestHooks {
+  /**
+   * The samples as one drain takes them from the buffers (ring samples, or perf events with `perf`), a ring drain
+   * flushed where its stop rule says, and the batches cut into crossings of at most maxBatchBytes.
+   * maxRecordBytes (default 65535) scales the stop rule down; maxBatchBytes must be at least twice it.
+   */
+  frameRecords(samples: Buffer[], options?: { perf?: boolean; maxBatchBytes?: number; maxRecordBytes?: number }): {
+    crossings: Buffer[];
+    records: number;
+    malformed: number;
+    lost: number;
+  };
+  /** What setFilter() would write last (pal_filter_state) and the rate count, or the TypeError it throws. */
+  compileFilter(filter: unknown): {
+    commCount: number;
+    prefixCount: number;
+    prefixKill: number;
+    flags: number;
+    kindsDropped: bigint;
+    commPrefixCount: number;
+    cgroupCount: number;
+    cgroupOnly: number;
+    portCount: number;
+    rateCount: number;
+  };
 }
 
 /** What the addon throws (see native/src/native_error.cc). */
