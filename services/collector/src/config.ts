@@ -16,7 +16,8 @@ export const collectorSchema = {
   perfBufferPages: int('Pages per CPU of the perf buffer (a power of two)', 'PALISADE_PERF_BUFFER_PAGES', 256, 1),
   maxBatchEvents: int('Events per RawEventBatch record at most', 'PALISADE_COLLECTOR_MAX_BATCH', 1024, 1),
   flushIntervalMs: int('A partial batch is published after this long', 'PALISADE_COLLECTOR_FLUSH_MS', 20, 1),
-  maxPendingEvents: int('Events held while the bus is slow; beyond this they are dropped and counted in-band',
+  maxPendingEvents: int('Events held in memory while the bus is slow; beyond this they go to the spool (without one, ' +
+    'or when it is full, they are dropped and counted in-band)',
     'PALISADE_COLLECTOR_MAX_PENDING', 200_000, 1),
   policy: str('TracingPolicy YAML for the in-kernel filter (kinds, binaries, paths, cgroups, ports; Drop/Sigkill/Post), ' +
     'reloaded on change; empty: policies/tracing/default.yaml of this installation', 'PALISADE_TRACING_POLICY', ''),
