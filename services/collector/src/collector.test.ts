@@ -407,3 +407,21 @@ test('what one collector left in the spool, the next start sends first, before i
   assert.deepEqual(pids(), [1, 2, 3, 4, 5, 6, 7]);
   assert.equal(spoolB.records, 0);
 });
+
+test('stop() with a send hanging puts it and everything pending in the spool instead of waiting for the broker', async (t) => {
+  const bus = new FlakyBus({ partitions: 1 });
+  const spool = spoolIn(t);
+  bus.hang = new Promise(() => undefined); // never answered
+  const { source, collector } = await setup(t, { bus, spool, maxBatchEvents: 2, spoolAfterMs: 100 });
+  source.emit([1, 2, 3, 4, 5]);
+  await collector.stop();
+  assert.equal(collector.state, 'stopped');
+  const kept: number[] = [];
+  for (;;) {
+    const rs = spool.peek(10, 1 << 20);
+    if (rs.length === 0) break;
+    for (const r of rs) kept.push(...pb.RawEventBatch.decode(r.value).events.map((e) => e.process?.pid ?? -1));
+    spool.ack(rs.length);
+  }
+  assert.deepEqual(kept, [1, 2, 3, 4, 5], 'every pending event is in the spool, in order');
+});

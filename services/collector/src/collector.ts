@@ -56,6 +56,18 @@ const REPLAY_BYTES = 8 << 20;
 const REPLAY_BACKOFF_MS = { initial: 250, max: 5_000 };
 const COUNTERS_SAVE_MS = 1_000;
 
+/** Resolves when `p` settles or `signal` aborts, whichever is first; leaves no listener behind. */
+async function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  let onAbort!: () => void;
+  const aborted = new Promise<void>((res) => { onAbort = res; signal.addEventListener('abort', onAbort, { once: true }); });
+  try {
+    await Promise.race([p.then(() => undefined, () => undefined), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 /** An encoded record on its way out, with what it holds (so a record that cannot be kept is counted). */
 interface OutRecord {
   value: Uint8Array;
@@ -529,7 +541,7 @@ export class Collector implements Service {
     const started = Date.now();
     let sent = 0;
     // A direct send still in flight is older than anything in the spool: let it land (or fail) first.
-    await Promise.race([this.directSettled, new Promise<void>((res) => stop.addEventListener('abort', () => res(), { once: true }))]);
+    await untilAborted(this.directSettled, stop);
     while (!stop.aborted && spool.records > 0) {
       const records = spool.peek(REPLAY_RECORDS, REPLAY_BYTES);
       try {
@@ -542,10 +554,7 @@ export class Collector implements Service {
             err: errorMessage(err), records: spool.records, bytes: spool.bytes, retryInMs: backoff,
           });
         }
-        await new Promise<void>((res) => {
-          const t = setTimeout(res, backoff);
-          stop.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
-        });
+        await untilAborted(new Promise<void>((res) => setTimeout(res, backoff).unref()), stop);
         backoff = Math.min(backoff * 2, REPLAY_BACKOFF_MS.max);
         continue;
       }
