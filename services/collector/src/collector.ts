@@ -148,7 +148,7 @@ export class Collector implements Service {
       replayed: mt.counter('palisade_collector_replayed_records_total', 'Spooled records the broker accepted (replayed).'),
       replayedEvents: mt.counter('palisade_collector_replayed_events_total', 'Events in the replayed records.'),
       carried: mt.gauge('palisade_collector_counters_carried_info',
-        ' 1, labelled with the instance whose totals the loss and blind-time counters started from (carried-counters.ts).',
+        'Always 1, labelled with the instance whose totals the loss and blind-time counters started from (carried-counters.ts).',
         ['from_instance']),
     };
   }
