@@ -6,8 +6,8 @@
 // state dir and replay in order; every offered open must then be on palisade.events.raw at least once (events counted
 // by their kernel timestamp, batches by seq per instance), and the collector must count zero losses.
 //
-// The second test restarts a collector (kill -9, then a clean stop) after it lost events to a full spool, and checks
-// that the loss counter goes on from its total instead of starting at 0.
+// The test runner gives a file 300 s (scripts/test.mjs); this one takes about 4 minutes on a busy 2-core machine, so
+// the restart drill is a file of its own (collector-restart.test.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,8 +26,8 @@ import { scrape, startService, type ServiceProcess } from '../support/service-pr
 const OUTAGE_MS = Number(process.env.PALISADE_DRILL_OUTAGE_S ?? 120) * 1000;
 const RATE_PER_S = 20_000;
 /** Load before the outage starts and after it ends. */
-const LEAD_MS = 10_000;
-const TAIL_MS = 10_000;
+const LEAD_MS = 5_000;
+const TAIL_MS = 5_000;
 
 const kernel = canUseKernel();
 const kafkaMissing = kafkaUnavailableReason();
@@ -174,53 +174,3 @@ test(`a ${OUTAGE_MS / 1000} s broker outage at ${RATE_PER_S / 1000}k events/s lo
     assert.equal(seqs.size, Math.max(...seqs), 'no seq gap');
     assert.equal(c.child.exitCode, null, 'the collector never exited');
   });
-
-test('the collector\'s loss counter goes on from its total after a kill -9 and after a clean stop', { skip, timeout: 240_000 }, async () => {
-  assert.ok(broker);
-  const node = 'drill-restart';
-  const state = join(dir, 'state-restart');
-  const target = join(dir, 'opened-by-the-restart-drill');
-  writeFileSync(target, 'x');
-  // A spool of 256 KiB fills within a second of the broker going away: a known loss, counted as spool_full.
-  const args = ['--spool-max-bytes', String(256 << 10), '--spool-after-ms', '500'];
-  const first = await collector(node, state, args);
-  const load = new OpenLoad(buildOpenLoad(), { count: RATE_PER_S * 60, ratePerS: RATE_PER_S, paths: [target] });
-  loads.push(load);
-  const spoolFull = (s: ServiceProcess) => scrape(s.metricsPort, 'palisade_collector_lost_events_total', { reason: 'spool_full' });
-  pause(broker);
-  try {
-    await waitFor('spool_full losses', async () => (await spoolFull(first)) > 0, { timeoutMs: 60_000, intervalMs: 200 });
-  } finally {
-    resume(broker);
-  }
-  await waitFor('the spool to be replayed', async () => (await scrape(first.metricsPort, 'palisade_collector_spool_records')) === 0,
-    { timeoutMs: 120_000, intervalMs: 250 });
-  // What a kill -9 leaves is what was saved (at most a second after the last growth).
-  const saved = (): number => {
-    try {
-      return (JSON.parse(readFileSync(join(state, `counters-${node}.json`), 'utf8')) as { lost: Record<string, number> }).lost['spool_full'] ?? 0;
-    } catch {
-      return 0;
-    }
-  };
-  const lostBefore = await waitFor('the total to be saved', async () => {
-    const now = await spoolFull(first);
-    assert.equal(saved(), now);
-    return now;
-  }, { timeoutMs: 20_000, intervalMs: 200 });
-  first.child.kill('SIGKILL');
-  await new Promise((r) => first.child.once('exit', r));
-
-  // The next instances have the default spool: a slow moment of the broker on a busy machine costs them nothing, so
-  // their count is the carried total (plus whatever they lose themselves, which would only add).
-  const second = await collector(node, state);
-  assert.ok(await spoolFull(second) >= lostBefore, 'after kill -9 the counter starts from the last total, not 0');
-  assert.equal(await scrape(second.metricsPort, 'palisade_collector_counters_carried_info'), 1);
-  const lostSecond = await spoolFull(second);
-  assert.equal(await second.stop(), 0, `a clean stop; stderr tail:\n${second.stderr().slice(-3000)}`);
-  const third = await collector(node, state);
-  assert.ok(await spoolFull(third) >= lostSecond, 'after a clean stop too');
-  assert.ok(lostSecond > 0);
-  load.kill();
-  await load.done.catch(() => undefined);
-});

@@ -425,3 +425,18 @@ test('stop() with a send hanging puts it and everything pending in the spool ins
   }
   assert.deepEqual(kept, [1, 2, 3, 4, 5], 'every pending event is in the spool, in order');
 });
+
+test('a spooled batch larger than the raw topic accepts is replayed split, every event in order', async (t) => {
+  const bus = new FlakyBus({ partitions: 1, maxMessageBytes: 8192 });
+  const spool = spoolIn(t);
+  bus.down = true;
+  const { source, pids, raw, collector } = await setup(t, { bus, spool, maxBatchEvents: 1000 });
+  const all = Array.from({ length: 1000 }, (_, i) => i + 1);
+  source.emit(all);
+  await waitFor('the batch in the spool', () => spool.records === 1);
+  bus.down = false;
+  await waitFor('every event', () => pids().length >= 1000);
+  assert.deepEqual(pids(), all);
+  assert.ok(raw.length >= 3 && raw.every((m) => m.value.length <= 8192), `${raw.length} records`);
+  assert.equal(collector.state, 'ready');
+});
