@@ -46,7 +46,7 @@ if (!e2e) {
 }
 if (files.length === 0) { process.stderr.write('test: no test files found; did the build run?\n'); process.exit(1); }
 const r = spawnSync(process.execPath, [
-  '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec', ...extra, ...files,
+  '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...extra, ...files,
 ], { stdio: 'inherit', cwd: root });
 let status = r.status ?? 1;
 if (kernels) {

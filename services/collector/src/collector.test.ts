@@ -2,6 +2,9 @@
 // it could not publish shows up there as a loss.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   MemoryBus, Metrics, PalisadeError, TOPICS, pb, silentLogger,
   type Bus, type IncomingMessage, type OutgoingMessage, type palisade,
@@ -9,6 +12,7 @@ import {
 import { waitFor } from '@palisade/common/testing';
 import { Collector, type CollectorOptions } from './collector.js';
 import type { EncodedEventSink, EventSource, EventSourceStats, SourceProgram } from './event-source.js';
+import { Spool } from './spool.js';
 
 class FakeSource implements EventSource {
   private onEvents: ((events: palisade.v1.IRawEvent[]) => void) | undefined;
@@ -249,5 +253,190 @@ test('a batch larger than the raw topic accepts is published split, every event 
   assert.ok(raw.length >= 3, `${raw.length} records`);
   assert.ok(raw.every((m) => m.value.length <= 8192));
   assert.deepEqual(new Set(batches().map((b) => Number(b.seq))), new Set([1]), 'the parts keep the batch\'s seq: no gap downstream');
+  assert.equal(collector.state, 'ready');
+});
+
+// ---- The spool: while the bus is away, records wait on disk, in order, and nothing is lost until it is full.
+
+/** A bus whose raw-topic sends fail (retriable) while `down`, or wait while `hang` is set. */
+class FlakyBus extends MemoryBus {
+  down = false;
+  hang: Promise<void> | undefined;
+  attempts = 0;
+  override producer() {
+    const inner = super.producer();
+    return {
+      send: async (topic: string, messages: OutgoingMessage[]) => {
+        if (topic === TOPICS.raw) {
+          this.attempts++;
+          if (this.hang) await this.hang;
+          if (this.down) throw new PalisadeError('BUS_SEND_FAILED', 'broker away', { retriable: true });
+        }
+        await inner.send(topic, messages);
+      },
+    };
+  }
+}
+
+function spoolIn(t: TestContext, opts: { maxBytes?: number; dir?: string } = {}): Spool {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pal-collector-spool-'));
+  if (opts.dir === undefined) t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const spool = Spool.open({ dir, maxBytes: opts.maxBytes ?? 1 << 20, segmentBytes: 512, logger: silentLogger });
+  t.after(() => spool.close());
+  return spool;
+}
+
+const seqs = (bs: palisade.v1.RawEventBatch[]) => bs.map((b) => Number(b.seq));
+
+test('while sends fail, records go to the spool; when the bus is back they are replayed in order and nothing is lost', async (t) => {
+  const bus = new FlakyBus({ partitions: 1 });
+  const spool = spoolIn(t);
+  bus.down = true;
+  const { source, pids, batches, metrics, collector } = await setup(t, { bus, spool, maxBatchEvents: 2, flushIntervalMs: 30 });
+  source.emit([1, 2]);
+  await waitFor('the failed batch to be spooled', () => spool.records >= 1);
+  for (let i = 3; i <= 40; i += 2) source.emit([i, i + 1]);
+  await waitFor('every batch in the spool', () => spool.records >= 20);
+  assert.ok(spool.segmentFiles().length > 1, 'the records span segments');
+  assert.equal(pids().length, 0);
+  assert.ok(await counterValue(metrics, 'palisade_collector_spool_bytes') > 0);
+  assert.ok(await counterValue(metrics, 'palisade_collector_spool_oldest_age_seconds') >= 0);
+  bus.down = false;
+  await waitFor('every event', () => pids().length >= 40);
+  await waitFor('the spool to empty', () => spool.records === 0);
+  source.emit([41, 42]);
+  await waitFor('a live batch after the replay', () => pids().length >= 42);
+  assert.deepEqual(pids(), Array.from({ length: 42 }, (_, i) => i + 1), 'in order, each once');
+  assert.deepEqual(seqs(batches()), Array.from({ length: 21 }, (_, i) => i + 1), 'no seq gap');
+  assert.equal(batches().flatMap((b) => b.losses).length, 0);
+  assert.equal(await counterValue(metrics, 'palisade_collector_spooled_records_total'), 20);
+  assert.equal(await counterValue(metrics, 'palisade_collector_replayed_records_total'), 20);
+  assert.equal(await counterValue(metrics, 'palisade_collector_replayed_events_total'), 40);
+  assert.equal(await counterValue(metrics, 'palisade_collector_lost_events_total'), 0);
+  assert.equal(collector.state, 'ready');
+  assert.deepEqual(spool.segmentFiles(), [], 'replayed segments are deleted');
+});
+
+test('a send left unanswered for spoolAfterMs is spooled with what follows; if it lands late it is a duplicate, never a reorder', async (t) => {
+  const bus = new FlakyBus({ partitions: 1 });
+  const spool = spoolIn(t);
+  let answer!: () => void;
+  bus.hang = new Promise((r) => { answer = r; });
+  const { source, pids, metrics } = await setup(t, { bus, spool, maxBatchEvents: 2, spoolAfterMs: 50, maxPendingEvents: 1_000 });
+  source.emit([1, 2]);
+  await waitFor('the unanswered send to be spooled', () => spool.records >= 1);
+  for (let i = 3; i <= 20; i += 2) source.emit([i, i + 1]);
+  await waitFor('the rest behind it', () => spool.records >= 10);
+  assert.equal(bus.attempts, 1, 'nothing else is tried while a send hangs');
+  bus.hang = undefined;
+  answer();
+  await waitFor('every event', () => new Set(pids()).size >= 20);
+  await waitFor('the spool to empty', () => spool.records === 0);
+  const got = pids();
+  const firsts = got.filter((p, i) => got.indexOf(p) === i);
+  assert.deepEqual(firsts, Array.from({ length: 20 }, (_, i) => i + 1), 'first arrivals in order');
+  const all = Array.from({ length: 20 }, (_, i) => i + 1);
+  // The hung batch landed when its send was answered, then again from the spool, right behind itself.
+  assert.deepEqual(got, got.length === 20 ? all : [1, 2, ...all], 'at most the hung batch twice, nothing reordered');
+  assert.equal(await counterValue(metrics, 'palisade_collector_lost_events_total'), 0);
+});
+
+test('events beyond maxPendingEvents go to the spool instead of being dropped', async (t) => {
+  const bus = new FlakyBus({ partitions: 1 });
+  const spool = spoolIn(t);
+  let answer!: () => void;
+  bus.hang = new Promise((r) => { answer = r; });
+  const { source, pids, metrics } = await setup(t, { bus, spool, maxBatchEvents: 2, maxPendingEvents: 4, spoolAfterMs: 600_000 });
+  for (let i = 1; i <= 30; i += 3) source.emit([i, i + 1, i + 2]);
+  await waitFor('batches in the spool', () => spool.records >= 5);
+  bus.hang = undefined;
+  answer();
+  await waitFor('every event', () => new Set(pids()).size >= 30);
+  assert.deepEqual([...new Set(pids())], Array.from({ length: 30 }, (_, i) => i + 1));
+  assert.equal(await counterValue(metrics, 'palisade_collector_lost_events_total', { reason: 'collector_backpressure' }), 0);
+});
+
+test('beyond the spool size, events are counted as spool_full and reported in-band once the bus is back', async (t) => {
+  const bus = new FlakyBus({ partitions: 1 });
+  const spool = spoolIn(t, { maxBytes: 1200 });
+  bus.down = true;
+  const { source, pids, batches, metrics } = await setup(t, { bus, spool, maxBatchEvents: 2, flushIntervalMs: 20 });
+  for (let i = 1; i <= 60; i += 2) source.emit([i, i + 1]);
+  await waitFor('spool_full losses', async () => (await counterValue(metrics, 'palisade_collector_lost_events_total', { reason: 'spool_full' })) > 0);
+  const kept = spool.records;
+  assert.ok(kept >= 3 && spool.bytes <= 1200, `${kept} records, ${spool.bytes} bytes`);
+  bus.down = false;
+  await waitFor('a spool_full LossRecord', () => batches().some((b) => b.losses.some((l) => l.source === 'spool_full')));
+  await waitFor('the spool to empty', () => spool.records === 0);
+  const lostInBand = batches().flatMap((b) => b.losses).filter((l) => l.source === 'spool_full').reduce((n, l) => n + Number(l.count), 0);
+  const lost = await counterValue(metrics, 'palisade_collector_lost_events_total', { reason: 'spool_full' });
+  assert.equal(lostInBand, lost, 'every event the spool could not take is in a LossRecord');
+  assert.equal(new Set(pids()).size + lost, 60, 'delivered + counted = offered');
+  assert.deepEqual(pids().slice(0, 2 * kept), Array.from({ length: 2 * kept }, (_, i) => i + 1), 'the oldest are kept');
+});
+
+test('what one collector left in the spool, the next start sends first, before its own records', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pal-collector-spool-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bus = new FlakyBus({ partitions: 1 });
+  t.after(() => bus.close());
+  const raw: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.raw], handler: async (b) => { raw.push(...b); } });
+  const make = (spool: Spool, source: FakeSource) => new Collector({ node: 'node-1', bus, source, metrics: new Metrics(),
+    logger: silentLogger, maxBatchEvents: 2, flushIntervalMs: 60_000, maxPendingEvents: 1_000, spool });
+  bus.down = true;
+  const spoolA = spoolIn(t, { dir });
+  const srcA = new FakeSource();
+  const a = make(spoolA, srcA);
+  await a.start();
+  srcA.emit([1, 2, 3, 4, 5]);
+  await waitFor('A\'s first batch to be spooled', () => spoolA.records >= 1);
+  await a.stop(); // the broker is away: what is left goes to the spool too
+  assert.equal(spoolA.records, 3);
+  spoolA.close();
+  bus.down = false;
+  const spoolB = spoolIn(t, { dir });
+  assert.equal(spoolB.recovery.records, 3);
+  const srcB = new FakeSource();
+  const b = make(spoolB, srcB);
+  await b.start();
+  t.after(() => b.stop());
+  srcB.emit([6, 7]);
+  const pids = () => raw.map((m) => pb.RawEventBatch.decode(m.value)).flatMap((x) => x.events.map((e) => e.process?.pid));
+  await waitFor('every event', () => pids().length >= 7);
+  assert.deepEqual(pids(), [1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(spoolB.records, 0);
+});
+
+test('stop() with a send hanging puts it and everything pending in the spool instead of waiting for the broker', async (t) => {
+  const bus = new FlakyBus({ partitions: 1 });
+  const spool = spoolIn(t);
+  bus.hang = new Promise(() => undefined); // never answered
+  const { source, collector } = await setup(t, { bus, spool, maxBatchEvents: 2, spoolAfterMs: 100 });
+  source.emit([1, 2, 3, 4, 5]);
+  await collector.stop();
+  assert.equal(collector.state, 'stopped');
+  const kept: number[] = [];
+  for (;;) {
+    const rs = spool.peek(10, 1 << 20);
+    if (rs.length === 0) break;
+    for (const r of rs) kept.push(...pb.RawEventBatch.decode(r.value).events.map((e) => e.process?.pid ?? -1));
+    spool.ack(rs.length);
+  }
+  assert.deepEqual(kept, [1, 2, 3, 4, 5], 'every pending event is in the spool, in order');
+});
+
+test('a spooled batch larger than the raw topic accepts is replayed split, every event in order', async (t) => {
+  const bus = new FlakyBus({ partitions: 1, maxMessageBytes: 8192 });
+  const spool = spoolIn(t);
+  bus.down = true;
+  const { source, pids, raw, collector } = await setup(t, { bus, spool, maxBatchEvents: 1000 });
+  const all = Array.from({ length: 1000 }, (_, i) => i + 1);
+  source.emit(all);
+  await waitFor('the batch in the spool', () => spool.records === 1);
+  bus.down = false;
+  await waitFor('every event', () => pids().length >= 1000);
+  assert.deepEqual(pids(), all);
+  assert.ok(raw.length >= 3 && raw.every((m) => m.value.length <= 8192), `${raw.length} records`);
   assert.equal(collector.state, 'ready');
 });

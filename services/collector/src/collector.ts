@@ -1,12 +1,21 @@
 // The collector stage: events from the kernel, batched into RawEventBatch records (many events per record) on the
 // raw topic, keyed by node so one node's (and so one pod's) events stay in order. Kernel-side losses are sent
 // in-band as LossRecords in the next batch, so every consumer downstream knows where a gap is.
+//
+// While the broker is away (a send fails, or stays unanswered for spoolAfterMs, or the events waiting in memory
+// reach maxPendingEvents), encoded records go to the on-disk spool (spool.ts) instead of being dropped, and every
+// later record goes behind them; a replay loop sends the spool oldest first and acknowledges what the broker took.
+// Once the spool is empty, records go straight to the bus again. So one node's records stay in order (at worst a
+// record is sent twice: at-least-once), and only a full or unwritable spool loses events, counted as spool_full or
+// spool_write_failed.
 import {
-  BoundedProducer, KIND_NAME_BY_ID, Lifecycle, PalisadeError, TOPICS, pb, recordBytes,
+  BoundedProducer, KIND_NAME_BY_ID, LOSS_SOURCES, Lifecycle, TOPICS, errorMessage, isRetriable, pb, recordBytes,
   type Bus, type Logger, type Metrics, type OutgoingMessage, type Service, type ServiceState, type palisade,
 } from '@palisade/common';
+import type { CarriedCounters } from './carried-counters.js';
 import type { EncodedEventSink, EventSource } from './event-source.js';
 import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
+import type { Spool, SpoolRecord } from './spool.js';
 import type { Visibility } from './visibility.js';
 
 export interface CollectorOptions {
@@ -19,8 +28,17 @@ export interface CollectorOptions {
   maxBatchEvents: number;
   /** ...or when its oldest event is this old. */
   flushIntervalMs: number;
-  /** Events waiting for the bus beyond this are dropped (and counted in-band): the bus is not keeping up. */
+  /**
+   * Events waiting in memory beyond this go to the spool; without a spool (or when it is full) they are dropped and
+   * counted in-band: the bus is not keeping up.
+   */
   maxPendingEvents: number;
+  /** Where records wait while the broker is away; none: a failed send loses its batch (counted in-band). */
+  spool?: Spool;
+  /** A send unanswered this long is spooled with everything after it (default 5000 ms). */
+  spoolAfterMs?: number;
+  /** Loss totals carried from the previous instance, and kept for the next (carried-counters.ts). */
+  counters?: CarriedCounters;
   /** The instance id and the blind interval before this start (visibility.ts); none: no id, no gap record. */
   visibility?: Visibility;
   /** How often the visibility state is rewritten while running. */
@@ -32,6 +50,36 @@ const KIND_NAMES: Record<number, string> = Object.fromEntries(KIND_NAME_BY_ID);
 const KIND_COUNT = Math.max(...Object.keys(KIND_NAMES).map(Number));
 
 const RAW_HEADERS = { 'palisade-schema': 'palisade.v1.RawEventBatch' };
+/** One replay send: at most this many spooled records and bytes (BoundedProducer splits it into broker-sized sends). */
+const REPLAY_RECORDS = 32;
+const REPLAY_BYTES = 8 << 20;
+const REPLAY_BACKOFF_MS = { initial: 250, max: 5_000 };
+const COUNTERS_SAVE_MS = 1_000;
+
+/** Resolves when `p` settles or `signal` aborts, whichever is first; leaves no listener behind. */
+async function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  let onAbort!: () => void;
+  const aborted = new Promise<void>((res) => { onAbort = res; signal.addEventListener('abort', onAbort, { once: true }); });
+  try {
+    await Promise.race([p.then(() => undefined, () => undefined), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** An encoded record on its way out, with what it holds (so a record that cannot be kept is counted). */
+interface OutRecord {
+  value: Uint8Array;
+  events: number;
+  losses: palisade.v1.ILossRecord[];
+}
+
+/** The direct send in flight: spilled once its record was written to the spool (it may still land: a duplicate). */
+interface DirectSend extends OutRecord {
+  spilled: boolean;
+  release: () => void;
+}
 
 export class Collector implements Service {
   readonly name = 'collector';
@@ -50,7 +98,19 @@ export class Collector implements Service {
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private inflight: Promise<void> = Promise.resolve();
+  /** Settles when the direct send in flight settles (inflight also resolves when it is spilled). */
+  private directSettled: Promise<void> = Promise.resolve();
+  private direct: DirectSend | undefined;
   private sending = false;
+  /** Records are in the spool (or going there): every new record goes behind them until the replay empties it. */
+  private spooling = false;
+  private replaying: Promise<void> | undefined;
+  private readonly replayStop = new AbortController();
+  private lostTotals: Record<string, number> = {};
+  private blindTotal = 0;
+  private countersDirty = false;
+  private countersSavedMs = 0;
+  private lastSpoolError = 0;
   private lastKernel: Record<string, number> = {};
   private lastDecodeErrors = 0;
   private lastLossCheck = Date.now();
@@ -74,6 +134,22 @@ export class Collector implements Service {
       programAttached: mt.gauge('palisade_collector_program_attached',
         'Whether each BPF program is attached (1) or not (0: this kernel lacks its hook or refused it).', ['program'],
         function collect() { for (const p of opts.source.programs?.() ?? []) this.set({ program: p.name }, p.attached ? 1 : 0); }),
+      spoolBytes: mt.gauge('palisade_collector_spool_bytes', 'Bytes the on-disk spool takes (records waiting for the broker).',
+        [], function collect() { this.set(opts.spool?.bytes ?? 0); }),
+      spoolRecords: mt.gauge('palisade_collector_spool_records', 'Records waiting in the on-disk spool.',
+        [], function collect() { this.set(opts.spool?.records ?? 0); }),
+      spoolOldest: mt.gauge('palisade_collector_spool_oldest_age_seconds',
+        'Age of the oldest record in the on-disk spool; 0 when it is empty.', [], function collect() {
+          const at = opts.spool?.oldestSpooledAtMs();
+          this.set(at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000));
+        }),
+      spooled: mt.counter('palisade_collector_spooled_records_total', 'RawEventBatch records written to the on-disk spool.'),
+      spooledEvents: mt.counter('palisade_collector_spooled_events_total', 'Events in the records written to the spool.'),
+      replayed: mt.counter('palisade_collector_replayed_records_total', 'Spooled records the broker accepted (replayed).'),
+      replayedEvents: mt.counter('palisade_collector_replayed_events_total', 'Events in the replayed records.'),
+      carried: mt.gauge('palisade_collector_counters_carried_info',
+        'Always 1, labelled with the instance whose totals the loss and blind-time counters started from (carried-counters.ts).',
+        ['from_instance']),
     };
   }
 
@@ -98,6 +174,13 @@ export class Collector implements Service {
     this.producer = await BoundedProducer.create({
       bus: this.opts.bus, stage: 'collector', metrics: this.opts.metrics, logger: this.opts.logger, topics: [TOPICS.raw],
     });
+    this.carryCounters();
+    const spool = this.opts.spool;
+    if (spool !== undefined && spool.records > 0) {
+      // What an earlier instance could not publish goes first, before any record of this one.
+      this.spooling = true;
+      this.opts.logger.info('replaying the spool left by an earlier instance', { records: spool.records, bytes: spool.bytes });
+    }
     const source = this.opts.source;
     if (source.startEncoded !== undefined) source.startEncoded(this.sink);
     else source.start((events) => this.onEvents(events));
@@ -107,14 +190,21 @@ export class Collector implements Service {
       // What the node did not see before this start goes out in the first batch, before any event of this instance.
       const gap = visibility.gap();
       this.pendingLosses.push(gap);
-      this.m.blindSeconds.inc(Math.max(0, (Number(gap.toUnixNano) - Number(gap.fromUnixNano)) / 1e9));
+      const blind = Math.max(0, (Number(gap.toUnixNano) - Number(gap.fromUnixNano)) / 1e9);
+      this.m.blindSeconds.inc(blind);
+      this.blindTotal += blind;
+      this.countersDirty = true;
       visibility.heartbeat();
       if (visibility.stateError !== undefined) {
         this.opts.logger.warn('cannot write the collector state: the next start will report a gap from boot', { err: visibility.stateError });
       }
-      this.heartbeat = setInterval(() => visibility.heartbeat(), this.opts.heartbeatMs ?? 5_000);
+    }
+    this.saveCounters(true);
+    if (visibility !== undefined || this.opts.counters !== undefined) {
+      this.heartbeat = setInterval(() => { visibility?.heartbeat(); this.saveCounters(true); }, this.opts.heartbeatMs ?? 5_000);
       this.heartbeat.unref();
     }
+    if (this.spooling) this.kickReplay();
     const programs = source.programs?.() ?? [];
     for (const p of programs) {
       if (!p.attached) this.opts.logger.warn('BPF program not attached: this kernel lacks its hook', { program: p.name, kind: p.kind, reason: p.reason });
@@ -132,13 +222,31 @@ export class Collector implements Service {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.opts.source.close();
     // A send's completion may start the next one (see flush), so wait until nothing is in flight or pending: more
-    // than two batches can be waiting when the bus is slow.
+    // than two batches can be waiting when the bus is slow. A send unanswered for spoolAfterMs ends the wait by
+    // moving everything to the spool.
     do {
-      this.flush();
+      this.flush(true);
       await this.inflight;
-    } while (this.producer && (this.sending || this.pendingEvents > 0));
+    } while (this.producer && !this.spooling && (this.sending || this.pendingEvents > 0));
+    if (this.spooling) {
+      // The broker is away: what is left goes to the spool, for the next start to replay.
+      this.flush(true);
+      this.replayStop.abort();
+      // A replay send in flight is given spoolAfterMs to land; if it does not, its records stay in the spool (and
+      // are sent again by the next start).
+      const bound = this.opts.spoolAfterMs ?? 5_000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.replaying, new Promise<void>((res) => { timer = setTimeout(res, bound); })]);
+      clearTimeout(timer);
+      this.opts.spool?.sync();
+      if ((this.opts.spool?.records ?? 0) > 0) {
+        this.opts.logger.info('stopping with records in the spool; the next start replays them',
+          { records: this.opts.spool?.records, bytes: this.opts.spool?.bytes });
+      }
+    }
     // The last moment this instance saw everything: the next start's gap begins here.
     this.opts.visibility?.heartbeat();
+    this.saveCounters(true);
     this.life.set('stopped');
   }
 
@@ -146,6 +254,11 @@ export class Collector implements Service {
   get batchesSent(): number { return this.seq; }
 
   private onEvents(events: palisade.v1.IRawEvent[]): void {
+    if (this.pendingEvents + events.length > this.opts.maxPendingEvents && this.opts.spool !== undefined) {
+      this.spill('pending events reached maxPendingEvents');
+      this.seal();
+      this.spoolSealed();
+    }
     if (this.pendingEvents + events.length > this.opts.maxPendingEvents) {
       const room = Math.max(0, this.opts.maxPendingEvents - this.pendingEvents);
       const dropped = events.length - room;
@@ -164,7 +277,7 @@ export class Collector implements Service {
     }
     this.countKinds(byKind);
     this.m.pending.set(this.pendingEvents);
-    if (this.sealed.length > 0) this.flush();
+    if (this.sealed.length > 0) this.flush(false);
   }
 
   /**
@@ -175,6 +288,11 @@ export class Collector implements Service {
     encoder: this.encoder,
     accept: (kind: number): boolean => {
       if (this.openEvents >= this.opts.maxBatchEvents) this.seal();
+      if (this.pendingEvents >= this.opts.maxPendingEvents && this.opts.spool !== undefined && this.sealed.length > 0) {
+        // The bus is not keeping up: the full batches go to the spool, and the events keep coming.
+        this.spill('pending events reached maxPendingEvents');
+        this.spoolSealed();
+      }
       if (this.pendingEvents >= this.opts.maxPendingEvents) {
         this.droppedBackpressure++;
         return false;
@@ -189,7 +307,7 @@ export class Collector implements Service {
       this.countKinds(this.drainKinds);
       this.drainKinds.fill(0);
       this.m.pending.set(this.pendingEvents);
-      if (this.sealed.length > 0) this.flush();
+      if (this.sealed.length > 0) this.flush(false);
     },
   };
   private readonly drainKinds = new Array<number>(KIND_COUNT + 1).fill(0);
@@ -214,8 +332,8 @@ export class Collector implements Service {
     const stats = this.opts.source.stats();
     const add = (source: string, count: number): void => {
       if (count <= 0) return;
-      this.m.lost.inc({ reason: source }, count);
-      this.pendingLosses.push({ source, count, fromUnixNano: this.lastLossCheck * 1e6, toUnixNano: now * 1e6 });
+      this.countLost(source, count);
+      this.addPendingLoss({ source, count, fromUnixNano: this.lastLossCheck * 1e6, toUnixNano: now * 1e6 });
     };
     for (const [reason, value] of Object.entries(stats.kernel)) {
       add(reason, value - (this.lastKernel[reason] ?? 0));
@@ -226,42 +344,257 @@ export class Collector implements Service {
     add('collector_backpressure', this.droppedBackpressure);
     this.droppedBackpressure = 0;
     this.lastLossCheck = now;
+    this.saveCounters(false);
   }
 
-  private flush(): void {
-    if (this.sending || !this.producer) return;
-    this.collectLosses();
-    if (this.pendingEvents === 0 && this.pendingLosses.length === 0) return;
-    // The oldest full batch, else the open one: the first maxBatchEvents pending events, as a batch always was.
+  private countLost(reason: string, count: number): void {
+    this.m.lost.inc({ reason }, count);
+    this.lostTotals[reason] = (this.lostTotals[reason] ?? 0) + count;
+    this.countersDirty = true;
+  }
+
+  /**
+   * Queues a LossRecord for the next batch; one of the same source already waiting (the spool is full, so batches
+   * wait long) is widened instead, so the list stays one record per source.
+   */
+  private addPendingLoss(l: palisade.v1.ILossRecord): void {
+    const same = l.source === 'visibility_gap' ? undefined : this.pendingLosses.find((p) => p.source === l.source);
+    if (same === undefined) { this.pendingLosses.push(l); return; }
+    same.count = Number(same.count ?? 0) + Number(l.count ?? 0);
+    same.fromUnixNano = Math.min(Number(same.fromUnixNano ?? 0), Number(l.fromUnixNano ?? 0));
+    same.toUnixNano = Math.max(Number(same.toUnixNano ?? 0), Number(l.toUnixNano ?? 0));
+  }
+
+  /** Starts the loss and blind-time counters from what the previous instance left (carried-counters.ts). */
+  private carryCounters(): void {
+    const prev = this.opts.counters?.load();
+    if (prev === undefined) return;
+    for (const [reason, v] of Object.entries(prev.lost)) {
+      if (!LOSS_SOURCES.has(reason)) continue;
+      this.m.lost.inc({ reason }, v);
+      this.lostTotals[reason] = (this.lostTotals[reason] ?? 0) + v;
+    }
+    if (prev.blindSeconds > 0) {
+      this.m.blindSeconds.inc(prev.blindSeconds);
+      this.blindTotal += prev.blindSeconds;
+    }
+    this.m.carried.set({ from_instance: prev.fromInstance.slice(0, 80) || 'unknown' }, 1);
+    this.opts.logger.info('loss counters carried over from the previous instance', {
+      fromInstance: prev.fromInstance, lost: prev.lost, blindSeconds: prev.blindSeconds,
+    });
+  }
+
+  private saveCounters(force: boolean): void {
+    const counters = this.opts.counters;
+    if (counters === undefined || !this.countersDirty) return;
+    const now = Date.now();
+    if (!force && now - this.countersSavedMs < COUNTERS_SAVE_MS) return;
+    counters.save({ fromInstance: this.opts.visibility?.instanceId ?? '', lost: { ...this.lostTotals }, blindSeconds: this.blindTotal });
+    this.countersSavedMs = now;
+    this.countersDirty = false;
+  }
+
+  /** The next record: the oldest full batch, else the open one, with the losses waiting; undefined when none. */
+  private nextRecord(): OutRecord | undefined {
+    if (this.pendingEvents === 0 && this.pendingLosses.length === 0) return undefined;
     if (this.sealed.length === 0) this.seal();
     const batch = this.sealed.shift() ?? { events: Buffer.alloc(this.headerRoom), count: 0 };
     this.pendingEvents -= batch.count;
     const losses = this.pendingLosses;
     this.pendingLosses = [];
     this.m.pending.set(this.pendingEvents);
-    const producer = this.producer;
-    const record = encodeBatch(this.opts.node, ++this.seq, batch.events, this.headerRoom, losses,
+    const value = encodeBatch(this.opts.node, ++this.seq, batch.events, this.headerRoom, losses,
       this.opts.visibility?.instanceId ?? '');
+    return { value, events: batch.count, losses };
+  }
+
+  /**
+   * Publishes what is due. Straight to the bus, one send at a time, while the spool is empty; behind the spool
+   * otherwise: full batches at once, the open one and a loss-only record only on the timer (`due`).
+   */
+  private flush(due = true): void {
+    if (!this.producer) return;
+    if (this.spooling) {
+      this.collectLosses();
+      this.spoolSealed();
+      // A loss-only record the full spool would refuse is not made (it would only leave a gap in seq): its losses
+      // wait for the next record that fits.
+      const spool = this.opts.spool as Spool;
+      if (due && (this.pendingEvents > 0 || spool.bytes + 64 * 1024 <= spool.capacity)) {
+        const r = this.nextRecord();
+        if (r !== undefined) this.toSpool(r);
+      }
+      this.kickReplay();
+      return;
+    }
+    if (this.sending) return;
+    this.collectLosses();
+    const r = this.nextRecord();
+    if (r !== undefined) this.sendDirect(r);
+  }
+
+  private sendDirect(r: OutRecord): void {
+    const producer = this.producer as BoundedProducer;
     this.sending = true;
-    const message: OutgoingMessage = { key: this.opts.node, value: record, headers: RAW_HEADERS };
-    // A batch of events with long argv or paths can be larger than the topic accepts: only then is it decoded again
-    // and split, so the common path stays bytes-only.
-    const send = recordBytes(message) <= producer.limit(TOPICS.raw)
-      ? producer.send(TOPICS.raw, [message])
-      : this.sendSplit(producer, record);
-    this.inflight = send.then(
+    let release!: () => void;
+    const spilled = new Promise<void>((res) => { release = res; });
+    const d: DirectSend = { ...r, spilled: false, release };
+    this.direct = d;
+    const seq = this.seq;
+    const spool = this.opts.spool;
+    const timer = spool === undefined ? undefined
+      : setTimeout(() => this.spill(`a send unanswered for ${this.opts.spoolAfterMs ?? 5_000} ms`), this.opts.spoolAfterMs ?? 5_000);
+    const settled = this.publish(producer, r.value).then(
       () => { this.m.batches.inc(); },
       (err: unknown) => {
-        // The bus client already retried; the events are gone. Count them in-band so the gap is visible.
         this.m.sendErrors.inc();
-        this.droppedBackpressure += batch.count;
-        this.opts.logger.error('could not publish a batch', { err, events: batch.count, seq: this.seq });
-        if (this.life.state === 'ready' && !(err instanceof PalisadeError && err.retriable)) this.life.fail(err);
+        if (spool !== undefined) {
+          if (!d.spilled) this.spill(`a send failed: ${errorMessage(err)}`);
+        } else {
+          // No spool: the bus client already retried; the events are gone. Count them in-band so the gap is visible.
+          this.droppedBackpressure += r.events;
+          this.opts.logger.error('could not publish a batch', { err, events: r.events, seq });
+        }
+        if (this.life.state === 'ready' && !isRetriable(err)) this.life.fail(err);
       },
     ).finally(() => {
+      if (timer) clearTimeout(timer);
+      if (this.direct === d) this.direct = undefined;
       this.sending = false;
-      if (this.sealed.length > 0) this.flush();
+      if (this.spooling) this.kickReplay();
+      else if (this.sealed.length > 0) this.flush(false);
     });
+    this.directSettled = settled;
+    this.inflight = Promise.race([settled, spilled]);
+  }
+
+  /**
+   * The broker is away: from now on records go to the spool. The direct send in flight goes there first (it is the
+   * oldest record; if it lands after all, the replay sends it twice), then the full batches.
+   */
+  private spill(why: string): void {
+    if (this.opts.spool === undefined || !this.producer) return;
+    if (!this.spooling) {
+      this.opts.logger.warn('the broker is not taking records: spooling to disk', { why, spoolBytes: this.opts.spool.bytes });
+      this.spooling = true;
+    }
+    const d = this.direct;
+    if (d !== undefined && !d.spilled) {
+      d.spilled = true;
+      this.toSpool(d);
+      d.release();
+    }
+    this.spoolSealed();
+    this.kickReplay();
+  }
+
+  /** Every full batch to the spool; the first one takes the losses waiting. */
+  private spoolSealed(): void {
+    while (this.sealed.length > 0) {
+      const r = this.nextRecord();
+      if (r === undefined) return;
+      this.toSpool(r);
+    }
+  }
+
+  /** A record to the spool; when it cannot be kept, its events are counted lost and its losses wait for the next. */
+  private toSpool(r: OutRecord): void {
+    const spool = this.opts.spool as Spool;
+    let reason: string | undefined;
+    try {
+      if (spool.append({ key: this.opts.node, value: r.value, events: r.events }) === 'ok') {
+        this.m.spooled.inc();
+        this.m.spooledEvents.inc(r.events);
+        return;
+      }
+      reason = 'spool_full';
+    } catch (err) {
+      reason = 'spool_write_failed';
+      if (Date.now() - this.lastSpoolError > 10_000) {
+        this.lastSpoolError = Date.now();
+        this.opts.logger.error('cannot write to the spool', { err });
+      }
+    }
+    const now = Date.now();
+    if (r.events > 0) {
+      this.countLost(reason, r.events);
+      this.addPendingLoss({ source: reason, count: r.events, fromUnixNano: now * 1e6, toUnixNano: now * 1e6 });
+    }
+    for (const l of r.losses) this.addPendingLoss(l);
+  }
+
+  private kickReplay(): void {
+    if (this.replaying !== undefined || this.opts.spool === undefined || !this.producer || this.replayStop.signal.aborted) return;
+    this.replaying = this.replay().catch((err: unknown) => {
+      this.opts.logger.error('spool replay stopped', { err });
+      if (this.life.state === 'ready') this.life.fail(err);
+    }).finally(() => { this.replaying = undefined; });
+  }
+
+  /** Sends the spool, oldest first, until it is empty; then records go straight to the bus again. */
+  private async replay(): Promise<void> {
+    const spool = this.opts.spool as Spool;
+    const producer = this.producer as BoundedProducer;
+    const stop = this.replayStop.signal;
+    let backoff = REPLAY_BACKOFF_MS.initial;
+    let failures = 0;
+    const started = Date.now();
+    let sent = 0;
+    // A direct send still in flight is older than anything in the spool: let it land (or fail) first.
+    await untilAborted(this.directSettled, stop);
+    while (!stop.aborted && spool.records > 0) {
+      const records = spool.peek(REPLAY_RECORDS, REPLAY_BYTES);
+      try {
+        await this.publishSpooled(producer, records);
+      } catch (err) {
+        this.m.sendErrors.inc();
+        if (!isRetriable(err)) throw err;
+        if (failures++ % 10 === 0) {
+          this.opts.logger.warn('spool replay: the broker is still not taking records', {
+            err: errorMessage(err), records: spool.records, bytes: spool.bytes, retryInMs: backoff,
+          });
+        }
+        await untilAborted(new Promise<void>((res) => setTimeout(res, backoff).unref()), stop);
+        backoff = Math.min(backoff * 2, REPLAY_BACKOFF_MS.max);
+        continue;
+      }
+      spool.ack(records.length);
+      sent += records.length;
+      backoff = REPLAY_BACKOFF_MS.initial;
+      this.m.batches.inc(records.length);
+      this.m.replayed.inc(records.length);
+      this.m.replayedEvents.inc(records.reduce((n, r) => n + r.events, 0));
+      // What arrived meanwhile is behind the records just sent; the next turn takes it.
+      if (spool.records === 0 && !stop.aborted) this.spoolSealed();
+    }
+    if (spool.records === 0 && this.spooling) {
+      this.spooling = false;
+      this.opts.logger.info('spool replayed: publishing directly again', { records: sent, ms: Date.now() - started });
+      if (this.life.state === 'ready' || this.life.state === 'draining') this.flush(false);
+    }
+  }
+
+  /** Spooled records, in order: consecutive ones that fit the topic in one bounded send, a larger one split. */
+  private async publishSpooled(producer: BoundedProducer, records: SpoolRecord[]): Promise<void> {
+    const limit = producer.limit(TOPICS.raw);
+    let run: OutgoingMessage[] = [];
+    for (const r of records) {
+      const m: OutgoingMessage = { key: r.key, value: r.value, headers: RAW_HEADERS };
+      if (recordBytes(m) <= limit) { run.push(m); continue; }
+      if (run.length > 0) await producer.send(TOPICS.raw, run);
+      run = [];
+      await this.sendSplit(producer, r.value);
+    }
+    if (run.length > 0) await producer.send(TOPICS.raw, run);
+  }
+
+  /** One record to the raw topic; a batch larger than the topic accepts is decoded again and split. */
+  private publish(producer: BoundedProducer, record: Uint8Array): Promise<void> {
+    const message: OutgoingMessage = { key: this.opts.node, value: record, headers: RAW_HEADERS };
+    // Only an oversized batch (long argv or paths) is decoded again, so the common path stays bytes-only.
+    return recordBytes(message) <= producer.limit(TOPICS.raw)
+      ? producer.send(TOPICS.raw, [message])
+      : this.sendSplit(producer, record);
   }
 
   /** Publishes an encoded batch too large for one record as several, with the same seq (the enricher sees no gap). */

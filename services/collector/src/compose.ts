@@ -1,8 +1,9 @@
 // Builds the collector from its config and the shared pieces (bus, metrics, logger): used by main.ts and by the
 // embedded pipeline.
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bus, Logger, Metrics, palisade } from '@palisade/common';
+import { CarriedCounters } from './carried-counters.js';
 import { Collector } from './collector.js';
 import type { CollectorConfig } from './config.js';
 import type { EventSource, EventSourceStats, SourceProgram } from './event-source.js';
@@ -10,6 +11,7 @@ import { KernelSource } from './kernel-source.js';
 import type { KernelFilter } from './kernel-filter-compile.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { ArgvRedactor } from './redact.js';
+import { Spool } from './spool.js';
 import { Visibility } from './visibility.js';
 
 /** policies/tracing/default.yaml of this installation (services/collector/dist/ -> repo root). */
@@ -82,10 +84,25 @@ export function composeCollector(cfg: CollectorConfig, shared: { bus: Bus; metri
     path: cfg.policy !== '' ? resolve(cfg.policy) : DEFAULT_TRACING_POLICY,
     checkIntervalMs: cfg.policyCheckIntervalMs, logger, metrics: shared.metrics,
   });
+  const spool = openSpool(cfg, logger);
   const service = new Collector({
     node: cfg.node, bus: shared.bus, source, metrics: shared.metrics, logger,
     maxBatchEvents: cfg.maxBatchEvents, flushIntervalMs: cfg.flushIntervalMs, maxPendingEvents: cfg.maxPendingEvents,
     visibility: new Visibility({ stateDir: cfg.stateDir, node: cfg.node }),
+    counters: new CarriedCounters({ stateDir: cfg.stateDir, node: cfg.node }),
+    ...(spool !== undefined && { spool }), spoolAfterMs: cfg.spoolAfterMs,
   });
-  return { service, cleanup: async () => source.close() };
+  return { service, cleanup: async () => { source.close(); spool?.close(); } };
+}
+
+/** The spool in the state dir, or none (no state dir, size 0, or a state dir it cannot use: said in the log). */
+function openSpool(cfg: CollectorConfig, logger: Logger): Spool | undefined {
+  if (cfg.stateDir === '' || cfg.spoolMaxBytes === 0) return undefined;
+  const dir = join(cfg.stateDir, `spool-${cfg.node.replace(/[^A-Za-z0-9._-]/g, '_') || 'node'}`);
+  try {
+    return Spool.open({ dir, maxBytes: cfg.spoolMaxBytes, fsyncIntervalMs: cfg.spoolFsyncMs, logger });
+  } catch (err) {
+    logger.error('cannot open the spool: a broker outage will lose events (counted)', { dir, err });
+    return undefined;
+  }
 }

@@ -16,7 +16,8 @@ export const collectorSchema = {
   perfBufferPages: int('Pages per CPU of the perf buffer (a power of two)', 'PALISADE_PERF_BUFFER_PAGES', 256, 1),
   maxBatchEvents: int('Events per RawEventBatch record at most', 'PALISADE_COLLECTOR_MAX_BATCH', 1024, 1),
   flushIntervalMs: int('A partial batch is published after this long', 'PALISADE_COLLECTOR_FLUSH_MS', 20, 1),
-  maxPendingEvents: int('Events held while the bus is slow; beyond this they are dropped and counted in-band',
+  maxPendingEvents: int('Events held in memory while the bus is slow; beyond this they go to the spool (without one, ' +
+    'or when it is full, they are dropped and counted in-band)',
     'PALISADE_COLLECTOR_MAX_PENDING', 200_000, 1),
   policy: str('TracingPolicy YAML for the in-kernel filter (kinds, binaries, paths, cgroups, ports; Drop/Sigkill/Post), ' +
     'reloaded on change; empty: policies/tracing/default.yaml of this installation', 'PALISADE_TRACING_POLICY', ''),
@@ -24,9 +25,16 @@ export const collectorSchema = {
     'PALISADE_TRACING_POLICY_CHECK_MS', 5000, 0),
   ignoreSelf: bool('Drop events of the collector\'s own process, so its work does not feed back into the pipeline',
     'PALISADE_COLLECTOR_IGNORE_SELF', true),
-  stateDir: str('Where the collector keeps the last moment it was alive, so a restart reports how long the node was ' +
-    'blind (a visibility_gap LossRecord); empty: keep nothing (every start reports a gap from boot)',
+  stateDir: str('Where the collector keeps the last moment it was alive (so a restart reports how long the node was ' +
+    'blind: a visibility_gap LossRecord), its loss totals (carried over a restart) and its spool; empty: keep nothing ' +
+    '(every start reports a gap from boot, counters start at 0, no spool)',
   'PALISADE_COLLECTOR_STATE_DIR', '/var/lib/palisade'),
+  spoolMaxBytes: int('Most bytes of records the on-disk spool (in --state-dir) holds while the broker is away; beyond ' +
+    'it batches are dropped and counted (spool_full); 0: no spool', 'PALISADE_COLLECTOR_SPOOL_MAX_BYTES', 1 << 30, 0),
+  spoolAfterMs: int('A send the broker has not answered after this long goes to the spool, with every record after it, ' +
+    'until the spool is replayed', 'PALISADE_COLLECTOR_SPOOL_AFTER_MS', 5000, 100),
+  spoolFsyncMs: int('The open spool segment is fdatasync\'ed this long after a write at most (and every segment when ' +
+    'it is rolled): what a machine crash can take from the spool', 'PALISADE_COLLECTOR_SPOOL_FSYNC_MS', 1000, 10),
   redactArgs: bool('Replace secrets in exec argv (password/token/key flags and variables, URL credentials, bearer ' +
     'and cloud tokens) with [REDACTED] before they leave the collector', 'PALISADE_COLLECTOR_REDACT_ARGS', true),
   redactPatterns: list('Extra regular expressions, comma-separated, whose matches in an argument are redacted too ' +

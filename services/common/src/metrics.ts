@@ -66,4 +66,6 @@ export class BoundedLabel {
  */
 export const LOSS_SOURCES: ReadonlySet<string> = new Set([
   ...KERNEL_LOSS_COUNTERS, 'decode', 'collector_backpressure', 'visibility_gap',
+  // The collector's on-disk spool (services/collector/src/spool.ts) was full, or the disk refused the write.
+  'spool_full', 'spool_write_failed',
 ]);
