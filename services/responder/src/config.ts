@@ -19,6 +19,8 @@ export const responderSchema = {
   maxActionsPerMinute: int('Writes to the Kubernetes API per minute at most; more alerts are refused and recorded',
     'PALISADE_MAX_ACTIONS_PER_MINUTE', 10, 0),
   kubeAttempts: int('Attempts per Kubernetes API call on 5xx, 429 or a network error', 'PALISADE_KUBE_ATTEMPTS', 5, 1),
+  kubeRequestTimeoutMs: int('Deadline of one Kubernetes API request; an API server that does not answer in time counts as a network error (retried)',
+    'PALISADE_KUBE_REQUEST_TIMEOUT_MS', 10_000, 1),
 };
 
 export type ResponderConfig = ResolvedConfig<typeof responderSchema>;

@@ -63,8 +63,9 @@ test('done: labels the pod and creates the deny-egress policy', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps, ['GET pods/shop/web-1', 'PATCH pods/shop/web-1 labels quarantined=true', 'CREATE networkpolicies/shop/palisade-quarantine']);
-  assert.equal(r.attempts, 3);
+  assert.deepEqual(r.steps, ['GET pods/shop/web-1', 'PATCH pods/shop/web-1 labels quarantined=true',
+    'GET networkpolicies/shop/palisade-quarantine', 'CREATE networkpolicies/shop/palisade-quarantine']);
+  assert.equal(r.attempts, 4);
   assert.deepEqual(labelsOf(fake.getObject('pods', 'shop', 'web-1')), { app: 'web', quarantined: 'true' });
   const np = fake.getObject('networkpolicies', 'shop', 'palisade-quarantine');
   assert.deepEqual(np?.['spec'], DENY_EGRESS, 'egress: [] is stored as absent: deny all');
@@ -73,9 +74,10 @@ test('done: labels the pod and creates the deny-egress policy', async (t) => {
   assert.equal(patch?.contentType, 'application/merge-patch+json');
 });
 
-test('idempotent: a second run changes nothing and still reports done', async (t) => {
+test('idempotent: a second run writes nothing (not even a create that gets 409) and still reports done', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
+  fake.clearRequests();
   const rv = fake.resourceVersion;
   const before = { pod: fake.getObject('pods', 'shop', 'web-1'), np: fake.getObject('networkpolicies', 'shop', 'palisade-quarantine') };
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
@@ -83,10 +85,10 @@ test('idempotent: a second run changes nothing and still reports done', async (t
   assert.deepEqual(r.steps, [
     'GET pods/shop/web-1',
     'pods/shop/web-1 already labelled quarantined=true',
-    'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'networkpolicies/shop/palisade-quarantine already denies egress for quarantined=true',
   ]);
+  assert.deepEqual(writes(fake), [], 'a quarantined pod got a write request');
   assert.equal(fake.resourceVersion, rv, 'no write happened');
   assert.deepEqual(fake.getObject('pods', 'shop', 'web-1'), before.pod);
   assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine'), before.np);
@@ -190,7 +192,7 @@ test('500s then success: the action is not lost', async (t) => {
   fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 503 });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.equal(r.attempts, 6); // GET, PATCH x3, CREATE x2
+  assert.equal(r.attempts, 7); // GET, PATCH x3, GET, CREATE x2
   assert.equal(sleeps.length, 3);
   assert.ok(sleeps[0] !== undefined && sleeps[0] >= 50 && sleeps[0] <= 100, `first backoff ${sleeps[0]}`);
   assert.ok(sleeps[1] !== undefined && sleeps[1] >= 100 && sleeps[1] <= 200, `second backoff ${sleeps[1]}`);
@@ -205,7 +207,7 @@ test('429 honours Retry-After; connection resets are retried', async (t) => {
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
   assert.equal(sleeps[0], 2000);
-  assert.equal(r.attempts, 5);
+  assert.equal(r.attempts, 6); // GET x2, PATCH x2, GET, CREATE
 });
 
 test('failed: retries run out, the reason says why, and the policy step is not attempted', async (t) => {
@@ -230,7 +232,7 @@ test('failed: 403 is not retried', async (t) => {
   assert.equal(r.attempts, 2);
 });
 
-test('409 AlreadyExists on create: a policy that is not ours is replaced', async (t) => {
+test('a policy that is not ours is replaced', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   fake.addObject('networkpolicies', {
     metadata: { name: 'palisade-quarantine', namespace: 'shop', labels: { team: 'net' } },
@@ -239,10 +241,10 @@ test('409 AlreadyExists on create: a policy that is not ours is replaced', async
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
   assert.deepEqual(r.steps.slice(2), [
-    'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'REPLACE networkpolicies/shop/palisade-quarantine spec',
   ]);
+  assert.equal(fake.requests.filter((req) => req.method === 'POST').length, 0, 'a create was tried on an existing policy');
   const np = fake.getObject('networkpolicies', 'shop', 'palisade-quarantine');
   assert.deepEqual(np?.['spec'], DENY_EGRESS);
   assert.deepEqual(labelsOf(np), { team: 'net', 'app.kubernetes.io/managed-by': 'palisade' });
@@ -256,11 +258,37 @@ test('a 409 on create that is not AlreadyExists: read, find nothing, create agai
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
   assert.deepEqual(r.steps.slice(2), [
+    'GET networkpolicies/shop/palisade-quarantine',
     'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'CREATE networkpolicies/shop/palisade-quarantine',
   ]);
   assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
+});
+
+test('a create whose answer was lost (stored, then 409 AlreadyExists on the retry) is read back, not created twice', async (t) => {
+  const { fake, clients, uid, opts } = await setup(t);
+  fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 'hang', apply: true });
+  const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, { ...opts, requestTimeoutMs: 300 });
+  assert.equal(r.outcome, 'done', r.reason);
+  const stored = fake.requests.filter((req) => req.method === 'POST' && req.status >= 200 && req.status < 300);
+  assert.equal(stored.length, 1, 'the policy was created more than once');
+  assert.deepEqual(r.steps.slice(-2), [
+    'GET networkpolicies/shop/palisade-quarantine',
+    'networkpolicies/shop/palisade-quarantine already denies egress for quarantined=true',
+  ]);
+});
+
+test('an API server that never answers costs one deadline per attempt, then a failed outcome', async (t) => {
+  const { fake, clients, uid, opts } = await setup(t);
+  fake.failNext({ method: 'GET', pathIncludes: '/pods/web-1', status: 'hang', count: 100 });
+  const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid },
+    { ...opts, retry: { maxAttempts: 3 }, requestTimeoutMs: 200 });
+  assert.equal(r.outcome, 'failed', r.reason);
+  assert.equal(r.error?.code, 'KUBE_UNAVAILABLE');
+  assert.equal(r.error?.retriable, true);
+  assert.equal(r.attempts, 3);
+  assert.equal(fake.requests.filter((req) => req.method === 'GET').length, 3);
 });
 
 test('409 Conflict on the replace: re-read and retry', async (t) => {
