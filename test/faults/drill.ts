@@ -18,7 +18,7 @@ import { FakeKubeApi, type RequestRecord } from '../fake-kube-api/index.js';
 import { startKafka, type RunningKafka } from '../kafka/broker.js';
 import { createPodCgroup, type PodCgroup } from '../support/pod-cgroup.js';
 import { podFor } from '../support/pod-fixture.js';
-import { REPO_ROOT, startService, type ServiceProcess } from '../support/service-process.js';
+import { REPO_ROOT, scrape, startService, type ServiceProcess } from '../support/service-process.js';
 
 export const STAGES = ['responder', 'evaluator', 'enricher', 'collector'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -227,6 +227,22 @@ export class Drill {
     return seen;
   }
 
+  /**
+   * What the stages counted, for a drill's report when something is missing: the collector's losses (all reasons,
+   * since its current start) and the events the enricher and evaluator handled.
+   */
+  async stageCounters(): Promise<{ collectorLost: number; enricherEvents: number; evaluatorEvents: number }> {
+    const get = async (stage: Stage, name: string): Promise<number> => {
+      const run = this.stages.get(stage);
+      return run ? scrape(run.svc.metricsPort, name).catch(() => NaN) : NaN;
+    };
+    return {
+      collectorLost: await get('collector', 'palisade_collector_lost_events_total'),
+      enricherEvents: await get('enricher', 'palisade_enricher_events_total'),
+      evaluatorEvents: await get('evaluator', 'palisade_evaluator_events_total'),
+    };
+  }
+
   /** Waits until at least `fraction` of the offered opens have an alert: the pipeline is mid-stream. */
   async waitAlerted(offers: readonly Offer[], fraction: number, timeoutMs = 120_000): Promise<void> {
     const total = offers.reduce((n, o) => n + o.count, 0);
@@ -238,7 +254,7 @@ export class Drill {
   }
 
   /** Waits until every open has an alert and every alert an action record, or the deadline; then counts. */
-  async settle(offers: readonly Offer[], timeoutMs = 180_000, allowMissing = (_m: DrillCounts['missing'][number]) => false): Promise<DrillCounts> {
+  async settle(offers: readonly Offer[], timeoutMs = 90_000, allowMissing = (_m: DrillCounts['missing'][number]) => false): Promise<DrillCounts> {
     const times = await Promise.all(offers.map((o) => o.done));
     const total = offers.reduce((n, o) => n + o.count, 0);
     await waitFor('every open alerted (or excused) and every alert audited', () => {

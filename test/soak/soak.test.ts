@@ -4,9 +4,11 @@
 // are on what is reported and on memory staying flat, never on a speed.
 //
 // Flat: the RSS slope of each pipeline process, least-squares over the samples after a 60 s warm-up, is under
-// RSS_SLOPE_LIMIT MiB/min. Measured on the development VM at 5k/s: see test/README.md (soak). A leak of 1 KiB per
-// event at this rate would be ~290 MiB/min, one of 100 B per event ~29 MiB/min: both fail; a leak per alert (5/s)
-// is too small to see in 3 minutes and is what `npm run soak -- --minutes 30` is for.
+// RSS_SLOPE_LIMIT MiB/min. Measured on the development VM at 5k/s (README, Soak): -18 to +6 MiB/min over two runs;
+// the spread is V8 growing and returning heap (RSS swings of ±40 MiB in a 2-minute window), so the limit sits
+// clear of it. What it catches: anything kept per record (a 250 KB record 5 times a second is ~73 MiB/min) or
+// per event from ~110 B up (1 KiB per event is ~290 MiB/min). A leak per alert (5/s) is too small to see in 3 minutes:
+// that is what `npm run soak -- --minutes 30` is for.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { skipUnless } from '@palisade/common/testing';
@@ -14,7 +16,7 @@ import { kafkaUnavailableReason } from '../kafka/broker.js';
 import { SOAK_STAGES, runSoak, slopePerMinute } from './soak.js';
 
 const kafkaMissing = kafkaUnavailableReason();
-const RSS_SLOPE_LIMIT = 20;
+const RSS_SLOPE_LIMIT = 30;
 
 test('slopePerMinute is the least-squares slope, per minute', () => {
   assert.equal(slopePerMinute([{ x: 0, y: 100 }, { x: 60, y: 110 }, { x: 120, y: 120 }]), 10);
