@@ -4,7 +4,7 @@
 // are on what is reported and on memory staying flat, never on a speed.
 //
 // Flat: the RSS slope of each pipeline process, least-squares over the samples after a 60 s warm-up, is under
-// RSS_SLOPE_LIMIT MiB/min. Measured on the development VM at 5k/s (README, Soak): -18 to +6 MiB/min over two runs;
+// RSS_SLOPE_LIMIT MiB/min. Measured on the development VM at 5k/s (README, Soak): -18 to +6 MiB/min over three runs;
 // the spread is V8 growing and returning heap (RSS swings of ±40 MiB in a 2-minute window), so the limit sits
 // clear of it. What it catches: anything kept per record (a 250 KB record 5 times a second is ~73 MiB/min) or
 // per event from ~110 B up (1 KiB per event is ~290 MiB/min). A leak per alert (5/s) is too small to see in 3 minutes:
