@@ -464,6 +464,26 @@ test('a reset fault drops the connection', async (t) => {
   await core.listPodForAllNamespaces();
 });
 
+test('a hang fault holds the request unanswered; with apply the write is stored and the answer withheld', async (t) => {
+  const { fake } = await harness(t);
+  fake.addPod(pod('a'));
+  const url = `${fake.url}/api/v1/namespaces/default/pods/a`;
+  const patch = (labels: Record<string, string>): Promise<Response> => fetch(url, {
+    method: 'PATCH', body: JSON.stringify({ metadata: { labels } }), headers: { 'Content-Type': 'application/merge-patch+json' },
+    signal: AbortSignal.timeout(300),
+  });
+  fake.failNext({ method: 'PATCH', status: 'hang' });
+  fake.failNext({ method: 'PATCH', status: 'hang', apply: true });
+  await assert.rejects(patch({ first: 'x' }), (err: Error) => err.name === 'TimeoutError');
+  await assert.rejects(patch({ second: 'y' }), (err: Error) => err.name === 'TimeoutError');
+  const labels = (fake.getObject('pods', 'default', 'a')?.['metadata'] as { labels?: Record<string, string> }).labels ?? {};
+  assert.equal(labels['first'], undefined, 'a plain hang stored the write');
+  assert.equal(labels['second'], 'y', 'a hang with apply did not store the write');
+  assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.status}${r.injected ? ' injected' : ''}${r.withheld ? ' withheld' : ''}`),
+    ['PATCH 0 injected', 'PATCH 200 injected withheld']);
+  assert.equal((await patch({ third: 'z' })).status, 200, 'the fault outlived its count');
+});
+
 test('token auth: requests without the bearer token are 401', async (t) => {
   const { core, fake } = await harness(t, { token: 's3cret' });
   await core.listNamespace(); // the kubeconfig carries the token

@@ -107,6 +107,8 @@ export interface RequestRecord {
   watch: boolean;
   /** True when the response came from failNext() rather than the fake's logic. */
   injected: boolean;
+  /** A failNext({ status: 'hang', apply: true }) request: the fake's logic ran (status is its answer), the client got nothing. */
+  withheld?: boolean;
 }
 
 export interface FailureSpec {
@@ -116,8 +118,13 @@ export interface FailureSpec {
   pathIncludes?: string;
   /** Match only watch requests (true) or only non-watch requests (false). */
   watch?: boolean;
-  /** The status to answer with, or 'reset' to destroy the connection without an answer. */
-  status: number | 'reset';
+  /**
+   * The status to answer with, 'reset' to destroy the connection without an answer, or 'hang' to hold the request
+   * unanswered until the client gives up (or stop()), as an overloaded or partitioned API server does.
+   */
+  status: number | 'reset' | 'hang';
+  /** With 'hang': carry the request out first (a write is stored), then withhold the answer. */
+  apply?: boolean;
   /** How many matching requests fail; 1 when omitted. */
   count?: number;
   reason?: string;
@@ -234,6 +241,8 @@ export class FakeKubeApi {
   private readonly watchers = new Set<Watcher>();
   private readonly failures: Array<FailureSpec & { remaining: number }> = [];
   private readonly sockets = new Set<Socket>();
+  /** Responses of 'hang' + apply requests: the fake's answer is recorded, never sent. */
+  private readonly withheld = new WeakSet<ServerResponse>();
   private server: Server | undefined;
   private baseUrl: string | undefined;
 
@@ -486,11 +495,17 @@ export class FakeKubeApi {
         req.socket.destroy();
         return;
       }
-      const reason = failure.reason ?? HTTP_REASON[failure.status] ?? 'InternalError';
-      const headers: Record<string, string> = {};
-      if (failure.retryAfterSeconds !== undefined) headers['Retry-After'] = String(failure.retryAfterSeconds);
-      this.sendJson(res, record, failure.status, statusBody(failure.status, reason, failure.message ?? `injected ${failure.status}`), headers);
-      return;
+      if (failure.status === 'hang') {
+        // Held open: the socket is destroyed when the client gives up or by stop().
+        if (failure.apply !== true || isWatch) return;
+        this.withheld.add(res);
+      } else {
+        const reason = failure.reason ?? HTTP_REASON[failure.status] ?? 'InternalError';
+        const headers: Record<string, string> = {};
+        if (failure.retryAfterSeconds !== undefined) headers['Retry-After'] = String(failure.retryAfterSeconds);
+        this.sendJson(res, record, failure.status, statusBody(failure.status, reason, failure.message ?? `injected ${failure.status}`), headers);
+        return;
+      }
     }
 
     if (this.opts.token !== undefined && req.headers.authorization !== `Bearer ${this.opts.token}`) {
@@ -520,6 +535,10 @@ export class FakeKubeApi {
 
   private sendJson(res: ServerResponse, record: RequestRecord | undefined, code: number, body: JsonValue, headers: Record<string, string> = {}): void {
     if (record !== undefined) record.status = code;
+    if (this.withheld.has(res)) {
+      if (record !== undefined) record.withheld = true;
+      return;
+    }
     const text = JSON.stringify(body);
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
     res.end(text);

@@ -59,10 +59,14 @@ export interface RunningKafka {
   /** Bootstrap addresses, host:port. */
   brokers: string[];
   logDir: string;
-  /** The broker JVM's process id. */
+  /** The broker JVM's process id (of the current JVM, after a restart()). */
   pid: number;
   /** With `secure`: the CA, the users and how clients connect. */
   security?: BrokerSecurity;
+  /** SIGKILL the JVM, as a node crash would, and wait for it to exit; the data dir and ports stay for restart(). */
+  kill9(): Promise<void>;
+  /** Starts a new JVM on the same data dir, config and ports (after kill9()), and waits until it answers. */
+  restart(): Promise<void>;
   /** SIGTERM, then SIGKILL after a grace period; removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -297,25 +301,32 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
     throw new Error(`kafka: formatting the storage failed (exit ${format.status}):\n${format.stdout}${format.stderr}`);
   }
 
-  const out = openSync(jvmLog, 'a');
-  const child = spawn('java', [...jvmArgs(root, home, logDir), 'kafka.Kafka', config], { stdio: ['ignore', out, out] });
-  closeSync(out);
-  running.add(child);
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => resolve());
-  });
-  void exited.then(() => running.delete(child));
-  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid, tmp);
+  // One JVM at a time: the first one, or the one restart() started on the same data dir after kill9().
+  interface Jvm { child: ChildProcess; exited: Promise<void>; watchdog: ChildProcess | undefined }
+  const launch = (): Jvm => {
+    const out = openSync(jvmLog, 'a');
+    const child = spawn('java', [...jvmArgs(root, home, logDir), 'kafka.Kafka', config], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    running.add(child);
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    });
+    void exited.then(() => running.delete(child));
+    const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid, tmp);
+    return { child, exited, watchdog };
+  };
+  let jvm = launch();
+  const alive = (j: Jvm): boolean => j.child.exitCode === null && j.child.signalCode === null;
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      watchdog?.kill('SIGKILL');
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const grace = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-        await exited;
+      jvm.watchdog?.kill('SIGKILL');
+      if (alive(jvm)) {
+        jvm.child.kill('SIGTERM');
+        const grace = setTimeout(() => jvm.child.kill('SIGKILL'), STOP_GRACE_MS);
+        await jvm.exited;
         clearTimeout(grace);
       }
       cleanup();
@@ -323,13 +334,32 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
     return stopping;
   };
 
-  try {
-    await waitReady(security?.client() ?? { brokers }, child, opts.startTimeoutMs ?? START_TIMEOUT_MS);
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    const logs = `--- server.log (tail) ---\n${tail(join(logDir, 'server.log'), 40)}\n--- jvm.log (tail) ---\n${tail(jvmLog, 20)}`;
-    await stop();
-    throw new Error(`kafka: broker on ${brokers[0]} did not start: ${why}\n${logs}`);
-  }
-  return { brokers, logDir, pid: child.pid ?? -1, stop, ...(security && { security }) };
+  const ready = async (): Promise<void> => {
+    try {
+      await waitReady(security?.client() ?? { brokers }, jvm.child, opts.startTimeoutMs ?? START_TIMEOUT_MS);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      const logs = `--- server.log (tail) ---\n${tail(join(logDir, 'server.log'), 40)}\n--- jvm.log (tail) ---\n${tail(jvmLog, 20)}`;
+      await stop();
+      throw new Error(`kafka: broker on ${brokers[0]} did not start: ${why}\n${logs}`);
+    }
+  };
+  await ready();
+  const handle: RunningKafka = {
+    brokers, logDir, pid: jvm.child.pid ?? -1, stop, ...(security && { security }),
+    kill9: async () => {
+      // The watchdog would remove the data dir when its pipe closes: stop it first, keep the data.
+      jvm.watchdog?.kill('SIGKILL');
+      if (alive(jvm)) jvm.child.kill('SIGKILL');
+      await jvm.exited;
+    },
+    restart: async () => {
+      if (stopping !== undefined) throw new Error('kafka: restart() after stop()');
+      if (alive(jvm)) throw new Error('kafka: restart() while the broker runs; kill9() it first');
+      jvm = launch();
+      handle.pid = jvm.child.pid ?? -1;
+      await ready();
+    },
+  };
+  return handle;
 }

@@ -73,3 +73,22 @@ test('a restarted collector sends its gap first and stamps every batch with its 
   const blindMs = (Number(gap.toUnixNano) - Number(gap.fromUnixNano)) / 1e6;
   assert.ok(blindMs >= 0 && blindMs < 60_000, `blind for ${blindMs} ms`);
 });
+
+test('the gap ends when the kernel source runs, not when the process started: loading the programs is blind too', async (t) => {
+  const dir = stateDir(t);
+  const bus = new MemoryBus({ partitions: 1 });
+  t.after(() => bus.close());
+  const raw: IncomingMessage[] = [];
+  await bus.consume({ groupId: 'r', topics: [TOPICS.raw], handler: async (b) => { raw.push(...b); } });
+  let now = 1_000_000;
+  const visibility = new Visibility({ stateDir: dir, node: 'n1', bootId: 'b1', bootTimeMs: 400_000, nowMs: () => now });
+  // Loading and attaching the programs takes 4 s here.
+  const slow: EventSource = { ...quiet, start() { now += 4_000; } };
+  const c = new Collector({ node: 'n1', bus, source: slow, metrics: new Metrics(), logger: silentLogger,
+    maxBatchEvents: 10, flushIntervalMs: 5, maxPendingEvents: 100, visibility, heartbeatMs: 10_000 });
+  await c.start();
+  t.after(() => c.stop());
+  const batch = await waitFor('the first batch', () => raw.map((m) => pb.RawEventBatch.decode(m.value))[0]);
+  const gap = batch.losses.find((l) => l.source === VISIBILITY_GAP);
+  assert.equal(Number(gap?.toUnixNano), 1_004_000e6, 'the gap ends before the programs were attached');
+});

@@ -63,12 +63,17 @@ export class Visibility {
     this.file = opts.stateDir === '' ? undefined : join(opts.stateDir, `collector-${safeNode}.json`);
   }
 
-  /** The blind interval before this start: from the previous instance's last heartbeat (same boot), else the boot. */
+  /**
+   * The blind interval before this start: from the previous instance's last heartbeat (same boot), else the boot, to
+   * now. Call it once the kernel source runs: the process start is too early, since loading and attaching the
+   * programs takes seconds in which nothing is seen either (a kill -9 drill lost 211 opens between the two).
+   */
   gap(): palisade.v1.ILossRecord {
     const previous = this.read();
     const from = previous !== undefined && previous.bootId === this.bootId && previous.aliveUnixMs <= this.startedMs
       ? previous.aliveUnixMs : this.bootTimeMs;
-    return { source: VISIBILITY_GAP, count: 0, fromUnixNano: from * 1_000_000, toUnixNano: this.startedMs * 1_000_000 };
+    const to = Math.max(this.now(), this.startedMs);
+    return { source: VISIBILITY_GAP, count: 0, fromUnixNano: from * 1_000_000, toUnixNano: to * 1_000_000 };
   }
 
   /** Records that this instance is alive now (called periodically and at stop). Never throws. */

@@ -124,7 +124,7 @@ describe('one copy of the test helpers', () => {
   const helper = 'services/common/src/testing.ts';
   // Tests and their support code; the bench measures time, it does not wait for conditions.
   const isTestCode = (f: string): boolean =>
-    f.endsWith('.test.ts') || f.endsWith('-test-support.ts') || /^test\/(support|kafka|e2e)\//.test(f);
+    f.endsWith('.test.ts') || f.endsWith('-test-support.ts') || /^test\/(support|kafka|e2e|faults|soak)\//.test(f);
   const rules: { what: string; pattern: RegExp; applies: (f: string) => boolean }[] = [
     {
       what: 'defines a waitFor: use the one in @palisade/common/testing',

@@ -19,7 +19,7 @@ export function composeResponder(cfg: ResponderConfig, shared: { bus: Bus; metri
     const clients = quarantineClients(kube.kubeConfig);
     quarantine = (pod, dryRun) => quarantinePod(clients, pod, {
       labelKey: cfg.quarantineLabel, labelValue: 'true', policyName: cfg.networkPolicyName, dryRun,
-      protectedNamespaces, retry: { maxAttempts: cfg.kubeAttempts },
+      protectedNamespaces, retry: { maxAttempts: cfg.kubeAttempts }, requestTimeoutMs: cfg.kubeRequestTimeoutMs,
     });
   }
   logger.info('responder configured', { dryRun: cfg.dryRun, kubernetes: kube?.server ?? null, protectedNamespaces,

@@ -22,6 +22,8 @@ export const responderSchema = {
   kubeAttempts: int('Attempts per Kubernetes API call on 5xx, 429 or a network error', 'PALISADE_KUBE_ATTEMPTS', 5, 1),
   alertVerifyKeys: list('Ed25519 public keys (PEM files, comma-separated) of the evaluator: only alerts signed by one ' +
     'of them are acted on; required (embedded mode: the key made at start)', 'PALISADE_ALERT_VERIFY_KEYS', []),
+  kubeRequestTimeoutMs: int('Deadline of one Kubernetes API request; an API server that does not answer in time counts as a network error (retried)',
+    'PALISADE_KUBE_REQUEST_TIMEOUT_MS', 10_000, 1),
 };
 
 export type ResponderConfig = ResolvedConfig<typeof responderSchema>;

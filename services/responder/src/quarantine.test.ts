@@ -63,9 +63,10 @@ test('done: creates the deny-egress policy, then labels the pod', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps, ['GET pods/shop/web-1', 'CREATE networkpolicies/shop/palisade-quarantine', 'PATCH pods/shop/web-1 labels quarantined=true']);
+  assert.deepEqual(r.steps, ['GET pods/shop/web-1', 'GET networkpolicies/shop/palisade-quarantine',
+    'CREATE networkpolicies/shop/palisade-quarantine', 'PATCH pods/shop/web-1 labels quarantined=true']);
   assert.deepEqual(writes(fake).map((w) => w.split(' ')[0]), ['POST', 'PATCH'], 'the policy is written before the label');
-  assert.equal(r.attempts, 3);
+  assert.equal(r.attempts, 4);
   assert.deepEqual(labelsOf(fake.getObject('pods', 'shop', 'web-1')), { app: 'web', quarantined: 'true' });
   const np = fake.getObject('networkpolicies', 'shop', 'palisade-quarantine');
   assert.deepEqual(np?.['spec'], DENY_EGRESS, 'egress: [] is stored as absent: deny all');
@@ -74,20 +75,21 @@ test('done: creates the deny-egress policy, then labels the pod', async (t) => {
   assert.equal(patch?.contentType, 'application/merge-patch+json');
 });
 
-test('idempotent: a second run changes nothing and still reports done', async (t) => {
+test('idempotent: a second run writes nothing (not even a create that gets 409) and still reports done', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
+  fake.clearRequests();
   const rv = fake.resourceVersion;
   const before = { pod: fake.getObject('pods', 'shop', 'web-1'), np: fake.getObject('networkpolicies', 'shop', 'palisade-quarantine') };
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
   assert.deepEqual(r.steps, [
     'GET pods/shop/web-1',
-    'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'networkpolicies/shop/palisade-quarantine already denies egress for quarantined=true',
     'pods/shop/web-1 already labelled quarantined=true',
   ]);
+  assert.deepEqual(writes(fake), [], 'a quarantined pod got a write request');
   assert.equal(fake.resourceVersion, rv, 'no write happened');
   assert.deepEqual(fake.getObject('pods', 'shop', 'web-1'), before.pod);
   assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine'), before.np);
@@ -176,8 +178,9 @@ test('409 Conflict on the patch: re-read and retry', async (t) => {
   fake.failNext({ method: 'PATCH', pathIncludes: '/pods/', status: 409, reason: 'Conflict', message: 'the object has been modified' });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps.slice(0, 6), [
+  assert.deepEqual(r.steps.slice(0, 7), [
     'GET pods/shop/web-1',
+    'GET networkpolicies/shop/palisade-quarantine',
     'CREATE networkpolicies/shop/palisade-quarantine',
     'PATCH pods/shop/web-1 labels quarantined=true',
     'pods/shop/web-1 changed since read (409 Conflict): re-reading',
@@ -193,7 +196,7 @@ test('500s then success: the action is not lost', async (t) => {
   fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 503 });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.equal(r.attempts, 6); // GET, CREATE x2, PATCH x3
+  assert.equal(r.attempts, 7); // GET pod, GET policy, CREATE x2, PATCH x3
   assert.equal(sleeps.length, 3);
   // The create's one retry, then the patch's two: each call's backoff starts over and doubles.
   assert.ok(sleeps[0] !== undefined && sleeps[0] >= 50 && sleeps[0] <= 100, `create backoff ${sleeps[0]}`);
@@ -210,7 +213,7 @@ test('429 honours Retry-After; connection resets are retried', async (t) => {
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
   assert.equal(sleeps[0], 2000);
-  assert.equal(r.attempts, 5);
+  assert.equal(r.attempts, 6); // GET x2, PATCH x2, GET, CREATE
 });
 
 test('failed: retries run out on the label, the reason says why, and the policy stands', async (t) => {
@@ -220,7 +223,7 @@ test('failed: retries run out on the label, the reason says why, and the policy 
   assert.equal(r.outcome, 'failed');
   assert.equal(r.error?.code, 'KUBE_UNAVAILABLE');
   assert.match(r.reason, /PATCH pods\/shop\/web-1: HTTP 500 InternalError/);
-  assert.equal(r.attempts, 7); // GET + CREATE + 5 PATCH
+  assert.equal(r.attempts, 8); // GET pod, GET policy, CREATE, 5 PATCH
   assert.equal(sleeps.length, 4);
   assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
   assert.match(r.steps.at(-1) ?? '', /^failed: KUBE_UNAVAILABLE/);
@@ -242,10 +245,10 @@ test('failed: 403 is not retried', async (t) => {
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'failed');
   assert.equal(r.error?.code, 'KUBE_FORBIDDEN');
-  assert.equal(r.attempts, 3); // GET, CREATE, one PATCH
+  assert.equal(r.attempts, 4); // GET pod, GET policy, CREATE, one PATCH
 });
 
-test('409 AlreadyExists on create: a policy that is not ours is replaced', async (t) => {
+test('a policy that is not ours is replaced', async (t) => {
   const { fake, clients, uid, opts } = await setup(t);
   fake.addObject('networkpolicies', {
     metadata: { name: 'palisade-quarantine', namespace: 'shop', labels: { team: 'net' } },
@@ -253,11 +256,12 @@ test('409 AlreadyExists on create: a policy that is not ours is replaced', async
   });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps.slice(1, 4), [
-    'CREATE networkpolicies/shop/palisade-quarantine',
+  assert.deepEqual(r.steps.slice(1), [
     'GET networkpolicies/shop/palisade-quarantine',
     'REPLACE networkpolicies/shop/palisade-quarantine spec',
+    'PATCH pods/shop/web-1 labels quarantined=true',
   ]);
+  assert.equal(fake.requests.filter((req) => req.method === 'POST').length, 0, 'a create was tried on an existing policy');
   const np = fake.getObject('networkpolicies', 'shop', 'palisade-quarantine');
   assert.deepEqual(np?.['spec'], DENY_EGRESS);
   assert.deepEqual(labelsOf(np), { team: 'net', 'app.kubernetes.io/managed-by': 'palisade' });
@@ -270,12 +274,39 @@ test('a 409 on create that is not AlreadyExists: read, find nothing, create agai
   fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 409 });
   const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, opts);
   assert.equal(r.outcome, 'done', r.reason);
-  assert.deepEqual(r.steps.slice(1, 4), [
+  assert.deepEqual(r.steps.slice(1, 5), [
+    'GET networkpolicies/shop/palisade-quarantine',
     'CREATE networkpolicies/shop/palisade-quarantine',
     'GET networkpolicies/shop/palisade-quarantine',
     'CREATE networkpolicies/shop/palisade-quarantine',
   ]);
   assert.deepEqual(fake.getObject('networkpolicies', 'shop', 'palisade-quarantine')?.['spec'], DENY_EGRESS);
+});
+
+test('a create whose answer was lost (stored, then 409 AlreadyExists on the retry) is read back, not created twice', async (t) => {
+  const { fake, clients, uid, opts } = await setup(t);
+  fake.failNext({ method: 'POST', pathIncludes: '/networkpolicies', status: 'hang', apply: true });
+  const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid }, { ...opts, requestTimeoutMs: 300 });
+  assert.equal(r.outcome, 'done', r.reason);
+  const stored = fake.requests.filter((req) => req.method === 'POST' && req.status >= 200 && req.status < 300);
+  assert.equal(stored.length, 1, 'the policy was created more than once');
+  assert.deepEqual(r.steps.slice(-3), [
+    'GET networkpolicies/shop/palisade-quarantine',
+    'networkpolicies/shop/palisade-quarantine already denies egress for quarantined=true',
+    'PATCH pods/shop/web-1 labels quarantined=true',
+  ]);
+});
+
+test('an API server that never answers costs one deadline per attempt, then a failed outcome', async (t) => {
+  const { fake, clients, uid, opts } = await setup(t);
+  fake.failNext({ method: 'GET', pathIncludes: '/pods/web-1', status: 'hang', count: 100 });
+  const r = await quarantinePod(clients, { namespace: 'shop', name: 'web-1', uid },
+    { ...opts, retry: { maxAttempts: 3 }, requestTimeoutMs: 200 });
+  assert.equal(r.outcome, 'failed', r.reason);
+  assert.equal(r.error?.code, 'KUBE_UNAVAILABLE');
+  assert.equal(r.error?.retriable, true);
+  assert.equal(r.attempts, 3);
+  assert.equal(fake.requests.filter((req) => req.method === 'GET').length, 3);
 });
 
 test('409 Conflict on the replace: re-read and retry', async (t) => {

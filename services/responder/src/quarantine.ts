@@ -7,7 +7,17 @@
 // resourceVersion that was read, so a pod replaced between the read and the patch fails with 409 and is re-read
 // (and then refused on its new uid) instead of being labelled blindly. With target.node, the pod read must also be
 // scheduled on that node (spec.nodeName): the node that reported the event speaks only for its own pods.
-import { PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api, type KubeConfig, type V1NetworkPolicy, type V1NetworkPolicySpec, type V1Pod } from '@kubernetes/client-node';
+//
+// Idempotent in writes too, not only in the state it leaves: what is already there is read before anything is
+// written, so a second alert for a quarantined pod (a redelivery after a crash, a restart that forgot the dedupe
+// window) makes no write at all. Every request has a deadline: an API server that accepts the connection and never
+// answers costs one timeout per attempt, and the alert still gets its (failed) record instead of wedging the stage.
+import {
+  PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api,
+  type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1NetworkPolicy, type V1NetworkPolicySpec, type V1Pod,
+} from '@kubernetes/client-node';
+// The client's own Observable stand-in (its package has no exports map): per-call middleware must return one.
+import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
 import { PalisadeError } from '@palisade/common';
 
 export interface QuarantineTarget {
@@ -37,6 +47,8 @@ export interface QuarantineOptions {
   /** Namespaces never acted on, besides kube-system (always protected): pass the pipeline's own namespace. */
   protectedNamespaces?: readonly string[];
   retry?: RetryOptions;
+  /** Deadline of one HTTP request; past it the request is aborted and counts as a retriable network error. Default 10 s. */
+  requestTimeoutMs?: number;
   /** For tests: how to wait between retries. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -137,6 +149,18 @@ export function kubeError(err: unknown, op: string): PalisadeError {
   return new PalisadeError('INTERNAL', `${op}: ${message}`, { cause: err });
 }
 
+/** Per-request options that abort the request after timeoutMs, keeping the kubeconfig's own (auth) middleware. */
+export function deadlineOptions(timeoutMs: number): ConfigurationOptions<ObservableMiddleware> {
+  const deadline: ObservableMiddleware = {
+    pre: (req) => {
+      req.setSignal(AbortSignal.timeout(timeoutMs));
+      return of(req);
+    },
+    post: (res) => of(res),
+  };
+  return { middleware: [deadline], middlewareMergeStrategy: 'append' };
+}
+
 /** The policy quarantine needs: pods with the label may send nothing (no egress rule allows anything). */
 export function desiredPolicy(namespace: string, policyName: string, labelKey: string, labelValue: string): V1NetworkPolicy {
   return {
@@ -224,6 +248,7 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
   const { namespace, name, uid } = target;
   const steps: string[] = [];
   const calls = new Calls(options.retry ?? {}, options.sleep);
+  const timeout = deadlineOptions(options.requestTimeoutMs ?? 10_000);
   const result = (outcome: QuarantineOutcome, reason: string, error?: PalisadeError): QuarantineResult => {
     const r: QuarantineResult = { outcome, reason, steps, attempts: calls.attempts };
     if (error !== undefined) r.error = error;
@@ -241,7 +266,7 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
 
   const readPod = async (): Promise<V1Pod> => {
     steps.push(`GET ${podRef}`);
-    const pod = await calls.run(`GET ${podRef}`, () => clients.core.readNamespacedPod({ namespace, name })).catch((err: unknown) => {
+    const pod = await calls.run(`GET ${podRef}`, () => clients.core.readNamespacedPod({ namespace, name }, timeout)).catch((err: unknown) => {
       if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') throw new Refused('pod gone');
       throw err;
     });
@@ -256,28 +281,15 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
   };
 
   try {
-    // (a) Read the pod first: a gone or replaced pod is refused before anything is written.
+    // (a) Read the pod first: a gone, replaced or elsewhere-scheduled pod is refused before anything is written.
     let pod = await readPod();
 
     // (b) Make sure the deny-egress policy exists and is ours, before the label: the policy selects only labelled
     // pods, so it is harmless on its own, while a labelled pod without it would be marked quarantined and still talk.
-    const desired = desiredPolicy(namespace, policyName, labelKey, labelValue);
-    if (dryRun) {
-      steps.push(`GET ${policyRef}`);
-      const existing = await calls
-        .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
-        .catch((err: unknown) => {
-          if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') return undefined;
-          throw err;
-        });
-      if (existing === undefined) steps.push(`would CREATE ${policyRef}`);
-      else if (policyMatches(existing.spec, labelKey, labelValue)) steps.push(`${policyRef} already denies egress for ${labelText}`);
-      else steps.push(`would REPLACE ${policyRef} spec`);
-      if (pod.metadata?.labels?.[labelKey] === labelValue) steps.push(`${podRef} already labelled ${labelText}`);
-      else steps.push(`would PATCH ${podRef} labels ${labelText}`);
-      return result('dry_run', `would quarantine ${podRef}`);
-    }
-    await ensurePolicy(clients, calls, steps, { namespace, policyName, policyRef, labelText, labelKey, labelValue, desired });
+    await ensurePolicy(clients, calls, steps, timeout, {
+      namespace, policyName, policyRef, labelText, labelKey, labelValue, dryRun,
+      desired: desiredPolicy(namespace, policyName, labelKey, labelValue),
+    });
 
     // (c) Label the pod.
     for (let round = 1; ; round++) {
@@ -286,11 +298,12 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
         steps.push(`${podRef} already labelled ${labelText}`);
         break;
       }
-      steps.push(`PATCH ${podRef} labels ${labelText}`);
+      steps.push(`${would}PATCH ${podRef} labels ${labelText}`);
+      if (dryRun) return result('dry_run', `would quarantine ${podRef}`);
       const body = { metadata: { labels: { [labelKey]: labelValue }, uid, resourceVersion: pod.metadata?.resourceVersion ?? null } };
       try {
         await calls.run(`PATCH ${podRef}`, () =>
-          clients.core.patchNamespacedPod({ namespace, name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+          clients.core.patchNamespacedPod({ namespace, name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch, timeout)),
         );
         break;
       } catch (err) {
@@ -303,6 +316,7 @@ export async function quarantinePod(clients: QuarantineClients, target: Quaranti
         throw err;
       }
     }
+    if (dryRun) return result('dry_run', `would quarantine ${podRef}`);
     return result('done', `quarantined ${podRef}`);
   } catch (err) {
     if (err instanceof Refused) {
@@ -324,34 +338,45 @@ interface PolicyTarget {
   labelKey: string;
   labelValue: string;
   desired: V1NetworkPolicy;
+  dryRun: boolean;
 }
 
-/** Creates the deny-egress policy, or makes an existing one of that name ours again. Throws on failure. */
-async function ensurePolicy(clients: QuarantineClients, calls: Calls, steps: string[], t: PolicyTarget): Promise<void> {
-  const { namespace, policyName, policyRef, labelText, labelKey, labelValue, desired } = t;
+/**
+ * Makes sure the deny-egress policy exists and is ours: read first, so an existing one costs no write; create it when
+ * missing, or replace the spec of one of that name that is not ours. In a dry run, says what it would do. Throws on
+ * failure.
+ */
+async function ensurePolicy(clients: QuarantineClients, calls: Calls, steps: string[],
+  timeout: ConfigurationOptions<ObservableMiddleware>, t: PolicyTarget): Promise<void> {
+  const { namespace, policyName, policyRef, labelText, labelKey, labelValue, desired, dryRun } = t;
+  const would = dryRun ? 'would ' : '';
+  const readPolicy = (): Promise<V1NetworkPolicy | undefined> => calls
+    .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }, timeout))
+    .catch((err: unknown) => {
+      if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND') return undefined;
+      throw err;
+    });
   for (let round = 1; ; round++) {
-    steps.push(`CREATE ${policyRef}`);
-    try {
-      await calls.run(`CREATE ${policyRef}`, () => clients.networking.createNamespacedNetworkPolicy({ namespace, body: desired }));
-      return;
-    } catch (err) {
-      // AlreadyExists is the expected 409; any other 409 on a create is treated the same way: read what is there.
-      if (!(err instanceof PalisadeError && err.code === 'KUBE_CONFLICT')) throw err;
-    }
     steps.push(`GET ${policyRef}`);
-    const existing = await calls
-      .run(`GET ${policyRef}`, () => clients.networking.readNamespacedNetworkPolicy({ namespace, name: policyName }))
-      .catch((err: unknown) => {
-        // Deleted between our create and our read: create again.
-        if (err instanceof PalisadeError && err.code === 'KUBE_NOT_FOUND' && round < calls.rounds) return undefined;
-        throw err;
-      });
-    if (existing === undefined) continue;
-    if (policyMatches(existing.spec, labelKey, labelValue)) {
+    const existing = await readPolicy();
+    if (existing !== undefined && policyMatches(existing.spec, labelKey, labelValue)) {
       steps.push(`${policyRef} already denies egress for ${labelText}`);
       return;
     }
-    steps.push(`REPLACE ${policyRef} spec`);
+    if (existing === undefined) {
+      steps.push(`${would}CREATE ${policyRef}`);
+      if (dryRun) return;
+      try {
+        await calls.run(`CREATE ${policyRef}`, () => clients.networking.createNamespacedNetworkPolicy({ namespace, body: desired }, timeout));
+        return;
+      } catch (err) {
+        // AlreadyExists (someone created it since our read, or our own create whose answer was lost): read again.
+        if (err instanceof PalisadeError && err.code === 'KUBE_CONFLICT' && round < calls.rounds) continue;
+        throw err;
+      }
+    }
+    steps.push(`${would}REPLACE ${policyRef} spec`);
+    if (dryRun) return;
     // A replace, not a merge patch: a merge would keep extra keys of someone else's podSelector.
     const body: V1NetworkPolicy = {
       ...existing,
@@ -359,7 +384,7 @@ async function ensurePolicy(clients: QuarantineClients, calls: Calls, steps: str
       spec: desired.spec ?? { podSelector: {} },
     };
     try {
-      await calls.run(`REPLACE ${policyRef}`, () => clients.networking.replaceNamespacedNetworkPolicy({ namespace, name: policyName, body }));
+      await calls.run(`REPLACE ${policyRef}`, () => clients.networking.replaceNamespacedNetworkPolicy({ namespace, name: policyName, body }, timeout));
       return;
     } catch (err) {
       const retry = err instanceof PalisadeError && (err.code === 'KUBE_CONFLICT' || err.code === 'KUBE_NOT_FOUND') && round < calls.rounds;
