@@ -3,7 +3,7 @@
 // requested_path, and the default TracingPolicy's Drop prefixes cannot be escaped with "..".
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -150,8 +150,16 @@ test('exec: the binary the kernel ran, resolved through symlinks', { skip }, asy
   await pod.run([link, 'true']);
   const e = await waitFor('the exec through the symlink', () =>
     events.find((x) => x.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC && x.exec?.filename === link), { timeoutMs: 20_000 });
-  assert.equal(e.exec?.resolvedFilename, '/usr/bin/busybox');
+  assert.equal(e.exec?.resolvedFilename, realpathSync('/bin/busybox'));
   assert.equal(e.exec?.resolvedFilenameTruncated, false);
+  // A #! script: the file the kernel loaded is its interpreter.
+  const script = join(scratch, 'script.sh');
+  writeFileSync(script, '#!/bin/sh\nexit 0\n');
+  chmodSync(script, 0o755);
+  await pod.run([script]);
+  const s = await waitFor('the exec of the script', () =>
+    events.find((x) => x.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC && x.exec?.filename === script), { timeoutMs: 20_000 });
+  assert.equal(s.exec?.resolvedFilename, realpathSync('/bin/sh'));
 });
 
 test('file ops: unlink and chmod paths are made absolute and normalised', { skip }, async () => {
