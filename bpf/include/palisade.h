@@ -298,7 +298,9 @@ struct pal_syscall_event {
 	char str0[PAL_PATH_MAX];
 	char str1[PAL_PATH_MAX];
 	char str2[PAL_STR_SHORT];
-	char base0[PAL_PATH_MAX];  /* FILE_OP only (see the table above) */
+	/* FILE_OP only (see the table above), and only when one of them is set: otherwise the record ends here
+	 * (hdr.size = offsetof(base0)). */
+	char base0[PAL_PATH_MAX];
 	char base1[PAL_PATH_MAX];
 };
 

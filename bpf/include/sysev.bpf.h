@@ -139,6 +139,7 @@ static __always_inline void sysev__exit(void *ctx, long ret)
 	struct pal_syscall_event *e;
 	struct pal_stash_args *st;
 	union pal_scratch *s;
+	__u32 size;
 
 	st = bpf_map_lookup_elem(&pal_stash_args, &tid);
 	if (!st)
@@ -179,8 +180,11 @@ static __always_inline void sysev__exit(void *ctx, long ret)
 								     BPF_CORE_READ(file, f_path.dentry, d_name.name)),
 					  PAL_STAT_READ_KERNEL_FAILED);
 	}
-	task__fill_header(&e->hdr, st->kind, sizeof(*e));
-	output__submit(ctx, e, sizeof(*e));
+	/* base0/base1 are the record's tail: left out unless a file op had a relative path (the common record stays
+	 * the size it was before they existed). */
+	size = e->base0[0] || e->base1[0] ? sizeof(*e) : offsetof(struct pal_syscall_event, base0);
+	task__fill_header(&e->hdr, st->kind, size);
+	output__submit(ctx, e, size);
 out:
 	bpf_map_delete_elem(&pal_stash_args, &tid);
 }

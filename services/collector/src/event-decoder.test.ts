@@ -227,6 +227,13 @@ test('file ops: relative paths are joined with the kernel-resolved base and fold
   assert.equal(e?.fileOp?.requestedPath, '../etc/shadow');
   assert.equal(e?.fileOp?.newPath, '/var/tmp/x');
   assert.equal(e?.fileOp?.requestedNewPath, 'x');
+  // Without a relative path the kernel leaves base0/base1 out: the record ends before them.
+  const short = syscallRecord(C.kindFileOp, C.opUnlinkat, [0xffffff9cn, 0n], ['/etc//shadow', '', ''], 0n).subarray(0, F.base0);
+  short.writeUInt16LE(F.base0, LAYOUT.header.fields.size);
+  const [u] = decoder.decode(short);
+  assert.equal(decoder.decodeErrors, 0);
+  assert.equal(u?.fileOp?.path, '/etc/shadow');
+  assert.equal(u?.fileOp?.requestedPath, '/etc//shadow');
 });
 
 test('exit status and IPv6 text follow the kernel and RFC 5952', () => {

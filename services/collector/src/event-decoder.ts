@@ -569,7 +569,9 @@ export class EventDecoder {
 
   /** The pal_syscall_event families: the args/strings table in palisade.h, turned into each kind's message. */
   private decodeSyscall(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
-    if (size < LAYOUT.syscall.sizeof) return undefined;
+    // base0/base1 end the record only when a file op had a relative path; otherwise it stops before them.
+    if (size < SY.base0) return undefined;
+    const bases = size >= LAYOUT.syscall.sizeof;
     const kind = buf.readUInt16LE(at + H.kind);
     const op = buf.readUInt16LE(at + SY.op);
     const syscall = OP_NAMES[op] ?? '';
@@ -591,8 +593,8 @@ export class EventDecoder {
         const unlink = op === C.opUnlink || op === C.opUnlinkat;
         const p0 = str0();
         const p1 = rename ? str1() : '';
-        const f0 = buf.readUInt8(at + SY.path_flags0);
-        const f1 = rename ? buf.readUInt8(at + SY.path_flags1) : 0;
+        const f0 = bases ? buf.readUInt8(at + SY.path_flags0) : 0;
+        const f1 = bases && rename ? buf.readUInt8(at + SY.path_flags1) : 0;
         const path = normalisePath(p0, (f0 & C.pathResolved) !== 0 ? cString(buf, at + SY.base0, C.pathMax) : '');
         const newPath = rename
           ? normalisePath(p1, (f1 & C.pathResolved) !== 0 ? cString(buf, at + SY.base1, C.pathMax) : '') : '';
