@@ -100,6 +100,7 @@
 	X(ARGV_MAX_BYTES, 512, "bytes of mm->arg_start..arg_end copied")                                          \
 	X(ARGV_MAX_ARGS, 20, "args kept by userspace out of those bytes")                                         \
 	X(PATH_DEPTH, 24, "dentry components walked for a cwd")                                                   \
+	X(RESOLVE_DEPTH, 32, "steps of a kernel-resolved path walk (dentry components plus mount crossings)")    \
 	X(SYSCALL_ARGS, 8, "u64 args of a pal_syscall_event")                                                     \
 	X(STR_SHORT, 64, "bytes of a pal_syscall_event's str2")                                                   \
 	X(DNS_MAX, 256, "bytes of a DNS message copied (header + question)")                                      \
@@ -119,6 +120,12 @@
 	X(EXEC, ARGS_TRUNCATED, 0x1)                                                                             \
 	X(EXEC, FROM_MEMFD, 0x2)      /* bprm->file is a memfd ("memfd:" dentry) or has no link left (nlink 0) */ \
 	X(EXEC, CWD_TRUNCATED, 0x4)   /* cwd deeper than PAL_PATH_DEPTH components or longer than PAL_PATH_MAX */ \
+	X(EXEC, RESOLVED, 0x8)        /* resolved holds bprm->file's path, walked up to the task's root */        \
+	X(EXEC, RESOLVED_TRUNCATED, 0x10) /* resolved lost leading components (PAL_RESOLVE_DEPTH or PAL_PATH_MAX) */ \
+	X(PATH, RESOLVED, 0x1)        /* file open: path is the returned fd's struct file path (f_path walk) */   \
+	X(PATH, TRUNCATED, 0x2)       /* the walk lost leading components: the path starts with "..." (never "/") */  \
+	X(PATH, OUTSIDE_ROOT, 0x4)    /* the walk reached a namespace root, not the task's root (another mount ns) */ \
+	X(PATH, CWD_JOINED, 0x8)      /* not resolved: a relative path joined with the cwd (or dirfd's path) */   \
 	X(SYSCALL, OPENAT, 1) X(SYSCALL, OPENAT2, 2) X(SYSCALL, OPEN, 3) /* enum pal_open_syscall */              \
 	X(ACTION, DROP, 0x1)          /* do not emit: counted in PAL_STAT_FILTERED */                              \
 	X(ACTION, SIGKILL, 0x2)       /* bpf_send_signal(SIGKILL) at sys_enter of the open */                     \
@@ -200,6 +207,7 @@ struct pal_exec_event {
 	__u32 net_ns;
 	__u32 loginuid;      /* audit login uid; 0xffffffff = unset (or no CONFIG_AUDIT) */
 	char cwd[PAL_PATH_MAX];  /* absolute, through mount points; "" if unreadable */
+	char resolved[PAL_PATH_MAX];  /* bprm->file's path up to the task's root (PAL_EXEC_RESOLVED); "" if unreadable */
 	char args[PAL_ARGV_MAX_BYTES];
 };
 
@@ -218,7 +226,12 @@ struct pal_exit_event {
 	__u32 _pad0;
 };
 
-/* Variable size: the record ends after path_len bytes of path (NUL included). */
+/*
+ * Variable size: the record ends after path_len + arg_len bytes of path. path[0, path_len) (NUL included) is the
+ * path the filter and the rules match: with PAL_PATH_RESOLVED the returned fd's f_path walked up to the task's root,
+ * else (failed open, no file) the string as passed, joined with the cwd when relative (PAL_PATH_CWD_JOINED).
+ * path[path_len, path_len + arg_len) is the string as passed (NUL included), read from user memory.
+ */
 struct pal_file_open_event {
 	struct pal_event_header hdr;
 	__s64 result;        /* fd, or -errno */
@@ -226,7 +239,11 @@ struct pal_file_open_event {
 	__u32 mode;
 	__u16 syscall;       /* PAL_SYSCALL_OPEN* */
 	__u16 path_len;
-	char path[PAL_PATH_MAX];
+	__u16 arg_len;
+	__u8 path_flags;     /* PAL_PATH_* */
+	__u8 _pad0;
+	__u32 _pad1;
+	char path[2 * PAL_PATH_MAX];
 };
 
 struct pal_net_connect_event {
@@ -245,6 +262,9 @@ struct pal_net_connect_event {
  * syscall, and the table below what each arg and string holds (userspace turns it into the kind's typed message).
  *
  *   kind         op                          arg0         arg1        arg2       arg3..5            str0      str1      str2
+ *   (FILE_OP: base0/base1 = the directory a relative str0/str1 is relative to: the cwd for AT_FDCWD, else the
+ *   dirfd's path, both walked up to the task's root; "" for an absolute path or when unreadable. path_flags0/1 =
+ *   PAL_PATH_TRUNCATED / PAL_PATH_OUTSIDE_ROOT of that walk.)
  *   FILE_OP      unlink/unlinkat             dfd          flags                                     path
  *                rename/renameat/renameat2   olddfd       newdfd      flags                         old path  new path
  *                chmod/fchmodat              dfd          mode        flags                         path
@@ -272,10 +292,16 @@ struct pal_syscall_event {
 	__s64 result;        /* syscall return: >= 0 success, -errno */
 	__u64 args[PAL_SYSCALL_ARGS];
 	__u16 op;            /* enum pal_op */
-	__u16 _pad0[3];
+	__u8 path_flags0;    /* FILE_OP: PAL_PATH_* of base0 */
+	__u8 path_flags1;    /* FILE_OP: PAL_PATH_* of base1 */
+	__u16 _pad0[2];
 	char str0[PAL_PATH_MAX];
 	char str1[PAL_PATH_MAX];
 	char str2[PAL_STR_SHORT];
+	/* FILE_OP only (see the table above), and only when one of them is set: otherwise the record ends here
+	 * (hdr.size = offsetof(base0)). */
+	char base0[PAL_PATH_MAX];
+	char base1[PAL_PATH_MAX];
 };
 
 /* accept/accept4 (the peer, read from the new socket), bind (the local address asked for), listen (the bound local

@@ -70,6 +70,36 @@ static __always_inline struct file *sysev__fd_file(int fd)
 	return file;
 }
 
+/*
+ * FILE_OP: the directory a relative path is relative to, resolved in the kernel (task__resolve): the cwd for
+ * AT_FDCWD, else the dirfd's file. Path-only syscalls leave no struct file to resolve at sys_exit (an unlinked
+ * name has no dentry left), so userspace joins base + path and normalises "//", "." and ".." lexically
+ * (event-decoder.ts). Returns the walk's PAL_PATH_* flags; base = "" for an absolute path or an unreadable one.
+ */
+static __always_inline __u8 sysev__base(char *base, const char *path, __u64 dfd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct path p;
+	__u8 flags = 0;
+
+	base[0] = '\0';
+	if (path[0] == '/')
+		return 0;
+	if ((int)dfd == -100) {
+		if (stats__check_read(BPF_CORE_READ_INTO(&p, task, fs, pwd), PAL_STAT_READ_KERNEL_FAILED) < 0)
+			return 0;
+	} else {
+		struct file *file = sysev__fd_file((int)dfd);
+
+		if (!file || stats__check_read(bpf_probe_read_kernel(&p, sizeof(p), &file->f_path),
+					       PAL_STAT_READ_KERNEL_FAILED) < 0)
+			return 0;
+	}
+	if (task__resolve(&p, base, &flags) <= 0)
+		return 0;
+	return flags | PAL_PATH_RESOLVED;
+}
+
 #define PAL_AF_INET 2
 #define PAL_AF_INET6 10
 #define PAL_S_IFMT 00170000
@@ -109,6 +139,7 @@ static __always_inline void sysev__exit(void *ctx, long ret)
 	struct pal_syscall_event *e;
 	struct pal_stash_args *st;
 	union pal_scratch *s;
+	__u32 size;
 
 	st = bpf_map_lookup_elem(&pal_stash_args, &tid);
 	if (!st)
@@ -119,14 +150,22 @@ static __always_inline void sysev__exit(void *ctx, long ret)
 	e = &s->sys;
 	e->result = ret;
 	e->op = st->op;
-	e->_pad0[0] = e->_pad0[1] = e->_pad0[2] = 0;
+	e->_pad0[0] = e->_pad0[1] = 0;
+	e->path_flags0 = e->path_flags1 = 0;
+	e->base0[0] = e->base1[0] = '\0';
 	for (int i = 0; i < PAL_SYSCALL_ARGS; i++)
 		e->args[i] = st->args[i];
 	sysev__user_str(e->str0, sizeof(e->str0), st->uptr[0]);
 	sysev__user_str(e->str1, sizeof(e->str1), st->uptr[1]);
 	sysev__user_str(e->str2, sizeof(e->str2), st->uptr[2]);
 
-	if (st->kind == PAL_EVENT_PRIV_SETID) {
+	if (st->kind == PAL_EVENT_FILE_OP) {
+		bool two = st->op == PAL_OP_RENAME || st->op == PAL_OP_RENAMEAT || st->op == PAL_OP_RENAMEAT2;
+
+		e->path_flags0 = sysev__base(e->base0, e->str0, st->args[0]);
+		if (two)
+			e->path_flags1 = sysev__base(e->base1, e->str1, st->args[1]);
+	} else if (st->kind == PAL_EVENT_PRIV_SETID) {
 		/* What the ids became (the syscall may have failed, or been a no-op): read back from the new cred. */
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 		bool gid = st->op == PAL_OP_SETGID || st->op == PAL_OP_SETREGID || st->op == PAL_OP_SETRESGID;
@@ -141,8 +180,11 @@ static __always_inline void sysev__exit(void *ctx, long ret)
 								     BPF_CORE_READ(file, f_path.dentry, d_name.name)),
 					  PAL_STAT_READ_KERNEL_FAILED);
 	}
-	task__fill_header(&e->hdr, st->kind, sizeof(*e));
-	output__submit(ctx, e, sizeof(*e));
+	/* base0/base1 are the record's tail: left out unless a file op had a relative path (the common record stays
+	 * the size it was before they existed). */
+	size = e->base0[0] || e->base1[0] ? sizeof(*e) : offsetof(struct pal_syscall_event, base0);
+	task__fill_header(&e->hdr, st->kind, size);
+	output__submit(ctx, e, size);
 out:
 	bpf_map_delete_elem(&pal_stash_args, &tid);
 }

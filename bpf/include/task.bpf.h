@@ -202,4 +202,142 @@ static __always_inline long task__join_cwd(char *path, long len)
 	return n > 0 ? n : len;
 }
 
+
+#define PAL_PROC_SUPER_MAGIC 0x9fa0
+/* The walk of task__resolve_build keeps the path inside pb->buf[PAL_RESOLVE_LOW, 511]: at most PAL_PATH_MAX - 1
+ * bytes with room for the "..." cut marker, so the string always fits a PAL_PATH_MAX field. */
+#define PAL_RESOLVE_LOW (511 - (PAL_PATH_MAX - 1) + 3)
+
+/* True when dentry d (a child of a procfs root) is /proc/<tgid of the current task>: its proc inode's pid is the
+ * thread group leader's. Named "self" in resolved paths, so /proc/self/ selectors keep meaning the process' own
+ * entries (the dentry's name is the pid in the proc mount's pid namespace, which a container makes its own). */
+static __always_inline bool task__is_proc_self(struct dentry *d, struct task_struct *task)
+{
+	struct inode *inode;
+	struct pid *pid;
+
+	if (BPF_CORE_READ(d, d_sb, s_magic) != PAL_PROC_SUPER_MAGIC)
+		return false;
+	inode = BPF_CORE_READ(d, d_inode);
+	if (!inode)
+		return false;
+	pid = BPF_CORE_READ(container_of(inode, struct proc_inode, vfs_inode), pid);
+	return pid && pid == BPF_CORE_READ(task, group_leader, thread_pid);
+}
+
+/*
+ * The kernel-resolved path of `path` (a struct file's f_path, or a directory's): dentry names walked up through
+ * d_parent, crossing mounts through mnt_parent/mnt_mountpoint, and stopped at the task's root (task->fs->root), so
+ * a process in a container (pivot_root/chroot, its own mount namespace) gets the path as it sees it. Nothing of the
+ * string the process passed is used: "//", ".", "..", symlinks and /proc/<pid>/root are whatever the kernel made of
+ * them. Built backwards so that it ends at pb->buf[511] (a NUL); returns where it starts (511 = the root), or -1
+ * when a read failed. *flags gets PAL_PATH_TRUNCATED (more than PAL_RESOLVE_DEPTH steps or PAL_PATH_MAX - 4 bytes:
+ * the leading components are replaced by "...") and PAL_PATH_OUTSIDE_ROOT (the walk ended at a namespace's root
+ * mount without meeting the task's root: a file of another mount namespace, e.g. through /proc/<other pid>/root).
+ */
+static __always_inline int task__resolve_build(struct path *path, struct pal_path_buf *pb, __u8 *flags)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
+	struct dentry *d = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vfs = BPF_CORE_READ(path, mnt);
+	struct mount *mnt = container_of(vfs, struct mount, mnt);
+	__u32 pos = 511, len, i;
+
+	*flags = 0;
+	pb->buf[511] = '\0';
+	for (i = 0; i < PAL_RESOLVE_DEPTH; i++) {
+		struct dentry *mnt_root, *parent;
+		const unsigned char *name;
+
+		if (!d)
+			break;
+		if (d == root_d && vfs == root_m)
+			goto done;  /* the task's root */
+		mnt_root = BPF_CORE_READ(vfs, mnt_root);
+		if (d == mnt_root) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (!up || up == mnt) {
+				*flags |= PAL_PATH_OUTSIDE_ROOT;  /* a namespace's root mount, not the task's root */
+				goto done;
+			}
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vfs = &up->mnt;
+			continue;
+		}
+		parent = BPF_CORE_READ(d, d_parent);
+		if (d == parent) {
+			*flags |= PAL_PATH_OUTSIDE_ROOT;  /* a detached tree (lazy umount) */
+			goto done;
+		}
+		if (parent == mnt_root && task__is_proc_self(d, task)) {
+			if (pos < PAL_RESOLVE_LOW + 5)
+				break;
+			pos -= 5;
+			pos &= 511;
+			pb->buf[pos] = '/';
+			pb->buf[(pos + 1) & 511] = 's';
+			pb->buf[(pos + 2) & 511] = 'e';
+			pb->buf[(pos + 3) & 511] = 'l';
+			pb->buf[(pos + 4) & 511] = 'f';
+			d = parent;
+			continue;
+		}
+		len = BPF_CORE_READ(d, d_name.len);
+		name = BPF_CORE_READ(d, d_name.name);
+		if (len + 1 + PAL_RESOLVE_LOW > pos)
+			break;
+		pos -= len + 1;
+		pos &= 511;
+		len &= 255;
+		pb->buf[pos] = '/';
+		if (stats__check_read(bpf_probe_read_kernel(&pb->buf[(pos + 1) & 511], len, name),
+				      PAL_STAT_READ_KERNEL_FAILED) < 0)
+			return -1;
+		d = parent;
+	}
+	/* Out of steps or room before the root: mark the cut so no absolute prefix can match what is left. */
+	*flags |= PAL_PATH_TRUNCATED;
+	pos -= 3;
+	pos &= 511;
+	pb->buf[pos] = '.';
+	pb->buf[(pos + 1) & 511] = '.';
+	pb->buf[(pos + 2) & 511] = '.';
+done:
+	return pos & 511;
+}
+
+/*
+ * task__resolve_build, copied into out[PAL_PATH_MAX]. Returns the length with the NUL (2 for "/"), or -1 (out = "")
+ * when nothing could be read.
+ */
+static __always_inline int task__resolve(struct path *path, char *out, __u8 *flags)
+{
+	struct pal_path_buf *pb = task__path_buf();
+	int pos;
+	long n;
+
+	out[0] = '\0';
+	*flags = 0;
+	if (!pb)
+		return -1;
+	pos = task__resolve_build(path, pb, flags);
+	if (pos < 0)
+		return -1;
+	if (pos == 511) {
+		out[0] = '/';
+		out[1] = '\0';
+		return 2;
+	}
+	n = bpf_probe_read_kernel_str(out, PAL_PATH_MAX, &pb->buf[pos & 511]);
+	if (n <= 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	return n;
+}
+
 #endif /* PALISADE_TASK_BPF_H */

@@ -9,6 +9,7 @@
 #include "stats.bpf.h"
 #include "task.bpf.h"
 #include "filter.bpf.h"
+#include "sysev.bpf.h"
 
 /* User-visible struct open_how (include/uapi/linux/openat2.h); ABI-stable, so no CO-RE needed. */
 struct pal_open_how {
@@ -101,15 +102,59 @@ static __always_inline void file_open__stash(void *ctx, __u16 syscall, const cha
 	st->at_cwd = syscall == PAL_SYSCALL_OPEN || (int)((struct trace_event_raw_sys_enter *)ctx)->args[0] == -100;
 }
 
+/*
+ * True when an absolute path as passed has nothing the kernel would resolve differently from the letters: no "//",
+ * and no "." or ".." component. Only such a path of a failed open (no struct file to resolve) is matched against
+ * Drop prefixes, so "/sys/fs/cgroup/../../../etc/shadow" cannot be dropped by /sys/fs/cgroup/ even when it fails.
+ * Conservative: any "/." (dotfiles too) counts as not plain, which only delivers more.
+ */
+static __always_inline bool file_open__plain(const char *p)
+{
+	bool plain = true;
+
+	/* Nothing about p[0] is known before the loop: a pre-read lets clang enter the loop in its middle, a
+	 * fall-through back-edge that the 6.1 verifier's CFG check refuses. */
+	for (__u32 i = 0; i < PAL_PATH_MAX - 1; i++) {
+		char c = p[i];
+
+		if (c == '\0')
+			break;
+		if (c == '/' && (p[i + 1] == '/' || p[i + 1] == '.')) {
+			plain = false;
+			break;
+		}
+	}
+	/* Absolute, and not under /proc/ (magic links: /proc/<pid>/root, /proc/self/cwd, /proc/self/fd/N). */
+	return plain && p[0] == '/' &&
+	       !(p[1] == 'p' && p[2] == 'r' && p[3] == 'o' && p[4] == 'c' && (p[5] == '/' || p[5] == '\0'));
+}
+
+/* Appends the string as passed after path[0, at) (at <= PAL_PATH_MAX). Returns its length with the NUL (1 = ""). */
+static __always_inline long file_open__arg(char *path, long at, __u64 uptr)
+{
+	long n;
+
+	at &= PAL_PATH_MAX * 2 - 1;
+	if (at > PAL_PATH_MAX)
+		at = PAL_PATH_MAX;
+	n = bpf_probe_read_user_str(&path[at], PAL_PATH_MAX, (const char *)uptr);
+	if (n <= 0) {
+		path[at] = '\0';
+		return 1;
+	}
+	return n > PAL_PATH_MAX ? PAL_PATH_MAX : n;
+}
+
 static __always_inline void file_open__emit(void *ctx, long ret)
 {
 	struct pal_file_open_event *e;
 	struct pal_filter_state *fs;
 	struct pal_open_stash *st;
 	union pal_scratch *s;
+	struct file *file = NULL;
 	__u32 rule = 0, actions = 0;
-	__u8 state;
-	long len;
+	__u8 state, pflags = 0;
+	long len = -1, alen;
 
 	if (task__is_ignored(bpf_get_current_pid_tgid()))
 		return;
@@ -131,27 +176,60 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 	e->flags = st->flags;
 	e->mode = st->mode;
 	e->syscall = st->syscall;
-	len = stats__check_read(bpf_probe_read_user_str(e->path, sizeof(e->path), (const char *)st->uptr),
-				PAL_STAT_READ_USER_FAILED);
+	e->_pad0 = 0;
+	e->_pad1 = 0;
+	/* The path the kernel opened: the new fd's struct file (current->files->fdt->fd[ret]), walked to the root. */
+	if (ret >= 0)
+		file = sysev__fd_file((int)ret);
+	if (file) {
+		struct path fp;
+
+		if (stats__check_read(bpf_probe_read_kernel(&fp, sizeof(fp), &file->f_path), PAL_STAT_READ_KERNEL_FAILED) == 0)
+			len = task__resolve(&fp, e->path, &pflags);
+		if (len > 0)
+			pflags |= PAL_PATH_RESOLVED;
+	}
 	if (len <= 0) {
-		e->path[0] = '\0';
-		len = 1;
+		/* No file (the open failed) or an unreadable one: the string as passed, absolute when cwd-relative. */
+		pflags = 0;
+		len = stats__check_read(bpf_probe_read_user_str(e->path, PAL_PATH_MAX, (const char *)st->uptr),
+					PAL_STAT_READ_USER_FAILED);
+		if (len <= 0) {
+			e->path[0] = '\0';
+			len = 1;
+		}
+		len &= PAL_PATH_MAX * 2 - 1;
+		if (len > PAL_PATH_MAX)
+			len = PAL_PATH_MAX;
+		if (st->at_cwd && len > 1 && e->path[0] != '/') {
+			len = task__join_cwd(e->path, len);
+			pflags |= PAL_PATH_CWD_JOINED;
+		}
 	}
 	len &= PAL_PATH_MAX * 2 - 1;
 	if (len > PAL_PATH_MAX)
 		len = PAL_PATH_MAX;
 	e->path_len = len;
+	e->path_flags = pflags;
 
+	/* The filter matches the resolved path (or, for a failed open, a path as passed with nothing to resolve). */
 	fs = filter__state();
-	if (fs && fs->prefix_count > 0)
+	if (fs && fs->prefix_count > 0 && ((pflags & PAL_PATH_RESOLVED) || file_open__plain(e->path)))
 		actions = filter__path_actions(e->path, fs->prefix_count, &rule);
 	if (fs && (actions & PAL_ACTION_SIGKILL)) {
-		/* sys_enter could not read the path (or the filter arrived mid-syscall): kill late, the open is done.
-		 * The kill record shares the scratch with e, so the path is read again into its own field. */
+		/* The resolved path matched a Sigkill prefix the string as passed did not (or sys_enter could not read
+		 * it, or the filter arrived mid-syscall): kill at sys_exit, before the process returns to user mode;
+		 * the open is done. The kill record shares the scratch with e, so the path goes through pal_path_buf. */
 		struct pal_process_kill_event *ev = &s->kill;
+		struct pal_path_buf *pb = task__path_buf();
 		__u16 syscall = st->syscall;
 
-		len = bpf_probe_read_user_str(ev->path, sizeof(ev->path), (const char *)st->uptr);
+		if (!pb)
+			return;
+		if (bpf_probe_read_kernel_str(pb->buf, PAL_PATH_MAX, e->path) <= 0)
+			pb->buf[0] = '\0';
+		pb->buf[PAL_PATH_MAX - 1] = '\0';
+		len = bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), pb->buf);
 		if (len <= 0) {
 			ev->path[0] = '\0';
 			len = 1;
@@ -168,13 +246,14 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 		stats__inc(PAL_STAT_FILTERED);
 		return;
 	}
-	/* After the filter, which matches the path as passed (bpf/README.md): the event gets the absolute one. */
-	if (st->at_cwd) {
-		len = task__join_cwd(e->path, len);
-		e->path_len = len;
-	}
-	task__fill_header(&e->hdr, PAL_EVENT_FILE_OPEN, offsetof(struct pal_file_open_event, path) + len);
-	output__submit(ctx, e, offsetof(struct pal_file_open_event, path) + len);
+	/* The string as passed, after the path: the difference between the two is a signal of its own. */
+	alen = file_open__arg(e->path, len, st->uptr);
+	alen &= PAL_PATH_MAX * 2 - 1;
+	if (alen > PAL_PATH_MAX)
+		alen = PAL_PATH_MAX;
+	e->arg_len = alen;
+	task__fill_header(&e->hdr, PAL_EVENT_FILE_OPEN, offsetof(struct pal_file_open_event, path) + len + alen);
+	output__submit(ctx, e, offsetof(struct pal_file_open_event, path) + len + alen);
 }
 
 PAL_REQUIRED PAL_KIND(FILE_OPEN)

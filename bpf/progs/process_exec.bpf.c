@@ -50,6 +50,25 @@ static __always_inline bool exec__from_memfd(struct linux_binprm *bprm)
 	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' && name[5] == ':';
 }
 
+/* The executed file's path as the kernel resolved it: bprm->file's f_path, walked up to the task's root (so
+ * symlinks, "..", /proc/self/root and a #! interpreter's real file are what ran, not the string passed). */
+static __always_inline void exec__resolved(struct linux_binprm *bprm, struct pal_exec_event *e)
+{
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct path fp;
+	__u8 pflags = 0;
+
+	e->resolved[0] = '\0';
+	if (!file || stats__check_read(bpf_probe_read_kernel(&fp, sizeof(fp), &file->f_path),
+				       PAL_STAT_READ_KERNEL_FAILED) < 0)
+		return;
+	if (task__resolve(&fp, e->resolved, &pflags) <= 0)
+		return;
+	e->flags |= PAL_EXEC_RESOLVED;
+	if (pflags & PAL_PATH_TRUNCATED)
+		e->flags |= PAL_EXEC_RESOLVED_TRUNCATED;
+}
+
 /*
  * tp_btf rather than the classic tracepoint: it hands us the typed bprm, so the filename is bprm->filename as the
  * kernel resolved it, with no tracefs lookup. At this point current->mm is already the new image, so
@@ -86,6 +105,7 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 		e->flags |= PAL_EXEC_CWD_TRUNCATED;
 	if (exec__from_memfd(bprm))
 		e->flags |= PAL_EXEC_FROM_MEMFD;
+	exec__resolved(bprm, e);
 
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);

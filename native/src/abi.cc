@@ -185,6 +185,7 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(exec, pal_exec_event, net_ns);
   PAL_FIELD(exec, pal_exec_event, loginuid);
   PAL_FIELD(exec, pal_exec_event, cwd);
+  PAL_FIELD(exec, pal_exec_event, resolved);
   PAL_FIELD(exec, pal_exec_event, args);
   structs.Set("exec", Struct(env, sizeof(pal_exec_event), exec));
 
@@ -198,6 +199,8 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(open, pal_file_open_event, mode);
   PAL_FIELD(open, pal_file_open_event, syscall);
   PAL_FIELD(open, pal_file_open_event, path_len);
+  PAL_FIELD(open, pal_file_open_event, arg_len);
+  PAL_FIELD(open, pal_file_open_event, path_flags);
   PAL_FIELD(open, pal_file_open_event, path);
   structs.Set("fileOpen", Struct(env, sizeof(pal_file_open_event), open));
 
@@ -232,6 +235,10 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(sys, pal_syscall_event, str0);
   PAL_FIELD(sys, pal_syscall_event, str1);
   PAL_FIELD(sys, pal_syscall_event, str2);
+  PAL_FIELD(sys, pal_syscall_event, path_flags0);
+  PAL_FIELD(sys, pal_syscall_event, path_flags1);
+  PAL_FIELD(sys, pal_syscall_event, base0);
+  PAL_FIELD(sys, pal_syscall_event, base1);
   structs.Set("syscall", Struct(env, sizeof(pal_syscall_event), sys));
 
   Napi::Object sock = Napi::Object::New(env);

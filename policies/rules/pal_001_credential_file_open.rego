@@ -3,7 +3,9 @@
 # description: >-
 #   A process in a container opened /etc/shadow, /etc/gshadow, /etc/sudoers or a file under /etc/sudoers.d/. Workloads
 #   have no reason to touch password hashes or sudo policy; an attempt is the signal, so failed opens count too.
-#   The path is matched as the syscall received it: a relative path (cwd /etc, "shadow") is not resolved here.
+#   The path matched is the one the kernel resolved from the opened file (bpf/README.md "Kernel-resolved paths"), so
+#   "//etc/shadow", "/etc/../etc/shadow", a symlink, /proc/self/root/etc/shadow or "shadow" after cd /etc all match;
+#   a failed open is matched on the string as passed, made absolute and folded (file_open.path_resolution).
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1003/008/
 # scope: package

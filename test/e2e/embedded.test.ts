@@ -18,7 +18,7 @@ interface AlertJson {
   ruleId?: string;
   severity?: string;
   event?: { status?: string; pod?: { name?: string; namespace?: string; uid?: string; containerId?: string };
-    event?: { kind?: string; fileOpen?: { path?: string } } };
+    event?: { kind?: string; fileOpen?: { path?: string; requestedPath?: string } } };
 }
 
 let fake: FakeKubeApi | undefined;
@@ -102,5 +102,20 @@ test('without a Kubernetes API the alert still names the container, from the cgr
   await waitFor('the refused action to be counted',
     async () => (await scrape(p.metricsPort, 'palisade_responder_actions_total', { outcome: 'refused' })) >= 1, { intervalMs: 100 });
   assert.equal(await scrape(p.metricsPort, 'palisade_responder_actions_total', { outcome: 'refused' }), 1);
+  assert.equal(await p.stop(), 0);
+});
+
+test('".." out of the default policy\'s Drop prefix: PAL-001 alerts on the resolved /etc/shadow', { skip }, async () => {
+  const pod = createPodCgroup();
+  pods.push(pod);
+  const p = await startService('embedded', 'services/palisade/dist/main.js', ['embedded', '--log-level', 'warn']);
+  running.push(p);
+  // As passed, the path starts with /sys/fs/cgroup/, which the default TracingPolicy drops in the kernel.
+  const spelled = '/sys/fs/cgroup/../../../etc/shadow';
+  await pod.run(['cat', spelled]);
+  const alert = await waitFor('the alert line', () => alertsOf(p).find((a) => a.event?.pod?.containerId === pod.containerId));
+  assert.equal(alert.ruleId, 'PAL-001');
+  assert.equal(alert.event?.event?.fileOpen?.path, '/etc/shadow');
+  assert.equal(alert.event?.event?.fileOpen?.requestedPath, spelled);
   assert.equal(await p.stop(), 0);
 });

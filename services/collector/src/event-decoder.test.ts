@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { pb } from '@palisade/common';
 import { need } from '@palisade/common/testing';
-import { decodeExit, EventDecoder, formatIPv6, isSensitiveWrite, LAYOUT, parseDnsQuestion } from './event-decoder.js';
+import { decodeExit, EventDecoder, formatIPv6, isSensitiveWrite, LAYOUT, normalisePath, parseDnsQuestion } from './event-decoder.js';
 import { abi, DEFAULT_ADDON_PATH } from './native.js';
 import { existsSync } from 'node:fs';
 
@@ -47,17 +47,22 @@ function execRecord(args: string[], opts: { argc?: number; truncatedFlag?: boole
   return buf;
 }
 
-function openRecord(path: string, result: bigint, flags: number): Buffer {
+/** A file_open record: the path (resolved when pathFlags has PAL_PATH_RESOLVED), then the string as passed. */
+function openRecord(path: string, result: bigint, flags: number, opts: { requested?: string; pathFlags?: number } = {}): Buffer {
   const F = LAYOUT.fileOpen.fields;
   const p = Buffer.from(`${path}\0`);
-  const buf = Buffer.alloc(F.path + p.length);
+  const a = Buffer.from(`${opts.requested ?? path}\0`);
+  const buf = Buffer.alloc(F.path + p.length + a.length);
   header(buf, { kind: 3, size: buf.length, comm: 'cat' });
   buf.writeBigInt64LE(result, F.result);
   buf.writeBigUInt64LE(BigInt(flags), F.flags);
   buf.writeUInt32LE(0o644, F.mode);
   buf.writeUInt16LE(2, F.syscall);
   buf.writeUInt16LE(p.length, F.path_len);
+  buf.writeUInt16LE(a.length, F.arg_len);
+  buf.writeUInt8(opts.pathFlags ?? LAYOUT.constants.pathResolved, F.path_flags);
   p.copy(buf, F.path);
+  a.copy(buf, F.path + p.length);
   return buf;
 }
 
@@ -108,10 +113,12 @@ test('decodes a batch of all four kinds with the common header', () => {
   assert.deepEqual(exec?.exec, {
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://x'], argvTruncated: false,
     cgroupName: 'cri-containerd-abc.scope', cwd: '', cwdTruncated: false, capEffective: 0, capPermitted: 0, pidNs: 0,
-    mntNs: 0, netNs: 0, loginuid: 0, fromMemfd: false,
+    mntNs: 0, netNs: 0, loginuid: 0, fromMemfd: false, resolvedFilename: '', resolvedFilenameTruncated: false,
   });
   assert.deepEqual(open?.fileOpen, {
     path: '/etc/shadow', flags: 0o2000000, mode: 0o644, result: -13, syscall: 'openat2', sensitiveWrite: false,
+    requestedPath: '', pathResolution: pb.PathResolution.PATH_RESOLUTION_KERNEL, pathTruncated: false,
+    pathOutsideRoot: false,
   });
   assert.deepEqual(conn?.netConnect, {
     family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '10.0.0.1', dport: 443, result: -115, protocol: 'tcp',
@@ -158,6 +165,77 @@ test('malformed records are counted, never thrown, and good records before them 
   assert.equal(decoder.decodeErrors, 5, 'path_len disagreeing with the record size');
 });
 
+test('file open paths: the resolved path is matched, the string as passed kept when it differs', () => {
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const [resolved, failed, truncated, relative] = decoder.decode(Buffer.concat([
+    openRecord('/etc/shadow', 3n, 0, { requested: '/proc/self/root/etc/../etc/shadow' }),
+    // A failed open: the kernel sends the string (cwd-joined), userspace folds it.
+    openRecord('/sys/fs/cgroup/../../../etc/shadow', -2n, 0, { pathFlags: 0 }),
+    openRecord('.../deep/x', 3n, 0, { requested: 'x', pathFlags: C.pathResolved | C.pathTruncated }),
+    openRecord('/etc/./shadow', -13n, 0, { requested: './shadow', pathFlags: C.pathCwdJoined }),
+  ]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.equal(resolved?.fileOpen?.path, '/etc/shadow');
+  assert.equal(resolved?.fileOpen?.requestedPath, '/proc/self/root/etc/../etc/shadow');
+  assert.equal(resolved?.fileOpen?.pathResolution, pb.PathResolution.PATH_RESOLUTION_KERNEL);
+  assert.equal(failed?.fileOpen?.path, '/etc/shadow');
+  assert.equal(failed?.fileOpen?.requestedPath, '/sys/fs/cgroup/../../../etc/shadow');
+  assert.equal(failed?.fileOpen?.pathResolution, pb.PathResolution.PATH_RESOLUTION_NORMALISED);
+  assert.equal(truncated?.fileOpen?.path, '.../deep/x');
+  assert.equal(truncated?.fileOpen?.pathTruncated, true);
+  assert.equal(relative?.fileOpen?.path, '/etc/shadow');
+  assert.equal(relative?.fileOpen?.requestedPath, './shadow');
+});
+
+test('normalisePath folds "//", "." and "..", joins a base, and reads /proc/self/root as the root', () => {
+  const cases: [string, string, string][] = [
+    ['/etc/shadow', '', '/etc/shadow'],
+    ['//etc//shadow', '', '/etc/shadow'],
+    ['/etc/./shadow', '', '/etc/shadow'],
+    ['/etc/../etc/shadow', '', '/etc/shadow'],
+    ['/../../etc/shadow', '', '/etc/shadow'],
+    ['/sys/fs/cgroup/../../../etc/shadow', '', '/etc/shadow'],
+    ['/proc/self/root/etc/shadow', '', '/etc/shadow'],
+    ['/proc/thread-self/root/../etc/shadow', '', '/etc/shadow'],
+    ['/proc/self/status', '', '/proc/self/status'],
+    ['/proc/42/root/etc/shadow', '', '/proc/42/root/etc/shadow'],
+    ['shadow', '/etc', '/etc/shadow'],
+    ['../etc/shadow', '/root', '/etc/shadow'],
+    ['x', '/', '/x'],
+    ['/etc/', '', '/etc'],
+    ['/', '', '/'],
+    ['a/../../b', '', '../b'],
+    ['.', '', '.'],
+    ['', '', ''],
+    ['/home/u/.bashrc', '', '/home/u/.bashrc'],
+  ];
+  for (const [path, base, want] of cases) assert.equal(normalisePath(path, base), want, `${path} on ${base}`);
+});
+
+test('file ops: relative paths are joined with the kernel-resolved base and folded', () => {
+  const C = LAYOUT.constants;
+  const F = LAYOUT.syscall.fields;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const rec = syscallRecord(C.kindFileOp, C.opRenameat2, [0xffffff9cn, 5n, 0n], ['../etc/shadow', 'x', ''], 0n);
+  rec.writeUInt8(C.pathResolved, F.path_flags0);
+  rec.write('/tmp\0', F.base0);
+  rec.writeUInt8(C.pathResolved, F.path_flags1);
+  rec.write('/var/tmp\0', F.base1);
+  const [e] = decoder.decode(rec);
+  assert.equal(e?.fileOp?.path, '/etc/shadow');
+  assert.equal(e?.fileOp?.requestedPath, '../etc/shadow');
+  assert.equal(e?.fileOp?.newPath, '/var/tmp/x');
+  assert.equal(e?.fileOp?.requestedNewPath, 'x');
+  // Without a relative path the kernel leaves base0/base1 out: the record ends before them.
+  const short = syscallRecord(C.kindFileOp, C.opUnlinkat, [0xffffff9cn, 0n], ['/etc//shadow', '', ''], 0n).subarray(0, F.base0);
+  short.writeUInt16LE(F.base0, LAYOUT.header.fields.size);
+  const [u] = decoder.decode(short);
+  assert.equal(decoder.decodeErrors, 0);
+  assert.equal(u?.fileOp?.path, '/etc/shadow');
+  assert.equal(u?.fileOp?.requestedPath, '/etc//shadow');
+});
+
 test('exit status and IPv6 text follow the kernel and RFC 5952', () => {
   assert.deepEqual(decodeExit(9), { exitCode: 0, signal: 9 });
   assert.deepEqual(decodeExit((1 << 8) | 0x80), { exitCode: 1, signal: 0 });
@@ -200,6 +278,8 @@ test('decodes the pal_syscall_event families into their typed messages', () => {
   assert.equal(rename?.kind, pb.EventKind.EVENT_KIND_FILE_OP);
   assert.deepEqual(rename?.fileOp, {
     syscall: 'renameat2', path: '/a', newPath: '/b', dfd: -100, flags: 1, mode: 0, uid: -1, gid: -1, result: 0,
+    requestedPath: '', requestedNewPath: '', pathResolution: pb.PathResolution.PATH_RESOLUTION_NORMALISED,
+    pathTruncated: false,
   });
   assert.deepEqual(setid?.privSetid, {
     syscall: 'setresuid', requestedReal: 0, requestedEffective: -1, requestedSaved: -1, oldReal: 1000,

@@ -50,6 +50,34 @@ export function opensForWrite(flags: number): boolean {
   return (flags & O_ACCMODE) !== 0 || (flags & (O_CREAT | O_TRUNC)) !== 0;
 }
 
+/**
+ * A path the kernel could not resolve (a failed open, a path-only syscall), folded lexically: `base` + "/" + `path`
+ * when path is relative and a base is known, then "//" and "." dropped and ".." taken back (never above "/"), and
+ * "/proc/self/root/" or "/proc/thread-self/root/" read as "/" (they name the task's root, where the kernel's walk
+ * stops anyway). Symlinks are not followed: only a struct file says where they lead. A relative path without a base
+ * stays relative (folded the same way, leading ".." kept). Cheap when there is nothing to fold.
+ */
+export function normalisePath(path: string, base = ''): string {
+  let p = path;
+  if (p[0] !== '/' && base !== '') p = base === '/' ? '/' + p : base + '/' + p;
+  const abs = p[0] === '/';
+  if (abs && !p.includes('//') && !p.includes('/.') && !p.startsWith('/proc/') && !p.endsWith('/')) return p;
+  if (!abs && p !== '' && !p.includes('//') && !p.includes('.') && !p.endsWith('/')) return p;
+  const out: string[] = [];
+  for (const c of p.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!abs) out.push('..');
+      continue;
+    }
+    out.push(c);
+    if (abs && out.length === 3 && out[0] === 'proc' && (out[1] === 'self' || out[1] === 'thread-self') &&
+        out[2] === 'root') out.length = 0;
+  }
+  return abs ? '/' + out.join('/') : out.join('/') || (p === '' ? '' : '.');
+}
+
 export function isSensitiveWrite(path: string, flags: number): boolean {
   if (!opensForWrite(flags)) return false;
   return SENSITIVE_PREFIXES.some((p) => path.startsWith(p) || path === p.slice(0, -1)) || path.includes('/.ssh/');
@@ -426,6 +454,8 @@ export class EventDecoder {
         netNs: buf.readUInt32LE(at + EX.net_ns),
         loginuid: buf.readUInt32LE(at + EX.loginuid),
         fromMemfd: (flags & C.execFromMemfd) !== 0,
+        resolvedFilename: (flags & C.execResolved) !== 0 ? cString(buf, at + EX.resolved, C.pathMax) : '',
+        resolvedFilenameTruncated: (flags & C.execResolvedTruncated) !== 0,
       },
     };
   }
@@ -433,8 +463,13 @@ export class EventDecoder {
   private decodeFileOpen(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
     if (size < FO.path) return undefined;
     const pathLen = buf.readUInt16LE(at + FO.path_len);
-    if (pathLen > C.pathMax || size !== FO.path + pathLen) return undefined;
-    const path = cString(buf, at + FO.path, pathLen);
+    const argLen = buf.readUInt16LE(at + FO.arg_len);
+    if (pathLen > C.pathMax || argLen > C.pathMax || size !== FO.path + pathLen + argLen) return undefined;
+    const pathFlags = buf.readUInt8(at + FO.path_flags);
+    const resolved = (pathFlags & C.pathResolved) !== 0;
+    const kernelPath = cString(buf, at + FO.path, pathLen);
+    const path = resolved ? kernelPath : normalisePath(kernelPath);
+    const requested = cString(buf, at + FO.path + pathLen, argLen);
     // O_* flags all live in the low 32 bits; the proto field is int32.
     const flags = buf.readInt32LE(at + FO.flags);
     return {
@@ -447,6 +482,11 @@ export class EventDecoder {
         result: i64(buf, at + FO.result),
         syscall: SYSCALL_NAMES[buf.readUInt16LE(at + FO.syscall)] ?? '',
         sensitiveWrite: isSensitiveWrite(path, flags),
+        requestedPath: requested === path ? '' : requested,
+        pathResolution: resolved
+          ? pb.PathResolution.PATH_RESOLUTION_KERNEL : pb.PathResolution.PATH_RESOLUTION_NORMALISED,
+        pathTruncated: (pathFlags & C.pathTruncated) !== 0,
+        pathOutsideRoot: (pathFlags & C.pathOutsideRoot) !== 0,
       },
     };
   }
@@ -529,7 +569,9 @@ export class EventDecoder {
 
   /** The pal_syscall_event families: the args/strings table in palisade.h, turned into each kind's message. */
   private decodeSyscall(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
-    if (size < LAYOUT.syscall.sizeof) return undefined;
+    // base0/base1 end the record only when a file op had a relative path; otherwise it stops before them.
+    if (size < SY.base0) return undefined;
+    const bases = size >= LAYOUT.syscall.sizeof;
     const kind = buf.readUInt16LE(at + H.kind);
     const op = buf.readUInt16LE(at + SY.op);
     const syscall = OP_NAMES[op] ?? '';
@@ -549,15 +591,26 @@ export class EventDecoder {
         const chmod = op === C.opChmod || op === C.opFchmodat;
         const chown = op === C.opChown || op === C.opFchownat || op === C.opLchown;
         const unlink = op === C.opUnlink || op === C.opUnlinkat;
+        const p0 = str0();
+        const p1 = rename ? str1() : '';
+        const f0 = bases ? buf.readUInt8(at + SY.path_flags0) : 0;
+        const f1 = bases && rename ? buf.readUInt8(at + SY.path_flags1) : 0;
+        const path = normalisePath(p0, (f0 & C.pathResolved) !== 0 ? cString(buf, at + SY.base0, C.pathMax) : '');
+        const newPath = rename
+          ? normalisePath(p1, (f1 & C.pathResolved) !== 0 ? cString(buf, at + SY.base1, C.pathMax) : '') : '';
         return {
           ...base, kind: pb.EventKind.EVENT_KIND_FILE_OP,
           fileOp: {
-            syscall, path: str0(), newPath: rename ? str1() : '', dfd: ai32(0),
+            syscall, path, newPath, dfd: ai32(0),
             flags: unlink ? a32(1) : rename ? a32(2) : chmod ? a32(2) : chown ? a32(3) : 0,
             mode: chmod ? a32(1) : 0,
             uid: chown ? idArg(buf, at + SY.args + 8) : -1,
             gid: chown ? idArg(buf, at + SY.args + 16) : -1,
             result,
+            requestedPath: p0 === path ? '' : p0,
+            requestedNewPath: p1 === newPath ? '' : p1,
+            pathResolution: pb.PathResolution.PATH_RESOLUTION_NORMALISED,
+            pathTruncated: ((f0 | f1) & C.pathTruncated) !== 0,
           },
         };
       }

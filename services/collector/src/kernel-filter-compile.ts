@@ -31,7 +31,11 @@ export interface SelectorOptions {
 export interface KernelFilter {
   /** By task comm (the first 15 bytes of the exec'd file name, or what prctl(PR_SET_NAME) set). */
   readonly binaries: readonly ({ readonly comm: string; readonly action: FilterAction } & SelectorOptions)[];
-  /** By the path argument of open/openat/openat2 as the process passed it (absolute prefixes only). */
+  /**
+   * By the path of open/openat/openat2 as the kernel resolved it (the opened file, walked to the task's root;
+   * bpf/README.md "Kernel-resolved paths"); a failed open is matched only when its string as passed is plain. Sigkill
+   * also matches the string as passed at sys_enter, before the open runs. Absolute prefixes only.
+   */
   readonly pathPrefixes: readonly { readonly prefix: string; readonly action: 'drop' | 'sigkill' }[];
   /** By comm prefix; an exact `binaries` entry for the same task wins over any prefix. */
   readonly binaryPrefixes?: readonly ({ readonly prefix: string; readonly action: FilterAction } & SelectorOptions)[];

@@ -195,6 +195,46 @@ test('SIGKILL by path prefix: killed in the open, nothing after it runs, and the
   session.setFilter({ binaries: [], pathPrefixes: [] });
 });
 
+test('path prefixes match the resolved path: ".." out of a Drop prefix is delivered, a symlink into it is dropped', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const quiet = join(dir, `quiet-${randomBytes(3).toString('hex')}`);
+  const loud = join(dir, `loud-${randomBytes(3).toString('hex')}`);
+  const link = join(dir, `link-${randomBytes(3).toString('hex')}`);
+  await run('/bin/mkdir', [quiet]);
+  await run('/bin/sh', ['-c', `: > ${loud}; : > ${quiet}/f; ln -s ${quiet}/f ${link}`]);
+  session.setFilter({ binaries: [], pathPrefixes: [{ prefix: `${quiet}/`, action: 'drop' }] });
+  const filteredBefore = stat('filtered');
+  // As passed, the first starts with the Drop prefix; resolved, it is `loud`. The second is the other way round.
+  const escape = `${quiet}/../${loud.slice(dir.length + 1)}`;
+  const r = await run('/bin/sh', ['-c', `: < ${escape}; : < ${link}`]);
+  await waitFor('the open that left the prefix with ..', () => records.find((x) => x.pid === r.pid && x.path === loud));
+  await sentinel();
+  assert.equal(records.find((x) => x.pid === r.pid && x.path === `${quiet}/f`), undefined, 'the symlink into the prefix');
+  assert.ok(stat('filtered') > filteredBefore);
+  session.setFilter({ binaries: [], pathPrefixes: [] });
+});
+
+test('SIGKILL by path prefix on the resolved path: a spelling that dodges it at sys_enter is killed at sys_exit', async (t) => {
+  if (!needBpf(t) || session === undefined) return;
+  const guarded = join(dir, `guarded-${randomBytes(3).toString('hex')}`);
+  const file = join(guarded, 'f');
+  const afterMarker = join(dir, `after-${randomBytes(3).toString('hex')}`);
+  await run('/bin/mkdir', [guarded]);
+  session.setFilter({ binaries: [], pathPrefixes: [{ prefix: `${guarded}/`, action: 'sigkill' }], emitKillEvents: true });
+  const killedBefore = stat('killed');
+  const dodge = `${dir}/./${guarded.slice(dir.length + 1)}//f`;
+  const r = await run('/bin/sh', ['-c', `echo data > ${dodge}; echo after > ${afterMarker}`]);
+  assert.equal(r.signal, 'SIGKILL');
+  assert.ok(stat('killed') >= killedBefore + 1);
+  // Killed on the way back from the open: the fd exists, but the write after it never ran, nor anything later.
+  assert.ok(!existsSync(file) || statSync(file).size === 0, 'no data was written through the opened fd');
+  assert.equal(existsSync(afterMarker), false, 'the shell did not run past the open');
+  const kill = await waitFor('process_kill record', () => records.find((x) => x.kind === ABI.constants.kindProcessKill && x.pid === r.pid));
+  assert.deepEqual(kill.kill, { signal: 9, reason: ABI.constants.killReasonPathPrefix, rule: 0, late: 1 });
+  assert.equal(kill.path, file, 'the kill names the resolved path');
+  session.setFilter({ binaries: [], pathPrefixes: [] });
+});
+
 test('SIGKILL by binary: killed at its first open; swapping the filter on the running session spares the next run', async (t) => {
   if (!needBpf(t) || session === undefined) return;
   const cat = uniqueCat('palkill');

@@ -338,15 +338,22 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
     buf.write(comm, H.comm);
     buf.write('bash', H.parent_comm);
   };
-  const open = (ts: bigint, pid: number, path: Buffer, flags: number, result = 3n, pathLen = path.length + 1): Buffer => {
-    const buf = Buffer.alloc(FO.path + pathLen);
+  // A file_open record: the path, then the string as passed (`arg`, by default the same bytes), with path_flags.
+  const C = LAYOUT.constants;
+  const open = (ts: bigint, pid: number, path: Buffer, flags: number, result = 3n, pathLen = path.length + 1,
+    arg: Buffer = path, pathFlags: number = C.pathResolved): Buffer => {
+    const argLen = arg.length + 1;
+    const buf = Buffer.alloc(FO.path + pathLen + argLen);
     header(buf, 3, ts, pid, 100, 'cat', podCgroup);
     buf.writeBigInt64LE(result, FO.result);
     buf.writeBigUInt64LE(BigInt(flags >>> 0), FO.flags);
     buf.writeUInt32LE(0o644, FO.mode);
     buf.writeUInt16LE(1, FO.syscall);
     buf.writeUInt16LE(pathLen, FO.path_len);
+    buf.writeUInt16LE(argLen, FO.arg_len);
+    buf.writeUInt8(pathFlags, FO.path_flags);
     path.copy(buf, FO.path, 0, Math.min(path.length, pathLen));
+    arg.copy(buf, FO.path + pathLen);
     return buf;
   };
   const exec = (ts: bigint, pid: number, filename: string): Buffer => {
@@ -371,7 +378,16 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
       open(1006n, 201, Buffer.from([0x2f, 0x74, 0xff, 0xfe, 0x41]), 0), // invalid UTF-8: U+FFFD, as the string path
       open(1007n, 201, Buffer.from('/tmp/cut-at-nul\0garbage'), 0, 3n, 30),
       open(1008n, 201, Buffer.from('/tmp/neg'), -1),
-      exit(1009n, 201),
+      // Kernel-resolved paths and the string as passed: different, unresolved (folded in JS), flagged, empty.
+      open(1010n, 201, Buffer.from('/etc/shadow'), 0, 3n, 12, Buffer.from('/sys/fs/cgroup/../../../etc/shadow')),
+      open(1011n, 201, Buffer.from('/etc/shadow'), 0o1, 3n, 12, Buffer.from('/proc/self/root/etc/shadow')),
+      open(1012n, 201, Buffer.from('/sys/fs/cgroup/../../etc/x'), 0, -2n, 27, undefined, 0),
+      open(1013n, 201, Buffer.from('/etc//passwd'), 0o1, -13n, 13, undefined, C.pathCwdJoined),
+      open(1014n, 201, Buffer.from('.../deep/x'), 0, 3n, 11, Buffer.from('x'), C.pathResolved | C.pathTruncated),
+      open(1015n, 201, Buffer.from('/x'), 0, 3n, 3, Buffer.from('/x'), C.pathResolved | C.pathOutsideRoot),
+      open(1016n, 201, Buffer.from('/t/x'), 0, 3n, 5, Buffer.from([0x2f, 0x74, 0xff, 0x41])),
+      open(1017n, 201, Buffer.from('/t/x'), 0, 3n, 5, Buffer.from('')),
+      exit(1018n, 201),
     ]),
     // Two CPU shards out of order, and a malformed open (path_len beyond its size) in the middle.
     Buffer.concat([
@@ -417,7 +433,7 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
     }
     assert.equal(drains, batches.length);
     assert.deepEqual(kinds, objectKinds);
-    assert.equal(kinds.length, 13);
+    assert.equal(kinds.length, 21);
     assert.equal(encoded.decoder.decodeErrors, objects.decoder.decodeErrors);
     assert.equal(encoded.decoder.decodeErrors, 2);
     const want = objects.encoder.take();
@@ -427,7 +443,14 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
     assert.equal(decoded[0]?.process?.cgroupPath, '/pod');
     assert.equal(decoded[3]?.fileOpen?.sensitiveWrite, true);
     assert.equal(decoded[7]?.fileOpen?.path, '/tmp/cut-at-nul');
-    assert.deepEqual(decoded.slice(10).map((e) => e.fileOpen?.path ?? e.exec?.filename), ['/bin/sh', '/c', '/a']);
+    assert.equal(decoded[9]?.fileOpen?.path, '/etc/shadow');
+    assert.equal(decoded[9]?.fileOpen?.requestedPath, '/sys/fs/cgroup/../../../etc/shadow');
+    assert.equal(decoded[11]?.fileOpen?.path, '/sys/etc/x', 'an unresolved path is folded');
+    assert.equal(decoded[11]?.fileOpen?.pathResolution, pb.PathResolution.PATH_RESOLUTION_NORMALISED);
+    assert.equal(decoded[12]?.fileOpen?.sensitiveWrite, true, 'the folded path is the one checked');
+    assert.equal(decoded[13]?.fileOpen?.pathTruncated, true);
+    assert.equal(decoded[14]?.fileOpen?.pathOutsideRoot, true);
+    assert.deepEqual(decoded.slice(18).map((e) => e.fileOpen?.path ?? e.exec?.filename), ['/bin/sh', '/c', '/a']);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

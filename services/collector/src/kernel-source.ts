@@ -4,7 +4,8 @@ import { KERNEL_LOSS_COUNTERS, PalisadeError, pb, type palisade } from '@palisad
 import { CgroupResolver } from './cgroup-resolver.js';
 import { ArgvRedactor } from './redact.js';
 import {
-  bootToRealtimeOffsetNs, cString, EventDecoder, i64, isSensitiveWrite, LAYOUT, opensForWrite, SYSCALL_NAMES, u64,
+  bootToRealtimeOffsetNs, cString, EventDecoder, i64, isSensitiveWrite, LAYOUT, normalisePath, opensForWrite,
+  SYSCALL_NAMES, u64,
 } from './event-decoder.js';
 import type { EncodedEventSink, EventSource, SourceProgram } from './event-source.js';
 import { BpfSession, type BpfSessionOptions } from './bpf-session.js';
@@ -186,6 +187,9 @@ export class KernelSource implements EventSource {
 const H = LAYOUT.header.fields;
 const FO = LAYOUT.fileOpen.fields;
 const KIND_FILE_OPEN = LAYOUT.constants.kindFileOpen;
+const PATH_RESOLVED = LAYOUT.constants.pathResolved;
+const PATH_TRUNCATED = LAYOUT.constants.pathTruncated;
+const PATH_OUTSIDE_ROOT = LAYOUT.constants.pathOutsideRoot;
 
 /**
  * KernelSource's encoded path: a drain's records, in kernel order, annotated and appended to a sink's encoder.
@@ -208,8 +212,10 @@ export class RecordEncoder {
         // The checks decodeFileOpen makes; a record that fails them goes the object way, which counts it.
         const size = batch.readUInt16LE(at + H.size);
         const pathLen = size >= FO.path ? batch.readUInt16LE(at + FO.path_len) : -1;
-        if (pathLen >= 0 && pathLen <= LAYOUT.constants.pathMax && size === FO.path + pathLen) {
-          this.fileOpen(batch, at, pathLen, sink, encoder);
+        const argLen = size >= FO.path ? batch.readUInt16LE(at + FO.arg_len) : -1;
+        if (pathLen >= 0 && pathLen <= LAYOUT.constants.pathMax && argLen >= 0 && argLen <= LAYOUT.constants.pathMax &&
+            size === FO.path + pathLen + argLen) {
+          this.fileOpen(batch, at, pathLen, argLen, sink, encoder);
           continue;
         }
       }
@@ -227,7 +233,9 @@ export class RecordEncoder {
   }
 
   /** decodeFileOpen + KernelSource.annotate + RawBatchEncoder.add, from the record's fields. */
-  private fileOpen(buf: Buffer, at: number, pathLen: number, sink: EncodedEventSink, encoder: RawBatchEncoder): void {
+  private fileOpen(
+    buf: Buffer, at: number, pathLen: number, argLen: number, sink: EncodedEventSink, encoder: RawBatchEncoder,
+  ): void {
     const decoder = this.decoder;
     const pid = buf.readUInt32LE(at + H.pid);
     const ppid = buf.readUInt32LE(at + H.ppid);
@@ -238,8 +246,12 @@ export class RecordEncoder {
     const self = this.processes.resolve(pid, ppid, comm, parentComm);
     if (!sink.accept(pb.EventKind.EVENT_KIND_FILE_OPEN, buf, at)) return;
     const flags = buf.readInt32LE(at + FO.flags);
-    // Only an open that can write needs the path as a string (for the sensitive-write check).
-    const path = opensForWrite(flags) ? cString(buf, at + FO.path, pathLen) : undefined;
+    const pathFlags = buf.readUInt8(at + FO.path_flags);
+    const resolved = (pathFlags & PATH_RESOLVED) !== 0;
+    // The path as a string only when it must be looked at: folded (not resolved in the kernel), or an open that can
+    // write (the sensitive-write check). Otherwise the kernel's bytes are copied as they are.
+    const path = !resolved ? normalisePath(cString(buf, at + FO.path, pathLen))
+      : opensForWrite(flags) ? cString(buf, at + FO.path, pathLen) : undefined;
     encoder.addFileOpen(
       decoder.time(buf, at), buf.readUInt32LE(at + H.cpu),
       pid, buf.readUInt32LE(at + H.tid), ppid, buf.readUInt32LE(at + H.uid), buf.readUInt32LE(at + H.gid),
@@ -248,6 +260,9 @@ export class RecordEncoder {
       buf, at + FO.path, pathLen, path,
       flags, buf.readUInt32LE(at + FO.mode), i64(buf, at + FO.result),
       SYSCALL_NAMES[buf.readUInt16LE(at + FO.syscall)] ?? '', path !== undefined && isSensitiveWrite(path, flags),
+      at + FO.path + pathLen, argLen,
+      resolved ? pb.PathResolution.PATH_RESOLUTION_KERNEL : pb.PathResolution.PATH_RESOLUTION_NORMALISED,
+      (pathFlags & PATH_TRUNCATED) !== 0, (pathFlags & PATH_OUTSIDE_ROOT) !== 0,
     );
   }
 }

@@ -331,7 +331,7 @@ test('start() twice is refused; start() after close() is refused', (t) => {
 
 const execFileAsync = promisify(execFile);
 
-/** How often `needle` occurs in `batch` (a path appears once per file_open record). */
+/** How often `needle` occurs in `batch` (once per file_open record: see markers()). */
 function occurrences(batch: Buffer, needle: Buffer): number {
   let n = 0;
   for (let at = batch.indexOf(needle); at !== -1; at = batch.indexOf(needle, at + needle.length)) n++;
@@ -348,7 +348,8 @@ function markers(count: number): { paths: string[]; needles: Buffer[]; cleanup: 
   const dir = mkdtempSync(join(tmpdir(), 'palisade-shard-'));
   const paths = Array.from({ length: count }, (_, i) => join(dir, `cpu${i}-${randomBytes(4).toString('hex')}`));
   for (const p of paths) writeFileSync(p, 'x');
-  return { paths, needles: paths.map((p) => Buffer.from(`${p}\0`)), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // A file_open record holds the resolved path, then the string as passed: both are p here, back to back.
+  return { paths, needles: paths.map((p) => Buffer.from(`${p}\0${p}\0`)), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function needTwoCpus(t: TestContext): boolean {

@@ -35,6 +35,35 @@ const TAG_BATCH_EVENT = (3 << 3) | 2;
 const HAND_ENCODED_KINDS: ReadonlySet<number> = new Set(Array.from({ length: 18 }, (_, i) => i + 1));
 const TAG_EVENT_PROCESS = (4 << 3) | 2;
 
+/** The NUL-terminated strings src[a, a + an) and src[b, b + bn) (cString's reading) are the same bytes. */
+function sameCString(src: Buffer, a: number, an: number, b: number, bn: number): boolean {
+  let ae = src.indexOf(0, a);
+  if (ae === -1 || ae > a + an) ae = Math.min(a + an, src.length);
+  let be = src.indexOf(0, b);
+  if (be === -1 || be > b + bn) be = Math.min(b + bn, src.length);
+  if (ae - a === be - b && src.compare(src, a, ae, b, be) === 0) return true;
+  // Different bytes can still decode to one string (invalid UTF-8 becomes U+FFFD): compare as the decoder does.
+  for (let i = a; i < ae; i++) if ((src[i] ?? 0) >= 128) return src.toString('utf8', a, ae) === src.toString('utf8', b, be);
+  for (let i = b; i < be; i++) if ((src[i] ?? 0) >= 128) return src.toString('utf8', a, ae) === src.toString('utf8', b, be);
+  return false;
+}
+
+/** The NUL-terminated string src[at, at + max) decodes (as cString) to s. */
+function cStringIs(src: Buffer, at: number, max: number, s: string): boolean {
+  let end = src.indexOf(0, at);
+  if (end === -1 || end > at + max) end = Math.min(at + max, src.length);
+  if (end - at === s.length) {
+    let ascii = true;
+    for (let i = 0; i < s.length; i++) {
+      const c = src[at + i] ?? 0;
+      if (c >= 128) { ascii = false; break; }
+      if (c !== s.charCodeAt(i)) return false;
+    }
+    if (ascii) return true;
+  }
+  return src.toString('utf8', at, end) === s;
+}
+
 function isPlain(o: object): boolean {
   return Object.getPrototypeOf(o) === Object.prototype;
 }
@@ -270,9 +299,10 @@ export class RawBatchEncoder {
     ancestors: readonly IAncestor[],
     src: Buffer, pathAt: number, pathMax: number, path: string | undefined,
     flags: number, mode: number, result: number, syscall: string, sensitiveWrite: boolean,
+    argAt: number, argMax: number, pathResolution: number, pathTruncated: boolean, pathOutsideRoot: boolean,
   ): void {
     const tail = this.cachedTail(ancestors, comm, parentComm, cgroupId, cgroupPath, binary, euid, execId);
-    this.ensure(64 + tail.length + 3 * pathMax);
+    this.ensure(64 + tail.length + 3 * pathMax + 3 * argMax);
     const buf = this.buf;
     buf[this.pos] = TAG_BATCH_EVENT;
     const body = this.pos + 3;
@@ -314,21 +344,30 @@ export class RawBatchEncoder {
     const payload = this.pos + 2;
     this.pos = payload;
     if (path !== undefined) this.stringField(1, path);
-    else this.pathField(src, pathAt, pathMax);
+    else this.pathField(1, src, pathAt, pathMax);
     this.int32Field(2, flags);
     this.uint32Field(3, mode);
     this.int64Field(4, result);
     this.stringField(5, syscall);
     this.boolField(6, sensitiveWrite);
+    // requested_path: "" when the string as passed is the path (as the decoder compares the two strings).
+    if (path === undefined ? sameCString(src, pathAt, pathMax, argAt, argMax) : cStringIs(src, argAt, argMax, path)) {
+      this.stringField(7, '');
+    } else {
+      this.pathField(7, src, argAt, argMax);
+    }
+    this.int32Field(8, pathResolution);
+    this.boolField(9, pathTruncated);
+    this.boolField(10, pathOutsideRoot);
     this.endLength(payload, 1);
     this.endLength(body, 2);
   }
 
-  /** Field 1 from a NUL-terminated kernel string: its bytes when ASCII, else decoded as the decoder's cString does. */
-  private pathField(src: Buffer, at: number, max: number): void {
+  /** A string field from a NUL-terminated kernel string: its bytes when ASCII, else decoded as cString does. */
+  private pathField(field: number, src: Buffer, at: number, max: number): void {
     const buf = this.buf;
     const tagAt = this.pos;
-    buf[tagAt] = (1 << 3) | 2;
+    buf[tagAt] = (field << 3) | 2;
     const start = tagAt + 3; // the tag, then room for a two-byte length: paths are < 16384 bytes
     const end = Math.min(at + max, src.length);
     let i = at;
@@ -339,7 +378,7 @@ export class RawBatchEncoder {
         // Invalid UTF-8 must become U+FFFD exactly as in the object path: let the string round trip do it.
         const nul = src.indexOf(0, at);
         this.pos = tagAt;
-        this.stringField(1, src.toString('utf8', at, nul === -1 || nul > end ? end : nul));
+        this.stringField(field, src.toString('utf8', at, nul === -1 || nul > end ? end : nul));
         return;
       }
       buf[start + i - at] = c;
@@ -385,6 +424,10 @@ export class RawBatchEncoder {
     if (m.result != null) this.int64Field(4, m.result as NumberLike);
     if (m.syscall != null) this.stringField(5, m.syscall);
     if (m.sensitiveWrite != null) this.boolField(6, m.sensitiveWrite);
+    if (m.requestedPath != null) this.stringField(7, m.requestedPath);
+    if (m.pathResolution != null) this.int32Field(8, m.pathResolution);
+    if (m.pathTruncated != null) this.boolField(9, m.pathTruncated);
+    if (m.pathOutsideRoot != null) this.boolField(10, m.pathOutsideRoot);
   };
 
   private readonly netConnect = (m: palisade.v1.INetConnect): void => {

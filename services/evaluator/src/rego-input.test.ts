@@ -96,7 +96,8 @@ describe('toRegoEvent', () => {
           { pid: 1, binary: '/usr/bin/tini', comm: 'tini', exec_id: '3f2a9c1e:1:p1000' },
         ],
       },
-      file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat', sensitive_write: false },
+      file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat', sensitive_write: false,
+        requested_path: '/etc/shadow', path_resolution: '' },
       container: { id: CONTAINER_ID, runtime: 'containerd' },
       pod: {
         namespace: 'shop',

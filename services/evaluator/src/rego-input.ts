@@ -64,6 +64,10 @@ export interface RegoFileOpen {
   syscall: string;
   /** opened for writing under /etc/, /root/.ssh/, /usr/bin/, ... (collector event-decoder.ts SENSITIVE_PREFIXES) */
   sensitive_write: boolean;
+  /** the string the process passed; equal to path unless the kernel resolved it to something else */
+  requested_path: string;
+  /** "kernel" (walked from the opened file) | "normalised" (failed open: folded lexically) | "" (unknown) */
+  path_resolution: 'kernel' | 'normalised' | '';
 }
 
 export interface RegoNetConnect {
@@ -200,6 +204,12 @@ function regoContainer(ev: palisade.v1.IEnrichedEvent, pod: RegoPod | null): Reg
   return inContainer ? { id, runtime: ev.pod?.runtime ?? '' } : null;
 }
 
+function pathResolution(r: palisade.v1.PathResolution | null | undefined): RegoFileOpen['path_resolution'] {
+  if (r === pb.PathResolution.PATH_RESOLUTION_KERNEL) return 'kernel';
+  if (r === pb.PathResolution.PATH_RESOLUTION_NORMALISED) return 'normalised';
+  return '';
+}
+
 /** One enriched event in the Rego shape; undefined when it has no raw event or an unknown kind (nothing can match it). */
 export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefined {
   const raw = ev.event;
@@ -231,6 +241,8 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
       result: raw.fileOpen.result ?? 0,
       syscall: raw.fileOpen.syscall ?? '',
       sensitive_write: raw.fileOpen.sensitiveWrite ?? false,
+      requested_path: raw.fileOpen.requestedPath || (raw.fileOpen.path ?? ''),
+      path_resolution: pathResolution(raw.fileOpen.pathResolution),
     };
   }
   if (raw.netConnect) {
