@@ -144,7 +144,9 @@ function supervise(argv, opts, onLine) {
 function collector() {
   const c = { matrix: [], counts: {}, failures: [] };
   let failing;
-  c.see = (line) => {
+  c.see = (raw) => {
+    // The guest's node may colour its report; the patterns below are for the text.
+    const line = raw.replace(/\x1b\[[0-9;]*m/g, '');
     // The spec reporter prints `✖ <name> (<ms>)` then the error's first line; it lists failures twice.
     const failed = /^\s*✖ (.+) \([\d.]+ms\)$/.exec(line);
     if (failed) {
