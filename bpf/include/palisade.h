@@ -99,7 +99,6 @@
 	X(CGROUP_NAME_MAX, 128, "leaf cgroup name; cri-containerd-<64 hex>.scope is 84 bytes")                   \
 	X(ARGV_MAX_BYTES, 512, "bytes of mm->arg_start..arg_end copied")                                          \
 	X(ARGV_MAX_ARGS, 20, "args kept by userspace out of those bytes")                                         \
-	X(PATH_DEPTH, 24, "dentry components walked for a cwd")                                                   \
 	X(RESOLVE_DEPTH, 32, "steps of a kernel-resolved path walk (dentry components plus mount crossings)")    \
 	X(SYSCALL_ARGS, 8, "u64 args of a pal_syscall_event")                                                     \
 	X(STR_SHORT, 64, "bytes of a pal_syscall_event's str2")                                                   \
@@ -119,7 +118,7 @@
 #define PAL_CONSTANTS(X)                                                                                      \
 	X(EXEC, ARGS_TRUNCATED, 0x1)                                                                             \
 	X(EXEC, FROM_MEMFD, 0x2)      /* bprm->file is a memfd ("memfd:" dentry) or has no link left (nlink 0) */ \
-	X(EXEC, CWD_TRUNCATED, 0x4)   /* cwd deeper than PAL_PATH_DEPTH components or longer than PAL_PATH_MAX */ \
+	X(EXEC, CWD_TRUNCATED, 0x4)   /* cwd lost leading components (PAL_RESOLVE_DEPTH or PAL_PATH_MAX) */ \
 	X(EXEC, RESOLVED, 0x8)        /* resolved holds bprm->file's path, walked up to the task's root */        \
 	X(EXEC, RESOLVED_TRUNCATED, 0x10) /* resolved lost leading components (PAL_RESOLVE_DEPTH or PAL_PATH_MAX) */ \
 	X(PATH, RESOLVED, 0x1)        /* file open: path is the returned fd's struct file path (f_path walk) */   \

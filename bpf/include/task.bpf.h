@@ -58,14 +58,7 @@ static __always_inline void task__cgroup_name(struct task_struct *task, char *bu
 		buf[0] = '\0';
 }
 
-/*
- * Writes the absolute path of `path` (dentry + vfsmount) into out[PAL_PATH_MAX], crossing mount points up to the
- * root of the task's mount namespace. Built backwards in the per-CPU pal_path_buf one component at a time:
- * bounded by PAL_PATH_DEPTH components (deeper paths keep their last components and return truncated) and by the
- * 512-byte walk region. The offset and the length are masked separately (511, 255) so that their sum is provably
- * inside the 1024-byte buffer for the verifier. Returns the string length (without NUL), or -1 when nothing could
- * be read (out = ""); *truncated is set when components were lost.
- */
+/* This CPU's pal_path_buf, where paths are built backwards (task__resolve_build); NULL is counted. */
 static __always_inline struct pal_path_buf *task__path_buf(void)
 {
 	__u32 zero = 0;
@@ -75,133 +68,6 @@ static __always_inline struct pal_path_buf *task__path_buf(void)
 		stats__inc(PAL_STAT_SCRATCH_MISSING);
 	return pb;
 }
-
-/* Builds the path backwards so that it ends at pb->buf[511] (a NUL) and returns where it starts (511 = the root,
- * an empty string), or -1 when a read failed. */
-static __always_inline int task__path_build(struct path *path, struct pal_path_buf *pb, bool *truncated)
-{
-	struct dentry *d = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vfs = BPF_CORE_READ(path, mnt);
-	struct mount *mnt = container_of(vfs, struct mount, mnt);
-	__u32 pos = 511, len, i;
-
-	*truncated = false;
-	pb->buf[511] = '\0';
-	for (i = 0; i < PAL_PATH_DEPTH; i++) {
-		struct dentry *mnt_root = BPF_CORE_READ(vfs, mnt_root);
-		struct dentry *parent = BPF_CORE_READ(d, d_parent);
-		const unsigned char *name;
-
-		if (!d)
-			break;
-		if (d == mnt_root) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (!up || up == mnt)
-				break;  /* the namespace's root mount */
-			d = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
-			vfs = &up->mnt;
-			continue;
-		}
-		if (d == parent)
-			break;
-		len = BPF_CORE_READ(d, d_name.len);
-		name = BPF_CORE_READ(d, d_name.name);
-		if (len + 1 > pos) {
-			*truncated = true;
-			break;
-		}
-		pos -= len + 1;
-		pos &= 511;
-		len &= 255;
-		pb->buf[pos] = '/';
-		if (stats__check_read(bpf_probe_read_kernel(&pb->buf[(pos + 1) & 511], len, name),
-				      PAL_STAT_READ_KERNEL_FAILED) < 0)
-			return -1;
-		d = parent;
-	}
-	if (i == PAL_PATH_DEPTH)
-		*truncated = true;
-	return pos & 511;
-}
-
-static __always_inline int task__path(struct path *path, char *out, bool *truncated)
-{
-	struct pal_path_buf *pb = task__path_buf();
-	int pos;
-	long n;
-
-	out[0] = '\0';
-	*truncated = false;
-	if (!pb)
-		return -1;
-	pos = task__path_build(path, pb, truncated);
-	if (pos < 0)
-		return -1;
-	if (pos == 511) {
-		out[0] = '/';
-		out[1] = '\0';
-		return 1;
-	}
-	pos &= 511;
-	n = bpf_probe_read_kernel_str(out, PAL_PATH_MAX, &pb->buf[pos]);
-	if (n <= 0) {
-		out[0] = '\0';
-		return -1;
-	}
-	if (511 - pos > PAL_PATH_MAX - 1)
-		*truncated = true;
-	return n - 1;
-}
-
-/* The task's working directory (task->fs->pwd) as an absolute path; see task__path. */
-static __always_inline int task__cwd(struct task_struct *task, char *out, bool *truncated)
-{
-	struct path pwd;
-
-	if (stats__check_read(BPF_CORE_READ_INTO(&pwd, task, fs, pwd), PAL_STAT_READ_KERNEL_FAILED) < 0) {
-		out[0] = '\0';
-		*truncated = false;
-		return -1;
-	}
-	return task__path(&pwd, out, truncated);
-}
-
-/*
- * Rewrites a relative path (path[0..len), NUL included) in place as cwd + "/" + path, cut to PAL_PATH_MAX. The
- * cwd is walked into pal_path_buf so that it ends at [511]; the relative path is copied after it at [512]. "." and
- * ".." components are kept as they are (resolving them would need the dentries). Returns the new length (NUL
- * included), or len unchanged when the cwd cannot be read.
- */
-static __always_inline long task__join_cwd(char *path, long len)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct pal_path_buf *pb;
-	struct path pwd;
-	bool truncated;
-	int pos;
-	long n;
-
-	if (len <= 1 || path[0] == '/')
-		return len;
-	pb = task__path_buf();
-	if (!pb || stats__check_read(BPF_CORE_READ_INTO(&pwd, task, fs, pwd), PAL_STAT_READ_KERNEL_FAILED) < 0)
-		return len;
-	pos = task__path_build(&pwd, pb, &truncated);
-	if (pos < 0)
-		return len;
-	pb->buf[511] = '/';
-	len &= PAL_PATH_MAX * 2 - 1;
-	if (len > PAL_PATH_MAX)
-		len = PAL_PATH_MAX;
-	if (stats__check_read(bpf_probe_read_kernel(&pb->buf[512], len, path), PAL_STAT_READ_KERNEL_FAILED) < 0)
-		return len;
-	pb->buf[512 + PAL_PATH_MAX - 1] = '\0';
-	n = bpf_probe_read_kernel_str(path, PAL_PATH_MAX, &pb->buf[pos & 511]);
-	return n > 0 ? n : len;
-}
-
 
 #define PAL_PROC_SUPER_MAGIC 0x9fa0
 /* The walk of task__resolve_build keeps the path inside pb->buf[PAL_RESOLVE_LOW, 511]: at most PAL_PATH_MAX - 1
@@ -338,6 +204,58 @@ static __always_inline int task__resolve(struct path *path, char *out, __u8 *fla
 		return -1;
 	}
 	return n;
+}
+
+/* The task's working directory (task->fs->pwd), resolved like any other path (task__resolve: through mounts, up to
+ * the task's root). Returns the length with the NUL, or -1 (out = ""); *truncated when leading components were cut. */
+static __always_inline int task__cwd(struct task_struct *task, char *out, bool *truncated)
+{
+	struct path pwd;
+	__u8 pflags = 0;
+	int n;
+
+	*truncated = false;
+	if (stats__check_read(BPF_CORE_READ_INTO(&pwd, task, fs, pwd), PAL_STAT_READ_KERNEL_FAILED) < 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	n = task__resolve(&pwd, out, &pflags);
+	*truncated = (pflags & PAL_PATH_TRUNCATED) != 0;
+	return n;
+}
+
+/*
+ * Rewrites a relative path (path[0..len), NUL included) in place as cwd + "/" + path, cut to PAL_PATH_MAX. The
+ * cwd is resolved (task__resolve_build) into pal_path_buf so that it ends at [511]; the relative path is copied after it at [512]. "." and
+ * ".." components are kept as they are (resolving them would need the dentries). Returns the new length (NUL
+ * included), or len unchanged when the cwd cannot be read.
+ */
+static __always_inline long task__join_cwd(char *path, long len)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pal_path_buf *pb;
+	struct path pwd;
+	__u8 pflags;
+	int pos;
+	long n;
+
+	if (len <= 1 || path[0] == '/')
+		return len;
+	pb = task__path_buf();
+	if (!pb || stats__check_read(BPF_CORE_READ_INTO(&pwd, task, fs, pwd), PAL_STAT_READ_KERNEL_FAILED) < 0)
+		return len;
+	pos = task__resolve_build(&pwd, pb, &pflags);
+	if (pos < 0)
+		return len;
+	pb->buf[511] = '/';
+	len &= PAL_PATH_MAX * 2 - 1;
+	if (len > PAL_PATH_MAX)
+		len = PAL_PATH_MAX;
+	if (stats__check_read(bpf_probe_read_kernel(&pb->buf[512], len, path), PAL_STAT_READ_KERNEL_FAILED) < 0)
+		return len;
+	pb->buf[512 + PAL_PATH_MAX - 1] = '\0';
+	n = bpf_probe_read_kernel_str(path, PAL_PATH_MAX, &pb->buf[pos & 511]);
+	return n > 0 ? n : len;
 }
 
 #endif /* PALISADE_TASK_BPF_H */
