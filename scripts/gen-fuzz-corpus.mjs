@@ -118,11 +118,12 @@ writeCorpus('record_frame', frames);
 
 // ---- filter_spec: the encoding of filter_spec_fuzz.cc's Decode().
 const KEYS = ['flags', 'cgroupOnly', 'kindsDropped', 'rates', 'binaries', 'binaryPrefixes', 'pathPrefixes', 'cgroups',
-  'ports', 'costNs', 'burstNs', 'comm', 'prefix', 'actions', 'rate', 'kinds', 'id', 'port'];
+  'ports', 'costNs', 'burstNs', 'comm', 'prefix', 'actions', 'rate', 'kinds', 'id', 'port', 'exes', 'exePrefixes', 'path'];
 const C = ABI.constants;
 const BOUNDS = {
   kindsDropped: C.filterKinds, kinds: C.filterKinds, rates: C.filterRates, binaries: C.filterCommEntries,
   binaryPrefixes: C.filterCommPrefixes, pathPrefixes: C.filterPrefixes, cgroups: C.filterCgroupEntries, ports: C.filterPortEntries,
+  exes: C.filterExeEntries, exePrefixes: C.filterExePrefixes,
 };
 
 function encode(v, bound = 0) {

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The in-kernel filter: event kinds, per-binary (comm, exact or prefix), per-cgroup, per-destination-port and
+ * The in-kernel filter: event kinds, per-executable (path, exact or prefix: exe.bpf.h), per-comm (exact or prefix), per-cgroup, per-destination-port and
  * per-path-prefix actions, read from maps that userspace rewrites while the programs stay attached. An empty filter
  * costs one array lookup (pal_filter_state) per hook.
  *
- * Order of the checks in filter__drop(kind): the kind mask, the exact comm, the comm prefixes, the cgroup (the
+ * Order of the checks in filter__drop(kind): the kind mask, the executable (exact path, else prefix), the exact
+ * comm, the comm prefixes, the cgroup (the
  * task's own, else its deepest listed ancestor); then, in their hooks, the destination port (filter__drop_port) and
  * the open's path prefixes. The first selector whose action is DROP drops the event (PAL_STAT_FILTERED); a POST
  * with a rate id spends a token of its (rate id, tgid) bucket and drops the event when there is none
@@ -21,6 +22,7 @@
 #include "output.bpf.h"
 #include "stats.bpf.h"
 #include "task.bpf.h"
+#include "exe.bpf.h"
 
 #define PAL_SIGKILL 9
 
@@ -173,15 +175,21 @@ static __always_inline struct pal_filter_comm_prefix *filter__comm_prefix(const 
 	return NULL;
 }
 
-/* The binary selector that matched the current task: an exact comm entry, else the first matching prefix. */
+/* The binary selectors that matched the current task: its executable's (exe_*: an exact path entry, else the first
+ * matching path prefix) and its comm's (an exact comm entry, else the first matching comm prefix). */
 struct filter__comm_sel {
 	__u32 actions;
 	__u32 rate;
 	__u64 kinds;
+	__u32 exe_actions;
+	__u32 exe_rate;
+	__u64 exe_kinds;
+	bool exe_found;
+	bool comm_found;
 };
 
-/* Finds the current task's binary selector; false when none (or both comm maps are empty: no helper call then). */
-static __always_inline bool filter__comm_find(struct pal_filter_state *st, struct filter__comm_sel *m)
+/* The comm half of filter__comm_find. */
+static __always_inline bool filter__comm_only(struct pal_filter_state *st, struct filter__comm_sel *m)
 {
 	struct pal_filter_comm_key key = {};
 	struct pal_filter_comm_value *v = NULL;
@@ -211,11 +219,42 @@ static __always_inline bool filter__comm_find(struct pal_filter_state *st, struc
 	return true;
 }
 
+/* Finds the current task's binary selectors (executable and comm); false when neither matched. With no exe and no
+ * comm selector in the filter this costs nothing but the state's counts. */
+static __always_inline bool filter__comm_find(struct pal_filter_state *st, struct filter__comm_sel *m)
+{
+	if (exe__wanted(st)) {
+		struct pal_exe_cache *c = exe__current(st);
+
+		if (c && c->found) {
+			m->exe_found = true;
+			m->exe_actions = c->actions;
+			m->exe_rate = c->rate;
+			m->exe_kinds = c->kinds;
+		}
+	}
+	m->comm_found = filter__comm_only(st, m);
+	return m->exe_found || m->comm_found;
+}
+
 /* A found selector's actions as they apply to an event of `kind`: a DROP/POST narrowed to other kinds is left out
- * (a SIGKILL is not: it acts on the syscall, whatever kind the policy narrowed the reporting to). */
+ * (a SIGKILL is not: it acts on the syscall, whatever kind the policy narrowed the reporting to). The union of the
+ * executable's and the comm's selectors. */
 static __always_inline __u32 filter__comm_actions_for(const struct filter__comm_sel *m, __u32 kind)
 {
-	return filter__kind_in(m->kinds, kind) ? m->actions : m->actions & PAL_ACTION_SIGKILL;
+	__u32 a = 0;
+
+	if (m->exe_found)
+		a |= filter__kind_in(m->exe_kinds, kind) ? m->exe_actions : m->exe_actions & PAL_ACTION_SIGKILL;
+	if (m->comm_found)
+		a |= filter__kind_in(m->kinds, kind) ? m->actions : m->actions & PAL_ACTION_SIGKILL;
+	return a;
+}
+
+/* The kill reason a binary SIGKILL reports: the executable's selector when it has one, else the comm's. */
+static __always_inline __u16 filter__comm_kill_reason(const struct filter__comm_sel *m)
+{
+	return m->exe_found && (m->exe_actions & PAL_ACTION_SIGKILL) ? PAL_KILL_REASON_EXE : PAL_KILL_REASON_BINARY;
 }
 
 /*
@@ -261,7 +300,9 @@ static __always_inline bool filter__kind_masked(struct pal_filter_state *st, __u
 static __always_inline bool filter__drop_selected(struct pal_filter_state *st, __u32 kind, bool found,
 						  const struct filter__comm_sel *m)
 {
-	if (found && filter__apply(m->actions, m->rate, m->kinds, kind))
+	if (found && m->exe_found && filter__apply(m->exe_actions, m->exe_rate, m->exe_kinds, kind))
+		return true;
+	if (found && m->comm_found && filter__apply(m->actions, m->rate, m->kinds, kind))
 		return true;
 	if (st->cgroup_count != 0 || st->cgroup_only)
 		return filter__drop_cgroup(st, kind);

@@ -50,7 +50,8 @@
 	X(BPF_PROG_LOAD, 16, bpf_prog_load, privilege, "bpf(BPF_PROG_LOAD)")                                    \
 	X(MEMFD_CREATE, 17, memfd_create, privilege, "memfd_create")                                           \
 	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")                              \
-	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)")
+	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)") \
+	X(PROCESS_RENAME, 20, process_rename, process, "a task's comm changed: prctl(PR_SET_NAME) or a write to /proc/<pid>/comm")
 
 /* X(NAME, id, syscall): PAL_OP_<NAME> = id, the `op` of pal_syscall_event / pal_net_socket_event / pal_dns_event. */
 #define PAL_OPS(X)                                                                                            \
@@ -65,7 +66,8 @@
 	X(KILL, 40, kill) X(TKILL, 41, tkill) X(TGKILL, 42, tgkill)                                             \
 	X(ACCEPT, 50, accept) X(ACCEPT4, 51, accept4) X(BIND, 52, bind) X(LISTEN, 53, listen)                    \
 	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)            \
-	X(USERFAULTFD, 58, userfaultfd)
+	X(USERFAULTFD, 58, userfaultfd)                                                                        \
+	X(PRCTL, 70, prctl) X(TASK_RENAME, 71, comm_write) /* PROCESS_RENAME via: prctl, or a /proc/<pid>/comm write */
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -112,7 +114,10 @@
 	X(FILTER_PORT_ENTRIES, 1024, "destination port selectors")                                                \
 	X(FILTER_RATES, 64, "rate-limited selectors; a rate id is 1..64, 0 = none")                               \
 	X(FILTER_RATE_BUCKETS, 16384, "(rate id, tgid) token buckets, LRU")                                       \
-	X(FILTER_KINDS, 64, "event kinds a kind mask can name: 1..63")
+	X(FILTER_KINDS, 64, "event kinds a kind mask can name: 1..63")                                           \
+	X(FILTER_EXE_ENTRIES, 1024, "exact executable path selectors (TracingPolicy binaries)")                  \
+	X(FILTER_EXE_PREFIXES, 8, "executable path prefix selectors (TracingPolicy binaryPrefixes)")             \
+	X(EXE_CACHE_ENTRIES, 8192, "thread groups whose executable path and exe verdict are cached (LRU)")
 
 /* X(GROUP, NAME, value): flag bits and small enums, PAL_<GROUP>_<NAME> = value. */
 #define PAL_CONSTANTS(X)                                                                                      \
@@ -131,8 +136,11 @@
 	X(ACTION, POST, 0x4)          /* emit (the default); with a rate id, at most that rate */                  \
 	X(ACTION, LISTED, 0x8)        /* cgroups only: in the "only these cgroups" list */                        \
 	X(FILTER, EMIT_KILL_EVENTS, 0x1) /* emit a PAL_EVENT_PROCESS_KILL record per kill */                       \
-	X(KILL_REASON, BINARY, 1)         /* pal_filter_comm matched */                                               \
+	X(KILL_REASON, BINARY, 1)         /* pal_filter_comm or pal_filter_comm_prefix matched the comm */                                               \
 	X(KILL_REASON, PATH_PREFIX, 2)    /* pal_filter_prefix[rule] matched */                                       \
+	X(KILL_REASON, EXE, 3)            /* pal_filter_exe or pal_filter_exe_prefix matched the executable's path */  \
+	X(EXE, PATH_KNOWN, 0x1)       /* process_rename: exe holds the renamed task's mm->exe_file path */         \
+	X(EXE, PATH_TRUNCATED, 0x2)   /* that path lost leading components (PAL_RESOLVE_DEPTH or PAL_PATH_MAX) */  \
 	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */
 
 #define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
@@ -403,6 +411,26 @@ struct pal_filter_state {
 	__u32 cgroup_count;  /* entries in pal_filter_cgroup; 0 = skip the cgroup walk */
 	__u32 cgroup_only;   /* 1: drop events of tasks whose cgroup (or an ancestor) is not PAL_ACTION_LISTED */
 	__u32 port_count;    /* entries in pal_filter_port */
+	/* Executable selectors (bpf/include/exe.bpf.h): */
+	__u32 exe_count;     /* entries in pal_filter_exe; exe_count + exe_prefix_count == 0: no exe lookup at all */
+	__u32 exe_prefix_count;  /* slots of pal_filter_exe_prefix in use, packed from 0 */
+	__u32 exe_gen;       /* changes with every setFilter(): a cached exe verdict of another generation is redone */
+	__u32 _pad0;
+};
+
+/* pal_filter_exe key: an executable's path as the kernel resolved it (to the task's root), NUL-padded. */
+struct pal_filter_exe_key {
+	char path[PAL_PATH_MAX];
+};
+
+/* pal_filter_exe_prefix[i]; len == 0 is an empty slot. Matches when the executable's path starts with prefix. */
+struct pal_filter_exe_prefix {
+	__u32 len;
+	__u32 actions;
+	__u32 rate;
+	__u32 _pad0;
+	__u64 kinds;
+	char prefix[PAL_FILTER_PREFIX_MAX];
 };
 
 /* Variable size: the record ends after path_len bytes of path (NUL included). */
@@ -415,6 +443,23 @@ struct pal_process_kill_event {
 	__u16 late;          /* 1: the path was unreadable at sys_enter, so the kill came at sys_exit (open done) */
 	__u16 path_len;
 	char path[PAL_PATH_MAX];
+};
+
+/*
+ * task:task_rename, except the rename exec itself does. Variable size: the record ends after exe_len bytes of exe.
+ * The header is the task that did it; target_* the task renamed (another one only for a /proc/<pid>/comm write).
+ */
+struct pal_process_rename_event {
+	struct pal_event_header hdr;
+	__u32 target_pid;    /* tgid of the renamed task */
+	__u32 target_tid;
+	__u16 op;            /* PAL_OP_PRCTL or PAL_OP_TASK_RENAME (a write to /proc/<pid>/comm, or any other path) */
+	__u16 exe_len;       /* bytes of exe, NUL included (1 = unknown) */
+	__u8 exe_flags;      /* PAL_EXE_* */
+	__u8 _pad0[3];
+	char old_comm[PAL_COMM_LEN];
+	char new_comm[PAL_COMM_LEN];
+	char exe[PAL_PATH_MAX];  /* the renamed task's mm->exe_file, resolved to the renaming task's root */
 };
 
 #endif /* PALISADE_H */

@@ -25,7 +25,7 @@ struct pal_open_how {
  * Returns true when the process was killed.
  */
 static __always_inline bool file_open__enforce(void *ctx, struct pal_filter_state *fs, __u16 syscall,
-					       const char *filename, __u32 comm_actions)
+					       const char *filename, __u32 comm_actions, __u16 comm_reason)
 {
 	struct pal_process_kill_event *ev;
 	union pal_scratch *s;
@@ -49,7 +49,7 @@ static __always_inline bool file_open__enforce(void *ctx, struct pal_filter_stat
 	ev->path_len = len;
 
 	if (comm_actions & PAL_ACTION_SIGKILL)
-		return filter__kill(ctx, ev, PAL_KILL_REASON_BINARY, syscall, 0, 0, fs->flags);
+		return filter__kill(ctx, ev, comm_reason, syscall, 0, 0, fs->flags);
 	actions = filter__path_actions(ev->path, fs->prefix_count, &rule);
 	if (actions & PAL_ACTION_SIGKILL)
 		return filter__kill(ctx, ev, PAL_KILL_REASON_PATH_PREFIX, syscall, rule, 0, fs->flags);
@@ -71,7 +71,7 @@ static __always_inline void file_open__stash(void *ctx, __u16 syscall, const cha
 		return;
 	fs = filter__state();
 	if (fs && (fs->comm_count | fs->comm_prefix_count | fs->prefix_kill | fs->cgroup_count | fs->cgroup_only |
-		   fs->kinds_dropped)) {
+		   fs->kinds_dropped | fs->exe_count | fs->exe_prefix_count)) {
 		struct filter__comm_sel m = {};
 		bool found;
 
@@ -80,7 +80,8 @@ static __always_inline void file_open__stash(void *ctx, __u16 syscall, const cha
 		} else {
 			found = filter__comm_find(fs, &m);
 			if (file_open__enforce(ctx, fs, syscall, filename,
-					       found ? filter__comm_actions_for(&m, PAL_EVENT_FILE_OPEN) : 0))
+					       found ? filter__comm_actions_for(&m, PAL_EVENT_FILE_OPEN) : 0,
+					       filter__comm_kill_reason(&m)))
 				state = PAL_OPEN_KILLED;  /* sys_exit must know the kill was reported, not count a missing stash */
 			else if (filter__drop_selected(fs, PAL_EVENT_FILE_OPEN, found, &m))
 				state = PAL_OPEN_DROPPED;

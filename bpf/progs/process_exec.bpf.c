@@ -86,6 +86,7 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 
 	/* current->comm is already the new binary's name here (begin_new_exec set it), so a DROP by binary name
 	 * also drops the exec that starts it. */
+	exe__exec(filter__state(), bprm);  /* the new executable's cache entry, when the filter has exe selectors */
 	if (task__is_ignored(bpf_get_current_pid_tgid()) || filter__drop(PAL_EVENT_PROCESS_EXEC))
 		return 0;
 	s = output__scratch();

@@ -260,6 +260,17 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(dns, pal_dns_event, msg);
   structs.Set("dns", Struct(env, sizeof(pal_dns_event), dns));
 
+  Napi::Object ren = Napi::Object::New(env);
+  PAL_FIELD(ren, pal_process_rename_event, target_pid);
+  PAL_FIELD(ren, pal_process_rename_event, target_tid);
+  PAL_FIELD(ren, pal_process_rename_event, op);
+  PAL_FIELD(ren, pal_process_rename_event, exe_len);
+  PAL_FIELD(ren, pal_process_rename_event, exe_flags);
+  PAL_FIELD(ren, pal_process_rename_event, old_comm);
+  PAL_FIELD(ren, pal_process_rename_event, new_comm);
+  PAL_FIELD(ren, pal_process_rename_event, exe);
+  structs.Set("processRename", Struct(env, sizeof(pal_process_rename_event), ren));
+
 
   out.Set("structs", structs);
   return out;

@@ -103,6 +103,7 @@ int FilterMaps::Bind(bpf_object* obj, std::string* missing) {
       {"pal_filter_comm", &comm_fd_},     {"pal_filter_prefix", &prefix_fd_}, {"pal_filter_state", &state_fd_},
       {"pal_filter_comm_prefix", &comm_prefix_fd_}, {"pal_filter_cgroup", &cgroup_fd_},
       {"pal_filter_port", &port_fd_},     {"pal_filter_rate", &rate_fd_},     {"pal_filter_bucket", &bucket_fd_},
+      {"pal_filter_exe", &exe_fd_},       {"pal_filter_exe_prefix", &exe_prefix_fd_},
   };
   for (const auto& slot : slots) {
     bpf_map* map = bpf_object__find_map_by_name(obj, slot.name);
@@ -154,7 +155,13 @@ void FilterMaps::Apply(Napi::Env env, const Napi::Object& arg) const {
     check(err, op + "(pal_filter_port)");
   }
 
+  if (int err = SyncHash(exe_fd_, spec.exe_keys, spec.exe_values, &op); err != 0) check(err, op + "(pal_filter_exe)");
+  check(FillArray(exe_prefix_fd_, spec.exe_prefixes, 0, PAL_FILTER_EXE_PREFIXES),
+        "bpf_map_update_elem(pal_filter_exe_prefix)");
+
   pal_filter_state state = FilterStateOf(spec);
+  exe_gen_ = exe_gen_ + 1 == 0 ? 1 : exe_gen_ + 1;
+  state.exe_gen = exe_gen_;
   uint32_t zero = 0;
   if (bpf_map_update_elem(state_fd_, &zero, &state, BPF_ANY) != 0) {
     throw MakeNativeError(env, ErrorKind::kNative, "bpf_map_update_elem(pal_filter_state)", errno);

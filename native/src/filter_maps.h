@@ -33,6 +33,10 @@ class FilterMaps {
   int port_fd_ = -1;
   int rate_fd_ = -1;
   int bucket_fd_ = -1;
+  int exe_fd_ = -1;
+  int exe_prefix_fd_ = -1;
+  // pal_filter_state.exe_gen of the last Apply: bumped on every one, so cached exe verdicts are redone.
+  mutable uint32_t exe_gen_ = 0;
 };
 
 }  // namespace palisade

@@ -98,7 +98,7 @@ const std::vector<std::string>& SpecKeys() {
   static const std::vector<std::string> keys = {
       "flags",  "cgroupOnly", "kindsDropped", "rates", "binaries", "binaryPrefixes", "pathPrefixes", "cgroups",
       "ports",  "costNs",     "burstNs",      "comm",  "prefix",   "actions",        "rate",         "kinds",
-      "id",     "port",
+      "id",     "port",       "exes",         "exePrefixes", "path",
   };
   return keys;
 }
@@ -111,6 +111,8 @@ uint32_t ListBound(const std::string& key) {
   if (key == "pathPrefixes") return PAL_FILTER_PREFIXES;
   if (key == "cgroups") return PAL_FILTER_CGROUP_ENTRIES;
   if (key == "ports") return PAL_FILTER_PORT_ENTRIES;
+  if (key == "exes") return PAL_FILTER_EXE_ENTRIES;
+  if (key == "exePrefixes") return PAL_FILTER_EXE_PREFIXES;
   return 0;
 }
 
@@ -200,6 +202,40 @@ FilterSpec CompileFilter(const SpecValue& spec) {
     out.port_keys.push_back(static_cast<uint32_t>(port));
     out.port_values.push_back(p.Value(o, "filter.ports[]", kPort, nrates));
   }
+  // Executable selectors: optional keys (a filter from before them has none). Absolute paths only: the kernel's
+  // resolved path always starts with '/' (a truncated one with "...", which nothing may match).
+  if (spec.Get("exes").is_array || spec.Get("exes").is_object) {
+    const auto& ex = p.List(spec, "exes", PAL_FILTER_EXE_ENTRIES);
+    for (size_t i = 0; i < ex.size(); i++) {
+      const SpecValue& o = p.Item(ex, i, "filter.exes");
+      std::string path = p.String(o, "path", "filter.exes[]", PAL_PATH_MAX - 1);
+      if (path[0] != '/') p.Fail("filter.exes[].path must be an absolute path");
+      pal_filter_exe_key key = {};
+      memcpy(key.path, path.data(), path.size());
+      out.exe_keys.push_back(key);
+      out.exe_values.push_back(p.Value(o, "filter.exes[]", kKeyed, nrates));
+    }
+  } else if (spec.Get("exes").truthy) {
+    p.Fail("filter.exes must be an array");
+  }
+  if (spec.Get("exePrefixes").is_array || spec.Get("exePrefixes").is_object) {
+    const auto& ep = p.List(spec, "exePrefixes", PAL_FILTER_EXE_PREFIXES);
+    for (size_t i = 0; i < ep.size(); i++) {
+      const SpecValue& o = p.Item(ep, i, "filter.exePrefixes");
+      std::string prefix = p.String(o, "prefix", "filter.exePrefixes[]", PAL_FILTER_PREFIX_MAX);
+      if (prefix[0] != '/') p.Fail("filter.exePrefixes[].prefix must be an absolute path");
+      pal_filter_value v = p.Value(o, "filter.exePrefixes[]", kKeyed, nrates);
+      pal_filter_exe_prefix slot = {};
+      slot.len = static_cast<uint32_t>(prefix.size());
+      slot.actions = v.actions;
+      slot.rate = v.rate;
+      slot.kinds = v.kinds;
+      memcpy(slot.prefix, prefix.data(), prefix.size());
+      out.exe_prefixes.push_back(slot);
+    }
+  } else if (spec.Get("exePrefixes").truthy) {
+    p.Fail("filter.exePrefixes must be an array");
+  }
   return out;
 }
 
@@ -217,6 +253,8 @@ pal_filter_state FilterStateOf(const FilterSpec& spec) {
   state.cgroup_count = static_cast<uint32_t>(spec.cgroup_keys.size());
   state.cgroup_only = spec.cgroup_only;
   state.port_count = static_cast<uint32_t>(spec.port_keys.size());
+  state.exe_count = static_cast<uint32_t>(spec.exe_keys.size());
+  state.exe_prefix_count = static_cast<uint32_t>(spec.exe_prefixes.size());
   return state;
 }
 

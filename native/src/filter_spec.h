@@ -54,6 +54,9 @@ struct FilterSpec {
   std::vector<uint32_t> port_keys;
   std::vector<pal_filter_value> port_values;
   std::vector<pal_filter_rate> rates;  // rate id = index + 1
+  std::vector<pal_filter_exe_key> exe_keys;  // executable paths (bpf/include/exe.bpf.h)
+  std::vector<pal_filter_value> exe_values;
+  std::vector<pal_filter_exe_prefix> exe_prefixes;
   uint64_t kinds_dropped = 0;
   uint32_t cgroup_only = 0;
   uint32_t flags = 0;

@@ -56,7 +56,8 @@ const VALID_POLICY = {
   spec: {
     kinds: ['exec', 'file_open'],
     selectors: [
-      { binaries: ['xmrig', 'kworker/*'], action: 'Sigkill' },
+      { binaries: ['/usr/bin/xmrig'], action: 'Sigkill' },
+      { comms: ['xmrig', 'kworker/*'], action: 'Sigkill' },
       { pathPrefixes: ['/proc/self/'], action: 'Drop' },
       { ports: [53], action: 'Post', rateLimit: { events: 10, seconds: 1 } },
       { cgroups: ['kubepods.slice'], match: 'NotIn', action: 'Drop' },

@@ -16,7 +16,13 @@ const FK = LAYOUT.fork.fields;
 const SY = LAYOUT.syscall.fields;
 const NS = LAYOUT.netSocket.fields;
 const DN = LAYOUT.dns.fields;
+const PR = LAYOUT.processRename.fields;
 const C = LAYOUT.constants;
+
+/** PAL_KILL_REASON_* -> ProcessKill.reason. */
+const KILL_REASONS: Readonly<Record<number, string>> = {
+  [C.killReasonBinary]: 'binary', [C.killReasonPathPrefix]: 'path_prefix', [C.killReasonExe]: 'exe',
+};
 
 /** enum pal_op -> the syscall's name, as the typed messages carry it. */
 const OP_NAMES: Readonly<Record<number, string>> = Object.fromEntries(ABI.ops.map((o) => [o.id, o.syscall]));
@@ -405,6 +411,8 @@ export class EventDecoder {
       case C.kindSignal:
       case C.kindUserfaultfd:
         return this.decodeSyscall(buf, at, size);
+      case C.kindProcessRename:
+        return this.decodeProcessRename(buf, at, size);
       default:
         return undefined;
     }
@@ -521,11 +529,32 @@ export class EventDecoder {
       kind: pb.EventKind.EVENT_KIND_PROCESS_KILL,
       processKill: {
         signal: buf.readUInt32LE(at + PK.signal),
-        reason: reason === C.killReasonBinary ? 'binary' : reason === C.killReasonPathPrefix ? 'path_prefix' : '',
+        reason: KILL_REASONS[reason] ?? '',
         rule: buf.readUInt32LE(at + PK.rule),
         syscall: SYSCALL_NAMES[buf.readUInt16LE(at + PK.syscall)] ?? '',
         path: cString(buf, at + PK.path, pathLen),
         late: buf.readUInt16LE(at + PK.late) !== 0,
+      },
+    };
+  }
+
+  private decodeProcessRename(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < PR.exe) return undefined;
+    const exeLen = buf.readUInt16LE(at + PR.exe_len);
+    if (exeLen > C.pathMax || size < PR.exe + exeLen) return undefined;
+    const flags = buf.readUInt8(at + PR.exe_flags);
+    const op = buf.readUInt16LE(at + PR.op);
+    return {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+      kind: pb.EventKind.EVENT_KIND_PROCESS_RENAME,
+      processRename: {
+        oldComm: cString(buf, at + PR.old_comm, C.commLen),
+        newComm: cString(buf, at + PR.new_comm, C.commLen),
+        exe: (flags & C.exePathKnown) !== 0 ? cString(buf, at + PR.exe, exeLen) : '',
+        via: op === C.opPrctl ? 'prctl' : 'comm_write',
+        targetPid: buf.readUInt32LE(at + PR.target_pid),
+        targetTid: buf.readUInt32LE(at + PR.target_tid),
+        exeTruncated: (flags & C.exePathTruncated) !== 0,
       },
     };
   }

@@ -11,7 +11,7 @@ metadata:
   name: quiet-and-strict
 spec:
   selectors:
-    - binaries: [kubelet, containerd]
+    - comms: [kubelet, containerd]
       action: Drop
     - pathPrefixes: [/etc/kubernetes/pki/, /root/.ssh/]
       action: Sigkill
@@ -30,7 +30,7 @@ function policy(selectors: string): string {
   return `apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: p}\nspec:\n  selectors:\n${selectors}`;
 }
 
-test('a policy becomes the kernel filter: binaries by comm, path prefixes, actions mapped', () => {
+test('a policy becomes the kernel filter: comms, path prefixes, actions mapped', () => {
   const p = parseTracingPolicy(GOOD);
   assert.equal(p.name, 'quiet-and-strict');
   assert.deepEqual(p.filter, {
@@ -58,13 +58,13 @@ test('errors name the source, the field and what is wrong', () => {
   rejects(GOOD.replace('v1alpha1', 'v1'), /^test\.yaml: apiVersion must be palisade\.dev\/v1alpha1, got "palisade\.dev\/v1"/);
   rejects(GOOD.replace('kind: TracingPolicy', 'kind: Policy'), /kind must be TracingPolicy/);
   rejects(GOOD.replace('name: quiet-and-strict', 'name: ""'), /metadata\.name must be a non-empty string/);
-  rejects(GOOD.replace('action: Drop', 'action: Kill'), /spec\.selectors\[0\]\.action must be Drop or Sigkill or Post for binaries, got "Kill"/);
+  rejects(GOOD.replace('action: Drop', 'action: Kill'), /spec\.selectors\[0\]\.action must be Drop or Sigkill or Post for comms, got "Kill"/);
   rejects(policy('    - pathPrefix: [/tmp]\n      action: Drop\n'), /spec\.selectors\[0\]\.pathPrefix is not a known field/);
-  rejects(policy('    - action: Drop\n'), /spec\.selectors\[0\] needs one of binaries, binaryPrefixes, pathPrefixes, cgroups, ports/);
-  rejects(policy('    - binaries: [sh]\n      pathPrefixes: [/tmp]\n      action: Sigkill\n'), /both binaries and pathPrefixes/);
+  rejects(policy('    - action: Drop\n'), /spec\.selectors\[0\] needs one of binaries, binaryPrefixes, comms, commPrefixes, pathPrefixes, cgroups, ports/);
+  rejects(policy('    - comms: [sh]\n      pathPrefixes: [/tmp]\n      action: Sigkill\n'), /both comms and pathPrefixes/);
   rejects(policy('    - binaries: []\n      action: Drop\n'), /binaries must be a non-empty list/);
-  rejects(policy('    - binaries: [/usr/bin/nc]\n      action: Sigkill\n'), /binaries\[0\] '\/usr\/bin\/nc' is a path.*write 'nc'/);
-  rejects(policy('    - binaries: [kube-controller-manager]\n      action: Drop\n'), /only the first 15/);
+  rejects(policy('    - comms: [/usr/bin/nc]\n      action: Sigkill\n'), /comms\[0\] '\/usr\/bin\/nc' is a path.*write 'nc'/);
+  rejects(policy('    - comms: [kube-controller-manager]\n      action: Drop\n'), /only the first 15/);
   rejects(policy('    - pathPrefixes: [tmp/x]\n      action: Drop\n'), /pathPrefixes\[0\] 'tmp\/x' must be an absolute path/);
   rejects(policy(`    - pathPrefixes: [/${'a'.repeat(64)}]\n      action: Drop\n`), /is 65 bytes; at most 64/);
   const many = Array.from({ length: 17 }, (_, i) => `/p${i}`).join(', ');
@@ -83,7 +83,7 @@ metadata: {name: all-selectors}
 spec:
   kinds: [exec, exit, file_open, 6]
   selectors:
-    - binaryPrefixes: [systemd-]
+    - commPrefixes: [systemd-]
       kinds: [file_open]
       action: Drop
     - cgroups: [/kubepods/pod-a, 77, /kubepods/gone]
@@ -94,7 +94,7 @@ spec:
     - ports: [53, 5353]
       action: Post
       rateLimit: {events: 100, seconds: 1}
-    - binaries: [curl]
+    - comms: [curl]
       action: Post
       rateLimit: {events: 5, seconds: 60}
 `, 'all.yaml', { resolveCgroup: (path) => ids[path] });
@@ -116,16 +116,16 @@ spec:
 
 test('selector combinations the kernel cannot do are refused with the reason', () => {
   rejects(policy('    - ports: [53]\n      action: Sigkill\n'), /action must be Drop or Post for ports/);
-  rejects(policy('    - binaries: [sh]\n      action: Drop\n      rateLimit: {events: 1, seconds: 1}\n'), /rateLimit needs action Post/);
-  rejects(policy('    - binaries: [sh]\n      action: Post\n      rateLimit: {events: 0, seconds: 1}\n'), /rateLimit\.events must be a positive integer/);
+  rejects(policy('    - comms: [sh]\n      action: Drop\n      rateLimit: {events: 1, seconds: 1}\n'), /rateLimit needs action Post/);
+  rejects(policy('    - comms: [sh]\n      action: Post\n      rateLimit: {events: 0, seconds: 1}\n'), /rateLimit\.events must be a positive integer/);
   rejects(policy('    - pathPrefixes: [/tmp]\n      action: Drop\n      kinds: [exec]\n'), /kinds is not supported on pathPrefixes/);
-  rejects(policy('    - binaries: [sh]\n      action: Sigkill\n      kinds: [exec]\n'), /does not apply to Sigkill/);
-  rejects(policy('    - binaries: [sh]\n      action: Drop\n      kinds: [syscalls]\n'), /kinds\[0\] must be an event kind/);
-  rejects(policy('    - binaries: [sh]\n      match: NotIn\n      action: Drop\n'), /match applies to cgroups only/);
+  rejects(policy('    - comms: [sh]\n      action: Sigkill\n      kinds: [exec]\n'), /does not apply to Sigkill/);
+  rejects(policy('    - comms: [sh]\n      action: Drop\n      kinds: [syscalls]\n'), /kinds\[0\] must be an event kind/);
+  rejects(policy('    - comms: [sh]\n      match: NotIn\n      action: Drop\n'), /match applies to cgroups only/);
   rejects(policy('    - cgroups: [/x]\n      match: NotIn\n      action: Drop\n'), /resolve to no cgroup/);
   rejects(policy('    - cgroups: [relative]\n      action: Drop\n'), /must be a cgroup id or a path/);
   rejects(policy('    - ports: [0]\n      action: Drop\n'), /ports\[0\] must be a port 1-65535/);
-  rejects(policy('    - binaryPrefixes: [a-very-long-prefix]\n      action: Drop\n'), /at most 15/);
+  rejects(policy('    - commPrefixes: [a-very-long-prefix]\n      action: Drop\n'), /at most 15/);
   rejects('apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: p}\nspec: {kinds: [], selectors: []}\n', /spec\.kinds must be a non-empty list/);
 });
 
@@ -135,7 +135,9 @@ test('the shipped default policy parses, keeps every kind and drops nothing a ru
   assert.equal(p.filter.kinds, undefined, 'no kind is dropped wholesale');
   assert.equal(p.filter.cgroups, undefined);
   assert.equal(p.filter.ports, undefined);
-  for (const b of p.filter.binaries) assert.deepEqual(b.kinds, [3], `${b.comm}: only its opens`);
+  assert.deepEqual(p.filter.binaries, [], 'no selector by comm: a process can set its own');
+  assert.deepEqual(p.filter.executables?.map((e) => e.path), ['/usr/lib/systemd/systemd-journald', '/usr/sbin/rsyslogd']);
+  for (const b of p.filter.executables ?? []) assert.deepEqual(b.kinds, [3], `${b.path}: only its opens`);
   // PAL-001's paths (policies/rules/pal_001_credential_file_open.rego) must not fall under a dropped prefix.
   for (const path of ['/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d/x']) {
     assert.equal(p.filter.pathPrefixes.find((x) => path.startsWith(x.prefix)), undefined, path);
@@ -150,4 +152,45 @@ test('YAML that cannot be read (found by fuzzing) is a config error, never an un
     assert.throws(() => parseTracingPolicy(text, 'fuzzed.yaml', { resolveCgroup: () => undefined }),
       (e: unknown) => e instanceof PalisadeError && e.code === 'CONFIG_INVALID' && /fuzzed\.yaml/.test(e.message), text.slice(0, 40));
   }
+});
+
+test('binaries and binaryPrefixes are executable paths (Tetragon matchBinaries); comms and commPrefixes the comm', () => {
+  const p = parseTracingPolicy(policy(`    - binaries: [/usr/bin/curl, /usr/local/bin/x]
+      action: Sigkill
+    - binaryPrefixes: [/tmp/, /dev/shm/]
+      kinds: [exec, file_open]
+      action: Drop
+    - binaries: [/usr/bin/wget]
+      action: Post
+      rateLimit: {events: 2, seconds: 1}
+    - comms: [kubelet]
+      action: Drop
+    - commPrefixes: [kworker]
+      action: Drop
+`));
+  assert.deepEqual(p.filter, {
+    binaries: [{ comm: 'kubelet', action: 'drop' }],
+    pathPrefixes: [],
+    binaryPrefixes: [{ prefix: 'kworker', action: 'drop' }],
+    executables: [
+      { path: '/usr/bin/curl', action: 'sigkill' },
+      { path: '/usr/local/bin/x', action: 'sigkill' },
+      { path: '/usr/bin/wget', action: 'post', rateLimit: { events: 2, seconds: 1 } },
+    ],
+    executablePrefixes: [
+      { prefix: '/tmp/', action: 'drop', kinds: [1, 3] },
+      { prefix: '/dev/shm/', action: 'drop', kinds: [1, 3] },
+    ],
+  });
+});
+
+test('a binaries entry that is not an absolute path is refused, naming comms', () => {
+  rejects(policy('    - binaries: [kubelet]\n      action: Drop\n'),
+    /spec\.selectors\[0\]\.binaries\[0\] 'kubelet' is not an absolute path: binaries match the executable's full path .*use comms: \[kubelet\]/);
+  rejects(policy('    - binaryPrefixes: [systemd-]\n      action: Drop\n'), /binaryPrefixes\[0\] 'systemd-' is not an absolute path.*use commPrefixes/);
+  rejects(policy(`    - binaries: [/${'a'.repeat(255)}]\n      action: Drop\n`), /is 256 bytes; at most 255/);
+  rejects(policy(`    - binaryPrefixes: [/${'a'.repeat(64)}]\n      action: Drop\n`), /is 65 bytes; at most 64/);
+  const many = Array.from({ length: 9 }, (_, i) => `/p${i}/`).join(', ');
+  rejects(policy(`    - binaryPrefixes: [${many}]\n      action: Drop\n`), /9 binary prefixes in all; the kernel filter holds 8/);
+  rejects(policy('    - binaries: [/usr/bin/sh]\n      comms: [sh]\n      action: Drop\n'), /has both binaries and comms/);
 });

@@ -6,11 +6,14 @@
 //   spec:
 //     kinds: [exec, exit, file_open, net_connect]  # optional: the event kinds emitted at all (default: every kind)
 //     selectors:
-//       - binaries: [kubelet, containerd]   # by process name (comm): exact, at most 15 bytes, no path
-//         action: Drop                      # their events never leave the kernel
-//       - binaryPrefixes: [systemd-]        # by comm prefix (at most 8 in all); an exact binaries entry wins
+//       - binaries: [/usr/bin/kubelet]      # by executable: the full path of the file the process runs
+//         action: Drop                      # (mm->exe_file, as the kernel resolved it in the process' root)
+//       - binaryPrefixes: [/opt/agent/]     # by executable path prefix (at most 8, 64 bytes); an exact entry wins
 //         kinds: [file_open]                # optional: only these kinds of their events (default: all)
 //         action: Drop
+//       - comms: [kubelet]                  # by process name (comm): exact, at most 15 bytes; the process can set
+//         action: Drop                      # it itself (prctl PR_SET_NAME), so prefer binaries
+//       - commPrefixes: [systemd-]          # by comm prefix (at most 8 in all); an exact comms entry wins
 //       - pathPrefixes: [/etc/kubernetes/pki/]
 //         action: Sigkill                   # whoever opens a path under here is killed in that open
 //       - cgroups: [/kubepods.slice/kubepods-besteffort.slice, 4242]  # paths below the cgroup2 mount, or ids
@@ -20,7 +23,12 @@
 //         action: Post                      # emit (what happens anyway) ...
 //         rateLimit: {events: 100, seconds: 1}  # ... at most this often per process; the rest counted rate_limited
 //
-// Each selector has exactly one of binaries, binaryPrefixes, pathPrefixes, cgroups, ports: the kernel filter cannot
+// binaries and binaryPrefixes follow Tetragon's matchBinaries: full paths (a name without a '/' is refused, naming
+// `comms`). The executable's and the comm's selectors are both checked: a Drop of either drops, and a Sigkill of
+// either kills (reason "exe" or "binary").
+//
+// Each selector has exactly one of binaries, binaryPrefixes, comms, commPrefixes, pathPrefixes, cgroups, ports:
+// the kernel filter cannot
 // yet express an AND of two (e.g. "these binaries opening these paths"), and accepting it as an OR would drop or
 // kill far more than was written. Unknown keys are errors: a typo such as `pathPrefix:` must not silently turn a
 // rule off.
@@ -30,7 +38,7 @@ import { parseAllDocuments } from 'yaml';
 import { ABI, KIND_ID_BY_NAME, PalisadeError } from '@palisade/common';
 import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 import {
-  COMM_MAX_BYTES, resolveKernelFilter, type FilterAction, type KernelFilter, type RateLimit,
+  COMM_MAX_BYTES, EXE_PATH_MAX_BYTES, resolveKernelFilter, type FilterAction, type KernelFilter, type RateLimit,
 } from './kernel-filter-compile.js';
 
 const C = ABI.constants;
@@ -135,13 +143,15 @@ export function cgroupIdOf(path: string, root = DEFAULT_CGROUP2_ROOT): number | 
   }
 }
 
-const SELECTOR_KEYS = ['binaries', 'binaryPrefixes', 'pathPrefixes', 'cgroups', 'ports'] as const;
+const SELECTOR_KEYS = ['binaries', 'binaryPrefixes', 'comms', 'commPrefixes', 'pathPrefixes', 'cgroups', 'ports'] as const;
 type SelectorKey = (typeof SELECTOR_KEYS)[number];
 
 /** Actions each selector can take, and whether it accepts `kinds` (path prefixes and ports have one kind). */
 const SELECTOR_RULES: Readonly<Record<SelectorKey, { actions: readonly PolicyAction[]; kinds: boolean }>> = {
   binaries: { actions: ['Drop', 'Sigkill', 'Post'], kinds: true },
   binaryPrefixes: { actions: ['Drop', 'Sigkill', 'Post'], kinds: true },
+  comms: { actions: ['Drop', 'Sigkill', 'Post'], kinds: true },
+  commPrefixes: { actions: ['Drop', 'Sigkill', 'Post'], kinds: true },
   pathPrefixes: { actions: ['Drop', 'Sigkill'], kinds: false },
   cgroups: { actions: ['Drop', 'Post'], kinds: true },
   ports: { actions: ['Drop', 'Post'], kinds: false },
@@ -187,6 +197,8 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
   const warnings: string[] = [];
   const binaries: NonNullable<KernelFilter['binaries']>[number][] = [];
   const binaryPrefixes: NonNullable<KernelFilter['binaryPrefixes']>[number][] = [];
+  const executables: NonNullable<KernelFilter['executables']>[number][] = [];
+  const executablePrefixes: NonNullable<KernelFilter['executablePrefixes']>[number][] = [];
   const pathPrefixes: KernelFilter['pathPrefixes'][number][] = [];
   const cgroups: NonNullable<KernelFilter['cgroups']>[number][] = [];
   const ports: NonNullable<KernelFilter['ports']>[number][] = [];
@@ -218,10 +230,30 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
     const extra = { ...(rateLimit && { rateLimit }), ...(selKinds && { kinds: selKinds }) };
 
     if (key === 'binaries') {
-      check.strings(sel.binaries, `${where}.binaries`).forEach((name, j) => {
+      check.strings(sel.binaries, `${where}.binaries`).forEach((path, j) => {
         const at = `${where}.binaries[${j}]`;
+        if (!path.startsWith('/')) {
+          check.fail(at, `'${path}' is not an absolute path: binaries match the executable's full path (e.g. /usr/bin/${path}); to match the process name (comm), use comms: [${path}]`);
+        }
+        const bytes = Buffer.byteLength(path, 'utf8');
+        if (bytes > EXE_PATH_MAX_BYTES) check.fail(at, `is ${bytes} bytes; at most ${EXE_PATH_MAX_BYTES}`);
+        executables.push({ path, action, ...extra });
+      });
+    } else if (key === 'binaryPrefixes') {
+      check.strings(sel.binaryPrefixes, `${where}.binaryPrefixes`).forEach((prefix, j) => {
+        const at = `${where}.binaryPrefixes[${j}]`;
+        if (!prefix.startsWith('/')) {
+          check.fail(at, `'${prefix}' is not an absolute path: binaryPrefixes match the executable's full path; to match a process name prefix (comm), use commPrefixes: [${prefix}]`);
+        }
+        const bytes = Buffer.byteLength(prefix, 'utf8');
+        if (bytes > C.filterPrefixMax) check.fail(at, `is ${bytes} bytes; at most ${C.filterPrefixMax}`);
+        executablePrefixes.push({ prefix, action, ...extra });
+      });
+    } else if (key === 'comms') {
+      check.strings(sel.comms, `${where}.comms`).forEach((name, j) => {
+        const at = `${where}.comms[${j}]`;
         if (name.includes('/')) {
-          check.fail(at, `'${name}' is a path: binaries match the process name (comm), so write '${name.slice(name.lastIndexOf('/') + 1)}'`);
+          check.fail(at, `'${name}' is a path: comms match the process name, so write '${name.slice(name.lastIndexOf('/') + 1)}' (or use binaries: [${name}] for the executable)`);
         }
         const bytes = Buffer.byteLength(name, 'utf8');
         if (bytes > COMM_MAX_BYTES) {
@@ -229,11 +261,11 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
         }
         binaries.push({ comm: name, action, ...extra });
       });
-    } else if (key === 'binaryPrefixes') {
-      check.strings(sel.binaryPrefixes, `${where}.binaryPrefixes`).forEach((prefix, j) => {
+    } else if (key === 'commPrefixes') {
+      check.strings(sel.commPrefixes, `${where}.commPrefixes`).forEach((prefix, j) => {
         const bytes = Buffer.byteLength(prefix, 'utf8');
         if (bytes > COMM_MAX_BYTES) {
-          check.fail(`${where}.binaryPrefixes[${j}]`, `'${prefix}' is ${bytes} bytes; a process name has at most ${COMM_MAX_BYTES}`);
+          check.fail(`${where}.commPrefixes[${j}]`, `'${prefix}' is ${bytes} bytes; a process name has at most ${COMM_MAX_BYTES}`);
         }
         binaryPrefixes.push({ prefix, action, ...extra });
       });
@@ -284,12 +316,17 @@ export function parseTracingPolicy(text: string, source = 'policy', opts: ParseO
     check.fail('spec.selectors', `list ${pathPrefixes.length} path prefixes in all; the kernel filter holds ${C.filterPrefixes}`);
   }
   if (binaryPrefixes.length > C.filterCommPrefixes) {
-    check.fail('spec.selectors', `list ${binaryPrefixes.length} binary prefixes in all; the kernel filter holds ${C.filterCommPrefixes}`);
+    check.fail('spec.selectors', `list ${binaryPrefixes.length} comm prefixes in all; the kernel filter holds ${C.filterCommPrefixes}`);
+  }
+  if (executablePrefixes.length > C.filterExePrefixes) {
+    check.fail('spec.selectors', `list ${executablePrefixes.length} binary prefixes in all; the kernel filter holds ${C.filterExePrefixes}`);
   }
   const filter: KernelFilter = {
     binaries,
     pathPrefixes,
     ...(binaryPrefixes.length > 0 && { binaryPrefixes }),
+    ...(executables.length > 0 && { executables }),
+    ...(executablePrefixes.length > 0 && { executablePrefixes }),
     ...(cgroups.length > 0 && { cgroups }),
     ...(onlyCgroups !== undefined && { onlyCgroups }),
     ...(ports.length > 0 && { ports }),

@@ -8,6 +8,9 @@ const C = ABI.constants;
 /** Comm is the kernel's task name: at most 15 bytes (TASK_COMM_LEN - 1). */
 export const COMM_MAX_BYTES = C.commLen - 1;
 
+/** An executable path selector: the kernel keeps PAL_PATH_MAX bytes with the NUL. */
+export const EXE_PATH_MAX_BYTES = C.pathMax - 1;
+
 /**
  * drop: the events never leave the kernel, counted in `filtered`. sigkill: see setFilter. post: emitted (the
  * default), at most at its rateLimit when it has one (the rest counted in `rate_limited`).
@@ -29,7 +32,10 @@ export interface SelectorOptions {
 
 /** The whole in-kernel filter; setFilter replaces the previous one. */
 export interface KernelFilter {
-  /** By task comm (the first 15 bytes of the exec'd file name, or what prctl(PR_SET_NAME) set). */
+  /**
+   * By task comm (the first 15 bytes of the exec'd file name, or what prctl(PR_SET_NAME) set). TracingPolicy
+   * `comms`; the policy's `binaries` are `executables` below.
+   */
   readonly binaries: readonly ({ readonly comm: string; readonly action: FilterAction } & SelectorOptions)[];
   /**
    * By the path of open/openat/openat2 as the kernel resolved it (the opened file, walked to the task's root;
@@ -37,8 +43,15 @@ export interface KernelFilter {
    * also matches the string as passed at sys_enter, before the open runs. Absolute prefixes only.
    */
   readonly pathPrefixes: readonly { readonly prefix: string; readonly action: 'drop' | 'sigkill' }[];
-  /** By comm prefix; an exact `binaries` entry for the same task wins over any prefix. */
+  /** By comm prefix; an exact `binaries` entry for the same task wins over any prefix. TracingPolicy `commPrefixes`. */
   readonly binaryPrefixes?: readonly ({ readonly prefix: string; readonly action: FilterAction } & SelectorOptions)[];
+  /**
+   * By the process' executable: mm->exe_file's path as the kernel resolved it, to the process' root (what a
+   * container sees: /usr/bin/curl, not the overlay's host path). Exact; TracingPolicy `binaries`.
+   */
+  readonly executables?: readonly ({ readonly path: string; readonly action: FilterAction } & SelectorOptions)[];
+  /** By executable path prefix; an exact `executables` entry wins over any prefix. TracingPolicy `binaryPrefixes`. */
+  readonly executablePrefixes?: readonly ({ readonly prefix: string; readonly action: FilterAction } & SelectorOptions)[];
   /** By cgroup v2 id: tasks in that cgroup or below it (the deepest listed cgroup wins). */
   readonly cgroups?: readonly ({ readonly id: number; readonly action: 'drop' | 'post' } & SelectorOptions)[];
   /** When set: only tasks in these cgroups (or below) are seen; every other task's events are dropped. */
@@ -173,6 +186,34 @@ export function resolveKernelFilter(filter: KernelFilter): NativeFilter {
     if (bytes > COMM_MAX_BYTES) throw invalid(`${where}.prefix is ${bytes} bytes; a comm has at most ${COMM_MAX_BYTES}`);
     return { prefix: p.prefix, ...keyed(p, where, ['drop', 'sigkill', 'post']) };
   });
+  const exes = new Map<string, NativeKeyed>();
+  optionalList(filter.executables, 'executables').forEach((raw, i) => {
+    const where = `filter.executables[${i}]`;
+    const e = raw as { path?: unknown; action?: unknown } & SelectorOptions;
+    if (typeof e.path !== 'string' || !e.path.startsWith('/') || e.path.includes('\0')) {
+      throw invalid(`${where}.path must be an absolute path without NUL, got ${JSON.stringify(e.path)}`);
+    }
+    const bytes = Buffer.byteLength(e.path, 'utf8');
+    if (bytes > EXE_PATH_MAX_BYTES) throw invalid(`${where}.path is ${bytes} bytes; at most ${EXE_PATH_MAX_BYTES}`);
+    mergeKeyed(exes, e.path, keyed(e, where, ['drop', 'sigkill', 'post']), where);
+  });
+  if (exes.size > C.filterExeEntries) {
+    throw invalid(`filter.executables has ${exes.size} distinct paths; at most ${C.filterExeEntries}`);
+  }
+  const exePrefixList = optionalList(filter.executablePrefixes, 'executablePrefixes');
+  if (exePrefixList.length > C.filterExePrefixes) {
+    throw invalid(`filter.executablePrefixes has ${exePrefixList.length} entries; at most ${C.filterExePrefixes}`);
+  }
+  const exePrefixes = exePrefixList.map((raw, i) => {
+    const where = `filter.executablePrefixes[${i}]`;
+    const p = raw as { prefix?: unknown; action?: unknown } & SelectorOptions;
+    if (typeof p.prefix !== 'string' || !p.prefix.startsWith('/') || p.prefix.includes('\0')) {
+      throw invalid(`${where}.prefix must be an absolute path without NUL, got ${JSON.stringify(p.prefix)}`);
+    }
+    const bytes = Buffer.byteLength(p.prefix, 'utf8');
+    if (bytes > C.filterPrefixMax) throw invalid(`${where}.prefix is ${bytes} bytes; at most ${C.filterPrefixMax}`);
+    return { prefix: p.prefix, ...keyed(p, where, ['drop', 'sigkill', 'post']) };
+  });
   if (filter.pathPrefixes.length > C.filterPrefixes) {
     throw invalid(`filter.pathPrefixes has ${filter.pathPrefixes.length} entries; at most ${C.filterPrefixes}`);
   }
@@ -228,6 +269,8 @@ export function resolveKernelFilter(filter: KernelFilter): NativeFilter {
   return {
     binaries: [...comms].map(([comm, k]) => ({ comm, ...k })),
     binaryPrefixes: commPrefixes,
+    exes: [...exes].map(([path, k]) => ({ path, ...k })),
+    exePrefixes,
     pathPrefixes,
     cgroups: [...cgroups].map(([id, k]) => ({ id, ...k })),
     cgroupOnly: only !== undefined,

@@ -398,7 +398,7 @@ test('hot reload through the policy file: a change applies without reloading the
   const file = join(policyDir, 'policy.yaml');
   const policy = (name: string, selectors: string): string =>
     `apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: ${name}}\nspec:\n  selectors:${selectors}\n`;
-  writeFileSync(file, policy('drop-it', `\n    - binaries: [${cat.comm}]\n      action: Drop`));
+  writeFileSync(file, policy('drop-it', `\n    - comms: [${cat.comm}]\n      action: Drop`));
   const metrics = new Metrics();
   const value = async (name: string): Promise<number> => (await metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
   let applied = 0;

@@ -98,6 +98,9 @@ export interface NativeKeyed {
 export interface NativeFilter {
   binaries: ({ comm: string } & NativeKeyed)[];
   binaryPrefixes: ({ prefix: string } & NativeKeyed)[];
+  /** Executable paths, exact (pal_filter_exe) and prefix (pal_filter_exe_prefix); optional for older callers. */
+  exes?: ({ path: string } & NativeKeyed)[];
+  exePrefixes?: ({ prefix: string } & NativeKeyed)[];
   pathPrefixes: { prefix: string; actions: number }[];
   cgroups: ({ id: number } & NativeKeyed)[];
   cgroupOnly: boolean;

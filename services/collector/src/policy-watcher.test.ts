@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'palisade-watch-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function policy(name: string, comm = 'kubelet'): string {
-  return `apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: ${name}}\nspec:\n  selectors:\n    - binaries: [${comm}]\n      action: Drop\n`;
+  return `apiVersion: palisade.dev/v1alpha1\nkind: TracingPolicy\nmetadata: {name: ${name}}\nspec:\n  selectors:\n    - comms: [${comm}]\n      action: Drop\n`;
 }
 
 function setup(file: string, opts: { checkIntervalMs?: number; apply?: (p: TracingPolicy) => void } = {}) {

@@ -206,7 +206,10 @@ export class ProcessCache {
     const ppid = proc.ppid ?? 0;
     let self: Entry | undefined;
     if (event.kind === KIND_EXEC) {
-      self = this.execEntry(pid, ppid, event.exec?.filename ?? '', proc.comm ?? '', event.timeUnixNano ?? 0);
+      // The executable as the kernel resolved it (bprm->file, to the process' root), not the string passed to execve
+      // ("./x", a symlink): the same path the TracingPolicy's binaries selectors match.
+      const exec = event.exec;
+      self = this.execEntry(pid, ppid, exec?.resolvedFilename || exec?.filename || '', proc.comm ?? '', event.timeUnixNano ?? 0);
     } else {
       self = this.current(pid, ppid, proc.comm ?? '');
       if (event.kind === KIND_EXIT) this.exit(pid);
@@ -311,7 +314,7 @@ export class ProcessCache {
     }
     let binary = '';
     try {
-      binary = readlinkSync(`${this.procRoot}/${pid}/exe`);
+      binary = exeInRoot(readlinkSync(`${this.procRoot}/${pid}/exe`), readlinkSync(`${this.procRoot}/${pid}/root`));
     } catch {
       // kernel threads have no exe; a zombie has lost it
     }
@@ -376,4 +379,17 @@ export function readBootId(procRoot = '/proc'): string {
   } catch {
     return '00000000';
   }
+}
+
+/**
+ * A process' executable as its own root sees it, from /proc/<pid>/exe and /proc/<pid>/root as the collector reads
+ * them (both in the collector's mount namespace): a container process' /usr/bin/curl reads as
+ * <rootfs>/usr/bin/curl, and its root as <rootfs>, so the root is cut off. That is what the kernel's exe walk gives
+ * (to the task's root), so process.binary means the same path whether the process cache saw the exec or met the
+ * process later (started before the collector). An exe outside the root (or an unreachable root) stays as read.
+ */
+export function exeInRoot(exe: string, root: string): string {
+  if (root === '/' || root === '') return exe;
+  const base = root.endsWith('/') ? root.slice(0, -1) : root;
+  return exe.startsWith(`${base}/`) ? exe.slice(base.length) : exe;
 }
