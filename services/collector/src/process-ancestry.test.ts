@@ -39,7 +39,7 @@ test('exec: the process carries an exec id and its parent and grandparent (found
   const pid = await run('exec cat /etc/hostname');
   const ev = await waitFor('exec of cat', () => execOf(pid, /\/cat$/));
   assert.match(ev.process?.execId ?? '', new RegExp(`^${readBootId()}:${pid}:k\\d+$`));
-  assert.equal(ev.process?.binary, ev.exec?.filename);
+  assert.equal(ev.process?.binary, ev.exec?.resolvedFilename || ev.exec?.filename, 'the executable as the kernel resolved it');
   const [parent, grandparent, ...rest] = ev.process?.ancestors ?? [];
   assert.equal(parent?.pid, process.pid);
   assert.equal(parent?.binary, readlinkSync('/proc/self/exe'));
@@ -59,7 +59,7 @@ test('exec: a grandchild\'s parent is the shell whose exec we saw, with that exe
     () => execs.find((e) => e.process?.ppid === shPid && /\/cat$/.test(e.exec?.filename ?? '')));
   const [parent, grandparent] = cat.process?.ancestors ?? [];
   assert.equal(parent?.pid, shPid);
-  assert.equal(parent?.binary, sh.exec?.filename);
+  assert.equal(parent?.binary, sh.exec?.resolvedFilename || sh.exec?.filename);
   assert.equal(parent?.execId, sh.process?.execId);
   assert.notEqual(cat.process?.execId, sh.process?.execId);
   assert.equal(grandparent?.pid, process.pid);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pb, type palisade } from '@palisade/common';
 import { waitFor } from '@palisade/common/testing';
-import { parseProcStat, ProcessCache, readBootId } from './process-cache.js';
+import { exeInRoot, parseProcStat, ProcessCache, readBootId } from './process-cache.js';
 
 type RawEvent = palisade.v1.IRawEvent;
 
@@ -220,5 +220,28 @@ describe('ProcessCache from events', () => {
     assert.equal(cache.get(102), undefined, 'the oldest unreferenced one went');
     for (let pid = 200; pid < 300; pid++) cache.annotate(exec(pid, 0, '/bin/x', pid));
     assert.equal(cache.stats().entries, 4);
+  });
+});
+
+describe('process.binary is the executable in the process\' own root', () => {
+  it('a /proc exe below the process\' root is cut to its root; a host process keeps it', () => {
+    const rootfs = '/run/containerd/io.containerd.runtime.v2.task/k8s.io/3f4e/rootfs';
+    assert.equal(exeInRoot(`${rootfs}/usr/bin/curl`, rootfs), '/usr/bin/curl');
+    assert.equal(exeInRoot(`${rootfs}/usr/bin/curl`, `${rootfs}/`), '/usr/bin/curl');
+    assert.equal(exeInRoot('/usr/bin/curl', '/'), '/usr/bin/curl');
+    // Outside the root (an fd passed in, or a root the collector cannot see): left as read.
+    assert.equal(exeInRoot('/usr/bin/curl', rootfs), '/usr/bin/curl');
+    assert.equal(exeInRoot(`${rootfs}x/usr/bin/curl`, rootfs), `${rootfs}x/usr/bin/curl`);
+  });
+
+  it('an exec sets the kernel-resolved path, not the string passed to execve', () => {
+    const cache = new ProcessCache({ procRoot: mkdtempSync(join(tmpdir(), 'palisade-noproc-')), bootId: '00000000' });
+    const ev: RawEvent = {
+      kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, timeUnixNano: 1_700_000_000_000_000_000,
+      process: { pid: 77001, tid: 77001, ppid: 1, comm: 'python3' },
+      exec: { filename: './python3', resolvedFilename: '/usr/bin/python3.11' },
+    };
+    cache.annotate(ev);
+    assert.equal(ev.process?.binary, '/usr/bin/python3.11');
   });
 });
