@@ -74,8 +74,12 @@ function seconds(ms: number): string {
 }
 
 export class AlertDeduper {
-  // Insertion order is opening order, and every window is windowMs long: the first entry always ends first.
   readonly #windows = new Map<string, Window>();
+  // Windows in opening order; every window is windowMs long, so the oldest open one always ends first. Closed ones
+  // are skipped lazily. (Not the Map's own order: V8 keeps deleted Map entries as holes until it rehashes, so
+  // asking a Map for its first entry after many deletes at the front walks all of them.)
+  #order: Window[] = [];
+  #head = 0;
 
   constructor(private readonly opts: DedupOptions) {}
 
@@ -112,7 +116,8 @@ export class AlertDeduper {
         if (u) publish.push(u);
       }
       while (this.#windows.size >= this.opts.maxKeys) {
-        const oldest = this.#windows.values().next().value as Window;
+        const oldest = this.#oldest();
+        if (oldest === undefined) break;
         this.#windows.delete(oldest.key);
         const u = this.#update(oldest, nowMs);
         if (u) { publish.push(u); overflowed.add(u); }
@@ -121,28 +126,53 @@ export class AlertDeduper {
       a.firstSeenUnixNano = nowMs * 1e6;
       a.lastSeenUnixNano = nowMs * 1e6;
       a.dedupWindowMs = this.opts.windowMs;
-      this.#windows.set(key, { key, first: a, last: a, firstSeenMs: nowMs, lastSeenMs: nowMs, endMs: nowMs + this.opts.windowMs, suppressed: 0 });
+      const opened: Window = { key, first: a, last: a, firstSeenMs: nowMs, lastSeenMs: nowMs, endMs: nowMs + this.opts.windowMs, suppressed: 0 };
+      this.#windows.set(key, opened);
+      this.#order.push(opened);
       publish.push(a);
     }
     return { publish, suppressed, overflowed };
   }
 
+  /**
+   * Closes, without an update, the windows these first firings opened: their publish failed, and the batch will be
+   * delivered again and open them anew (what they counted is counted again then).
+   */
+  forget(firsts: readonly palisade.v1.IAlert[]): void {
+    for (const a of firsts) {
+      const w = this.#windows.get(a.dedupKey ?? '');
+      if (w?.first === a) this.#windows.delete(w.key);
+    }
+  }
+
   /** When the next window ends (ms), or undefined when none is open. */
   nextDeadline(): number | undefined {
-    const first = this.#windows.values().next();
-    return first.done ? undefined : first.value.endMs;
+    return this.#oldest()?.endMs;
   }
 
   /** Closes the windows that ended by nowMs; returns the updates of those that counted something. */
   expire(nowMs: number): palisade.v1.IAlert[] {
     const out: palisade.v1.IAlert[] = [];
-    for (const w of this.#windows.values()) {
-      if (w.endMs > nowMs) break;
+    for (let w = this.#oldest(); w !== undefined && w.endMs <= nowMs; w = this.#oldest()) {
       this.#windows.delete(w.key);
       const u = this.#update(w, nowMs);
       if (u) out.push(u);
     }
     return out;
+  }
+
+  /** The oldest open window; drops closed ones from the front of the order (and compacts it now and then). */
+  #oldest(): Window | undefined {
+    while (this.#head < this.#order.length) {
+      const w = this.#order[this.#head]!;
+      if (this.#windows.get(w.key) === w) break;
+      this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
+    return this.#order[this.#head];
   }
 
   /** Closes every window (shutdown); returns the updates of those that counted something. */
@@ -153,6 +183,8 @@ export class AlertDeduper {
       if (u) out.push(u);
     }
     this.#windows.clear();
+    this.#order = [];
+    this.#head = 0;
     return out;
   }
 

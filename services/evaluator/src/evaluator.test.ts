@@ -292,3 +292,52 @@ describe('alert dedup', () => {
     assert.ok(alerts.every((a) => a.updateOf === '' && a.dedupKey === ''));
   });
 });
+
+test('/readyz detail names the active policy (its bundle revision) and the open dedup windows', async (t) => {
+  const bus = new MemoryBus({ partitions: 1 });
+  t.after(() => bus.close());
+  const engine = Object.assign(new FakeEngine(), { detail: () => ({ revision: 'r9', source: '/b.tar.gz' }) });
+  const evaluator = new Evaluator({ bus, metrics: new Metrics(), logger: silentLogger, groupId: 'e', engine,
+    dedup: { windowMs: 60_000, maxKeys: 10 } });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  const d = evaluator.detail() as { policy?: { revision: string }; dedupWindows?: number; lag?: number };
+  assert.equal(d.policy?.revision, 'r9');
+  assert.equal(d.dedupWindows, 0);
+  assert.equal(typeof d.lag, 'number');
+});
+
+test('dedup: a first alert whose send failed is published when its batch comes again, not counted as a repeat', async (t) => {
+  let failures = 2;
+  class FlakyBus extends MemoryBus {
+    override producer() {
+      const inner = super.producer();
+      return {
+        send: async (topic: string, messages: Parameters<typeof inner.send>[1]) => {
+          if (topic === TOPICS.alerts && failures > 0) {
+            failures--;
+            throw new PalisadeError('BUS_SEND_FAILED', 'broker away', { retriable: true });
+          }
+          await inner.send(topic, messages);
+        },
+      };
+    }
+  }
+  const bus = new FlakyBus({ partitions: 1, maxBatch: 1000 });
+  t.after(() => bus.close());
+  const evaluator = new Evaluator({ bus, metrics: new Metrics(), logger: silentLogger, groupId: 'evaluator', engine: new FakeEngine(),
+    dedup: { windowMs: 600_000, maxKeys: 100 } });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  const alerts: palisade.v1.Alert[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.alerts], handler: async (b) => { for (const m of b) alerts.push(pb.Alert.decode(m.value)); } });
+  await bus.producer().send(TOPICS.enriched, [{ key: 'uid-a', value: pb.EnrichedEventBatch.encode({ node: NODE,
+    events: [1, 2, 3].map((pid) => enriched(pid, '/etc/shadow', 'uid-a')) }).finish() }]);
+  await waitFor('the first alert, after two failed sends', () => alerts.length >= 1);
+  assert.equal(failures, 0);
+  assert.equal(alerts[0]?.updateOf, '');
+  assert.equal(alerts[0]?.id, `PAL-T01:${NODE}:1`);
+  await evaluator.stop();
+  await waitFor('the update', () => alerts.length >= 2);
+  assert.equal(Number(alerts[1]?.suppressed), 2, 'the redelivered repeats are counted once');
+});

@@ -36,6 +36,7 @@ export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
   private readonly m;
   private readonly dedup: AlertDeduper;
   private dedupTimer: NodeJS.Timeout | undefined;
+  private dedupDue = 0;
   /** Updates that are due but not yet published (a send failed): tried again on the next tick. */
   private pendingUpdates: { alert: palisade.v1.IAlert; reason: FlushReason }[] = [];
   private flushing: Promise<void> | undefined;
@@ -110,8 +111,20 @@ export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
     if (fired.length === 0) return;
     // A redelivered batch (at-least-once) counts into the same windows: at worst a repeat is counted twice.
     const { publish, suppressed, overflowed } = this.dedup.admit(fired, Date.now());
+    if (publish.length > 0) {
+      try {
+        await this.send(publish);
+      } catch (err) {
+        // The batch comes again (retry, or the retry topic): its first firings must then be published, not counted
+        // into the windows they opened now. Updates closed by this batch are already out of the windows: kept.
+        this.dedup.forget(publish.filter((a) => !a.updateOf));
+        this.pendingUpdates.push(...publish.filter((a) => a.updateOf)
+          .map((alert) => ({ alert, reason: overflowed.has(alert) ? 'overflow' as const : 'window_end' as const })));
+        this.armDedupTimer();
+        throw err;
+      }
+    }
     for (const a of suppressed) this.m.suppressed.inc({ rule_id: a.ruleId ?? '' });
-    if (publish.length > 0) await this.send(publish);
     const now = Date.now();
     for (const a of publish) {
       if (a.updateOf) { this.m.updates.inc({ reason: overflowed.has(a) ? 'overflow' : 'window_end' }); this.opts.onAlert?.(a); continue; }
@@ -135,11 +148,17 @@ export class Evaluator extends ConsumerStage<palisade.v1.EnrichedEventBatch> {
     }));
   }
 
-  // One timer, set for the end of the oldest open window (the first to end), re-armed after each expiry.
+  // One timer, set for the end of the oldest open window (the first to end), or in a second when updates wait for a
+  // failed send to be tried again; re-armed after each flush, never while one runs (it would publish them twice).
   private armDedupTimer(): void {
-    if (this.dedupTimer !== undefined || this.state === 'draining' || this.state === 'stopped') return;
-    const due = this.pendingUpdates.length > 0 ? Date.now() + 1000 : this.dedup.nextDeadline();
-    if (due === undefined) return;
+    if (this.flushing !== undefined || this.state === 'draining' || this.state === 'stopped') return;
+    const due = Math.min(this.dedup.nextDeadline() ?? Infinity, this.pendingUpdates.length > 0 ? Date.now() + 1000 : Infinity);
+    if (due === Infinity) return;
+    if (this.dedupTimer !== undefined) {
+      if (this.dedupDue <= due) return;
+      clearTimeout(this.dedupTimer);
+    }
+    this.dedupDue = due;
     this.dedupTimer = setTimeout(() => {
       this.dedupTimer = undefined;
       this.flushing = this.flushDue().finally(() => { this.flushing = undefined; this.armDedupTimer(); });
