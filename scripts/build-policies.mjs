@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Compiles policies/ into what the evaluator loads, under build/policies/ (gitignored):
-//   bundle.tar.gz   `opa build -t wasm -e palisade/main/alerts` output, kept for `opa inspect` and bundle servers
+//   bundle.tar.gz   `opa build -t wasm -e palisade/main/alerts` output, with the rule metadata below added to its
+//                   .manifest as `metadata.palisade` and a content revision: what --policy-bundle loads, from a file
+//                   or a bundle server (services/evaluator/src/bundle.ts); `opa inspect` still reads it
 //   policy.wasm     extracted from the bundle; PolicyEngine.load({ wasmPath })
 //   data.json       the bundle's base data (policies/data.json; `{}` when there is none); the wasm does not embed it,
 //                   the engine passes it to setData()
@@ -19,11 +21,12 @@
 //   --policies  the Rego sources (default policies/); --out where the outputs go (default build/policies/)
 // Exit codes: 0 ok, 1 check/test/build failed, 3 no opa binary found.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 export const ENTRYPOINT = 'palisade/main/alerts';
 const RULES_PACKAGE = ['palisade', 'rules'];
@@ -184,6 +187,40 @@ export function readTar(buf) {
   return files;
 }
 
+// A ustar writer for the repacked bundle: regular files only, names split into prefix/name when over 100 bytes.
+// Keep what it writes readable by readTar above and by services/evaluator/src/bundle.ts.
+export function writeTar(files) {
+  const blocks = [];
+  for (const [path, body] of files) {
+    const header = Buffer.alloc(512);
+    let name = path;
+    let prefix = '';
+    if (Buffer.byteLength(name) > 100) {
+      const cut = name.lastIndexOf('/', 155);
+      if (cut <= 0 || Buffer.byteLength(name.slice(cut + 1)) > 100) throw new BuildError(`tar: name too long: ${path}`);
+      prefix = name.slice(0, cut);
+      name = name.slice(cut + 1);
+    }
+    header.write(name, 0, 100, 'utf8');
+    header.write('0000600\0', 100);
+    header.write('0000000\0', 108);
+    header.write('0000000\0', 116);
+    header.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124);
+    header.write('00000000000\0', 136);
+    header.write('        ', 148); // checksum is computed over spaces here
+    header.write('0', 156);
+    header.write('ustar\0', 257);
+    header.write('00', 263);
+    header.write(prefix, 345, 155, 'utf8');
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
 function fail(where, message) {
   throw new BuildError(`${where}: ${message}`);
 }
@@ -261,6 +298,15 @@ function build(bin, version, { policiesDir, outDir, outputs }) {
   const rules = ruleMetadata(inspected);
   if (rules.length === 0) fail('policies/', 'no rules under data.palisade.rules');
   const metadata = { entrypoint: ENTRYPOINT, opa_version: version, rules };
+  // The bundle carries its rule metadata in the .manifest (OPA keeps `metadata` as arbitrary JSON), so that policy,
+  // data and metadata travel, and are swapped, as one file. The revision is a digest of what the evaluator runs.
+  const manifestBytes = files.get('.manifest') ?? fail(bundleTmp, 'no .manifest in the bundle');
+  const manifest = JSON.parse(manifestBytes.toString('utf8'));
+  const revision = createHash('sha256').update(wasm).update(data).update(JSON.stringify(rules)).digest('hex').slice(0, 16);
+  files.set('.manifest', Buffer.from(JSON.stringify({ ...manifest, revision, metadata: { ...manifest.metadata, palisade: metadata } })));
+  writeFileSync(bundleTmp, gzipSync(writeTar([...files].map(([p, b]) => [`/${p}`, b]))));
+  // opa must still read the repacked bundle as its own.
+  opa(bin, ['inspect', '--format', 'json', relative(root, bundleTmp)], { capture: true });
   renameSync(bundleTmp, outputs.bundle);
   writeAtomic(outputs.wasm, wasm);
   writeAtomic(outputs.data, data);

@@ -133,7 +133,8 @@ export async function benchPipeline(opts: PipelineBenchOptions, teardown: Teardo
   const keyDir = mkdtempSync(join(tmpdir(), 'palisade-bench-keys-'));
   teardown.add('alert keys', () => rmSync(keyDir, { recursive: true, force: true }));
   const keys = writeAlertKeys(keyDir);
-  const keyArgs: Partial<Record<Stage, string[]>> = { evaluator: keys.evaluatorArgs, responder: keys.responderArgs };
+  // Latency is measured per alert, so every firing must be one: alert dedup off.
+  const keyArgs: Partial<Record<Stage, string[]>> = { evaluator: ['--alert-dedup-window-ms', '0', ...keys.evaluatorArgs], responder: keys.responderArgs };
   for (const s of STAGES) {
     running.push(await startService(s, `services/${s}/dist/main.js`,
       ['--kafka', kafka.brokers.join(','), '--node', 'bench', '--log-level', 'warn', ...(keyArgs[s] ?? [])], { env }));

@@ -38,7 +38,9 @@ const deadLetters: palisade.v1.DeadLetter[] = [];
 const undecodable: { topic: string; offset: string }[] = [];
 
 async function start(name: (typeof STAGES)[number], args: string[]): Promise<ServiceProcess> {
-  const keyArgs = name === 'evaluator' ? keys?.evaluatorArgs : name === 'responder' ? keys?.responderArgs : [];
+  // A short dedup window: a later test's repeat of the shadow read is a new alert or the window's update within 1 s.
+  const keyArgs = name === 'evaluator' ? ['--alert-dedup-window-ms', '1000', ...(keys?.evaluatorArgs ?? [])]
+    : name === 'responder' ? keys?.responderArgs : [];
   const s = await startService(name, `services/${name}/dist/main.js`, ['--kafka', (broker?.brokers ?? []).join(','),
     ...(broker?.security?.serviceArgs(`palisade-${name}`) ?? []), ...(keyArgs ?? []), '--log-level', 'warn', ...args]);
   services.push(s);

@@ -137,7 +137,8 @@ export class Drill {
         return [...common, '--kubeconfig', this.kubeconfig, '--dry-run=false', '--max-actions-per-minute', '100000',
           '--kube-request-timeout-ms', '2000', '--kube-attempts', '4', ...this.keys.responderArgs];
       case 'evaluator':
-        return [...common, ...this.keys.evaluatorArgs];
+        // Every open must give its own alert here (the drills count them), so alert dedup is off.
+        return [...common, '--alert-dedup-window-ms', '0', ...this.keys.evaluatorArgs];
       case 'enricher':
         return [...common, '--kubeconfig', this.kubeconfig, '--node', NODE];
       case 'collector':

@@ -203,7 +203,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const keyDir = mkdtempSync(join(tmpdir(), 'palisade-soak-keys-'));
     started.keyDir = keyDir;
     const keys = writeAlertKeys(keyDir);
-    const extra = { responder: keys.responderArgs, evaluator: keys.evaluatorArgs, enricher: [] };
+    // Loss is alerts expected minus alerts received, one per record: alert dedup would fold them, so it is off.
+    const extra = { responder: keys.responderArgs, evaluator: ['--alert-dedup-window-ms', '0', ...keys.evaluatorArgs], enricher: [] };
     for (const stage of ['responder', 'evaluator', 'enricher'] as const) {
       opts.log(`starting the ${stage}`);
       const s = await startService(stage, `services/${stage}/dist/main.js`, [...common, ...extra[stage]], { readyTimeoutMs: 120_000 });

@@ -205,3 +205,139 @@ test('without a signing key alerts go out unsigned', async (t) => {
   await waitFor('the alert', () => alerts.length >= 1);
   assert.equal(alerts[0]?.headers['palisade-signature'], undefined);
 });
+
+// ---- Dedup: repeats within the window are a count on the first alert, published at the window's end.
+
+async function dedupSetup(t: TestContext, dedup: { windowMs: number; maxKeys: number }) {
+  const bus = new MemoryBus({ partitions: 2, maxBatch: 1000 });
+  t.after(() => bus.close());
+  const metrics = new Metrics();
+  const evaluator = new Evaluator({ bus, metrics, logger: silentLogger, groupId: 'evaluator', engine: new FakeEngine(), dedup });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  const alerts: palisade.v1.Alert[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.alerts],
+    handler: async (b) => { for (const m of b) alerts.push(pb.Alert.decode(m.value)); } });
+  /** n shadow reads in pod `uid`, pids from pid0, in one record (one batch: one evaluator decision time). */
+  const fire = (uid: string, n: number, pid0 = 1): Promise<void> => bus.producer().send(TOPICS.enriched, [{
+    key: uid, value: pb.EnrichedEventBatch.encode({ node: NODE, events: Array.from({ length: n }, (_, i) => enriched(pid0 + i, '/etc/shadow', uid)) }).finish(),
+  }]);
+  return { evaluator, metrics, alerts, fire };
+}
+
+describe('alert dedup', () => {
+  test('1000 identical firings: one alert at once, and one update with suppressed 999 at the window\'s end', async (t) => {
+    const { alerts, fire, metrics } = await dedupSetup(t, { windowMs: 500, maxKeys: 100 });
+    await fire('uid-a', 1000);
+    await waitFor('the update', () => alerts.length >= 2);
+    const [first, update] = alerts;
+    assert.equal(first?.updateOf, '');
+    assert.equal(first?.id, `PAL-T01:${NODE}:1`);
+    assert.equal(first?.dedupKey, 'PAL-T01|uid-a||/etc/shadow');
+    assert.equal(update?.updateOf, first?.id);
+    assert.equal(Number(update?.suppressed), 999);
+    assert.equal(update?.event?.event?.process?.pid, 1000);
+    assert.match(update?.message ?? '', /^suppressed 999: /);
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_alerts_suppressed_total', { rule_id: 'PAL-T01' }), 999);
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_alert_updates_total', { reason: 'window_end' }), 1);
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_alerts_total', { rule_id: 'PAL-T01' }), 1);
+    await waitFor('the window closed', async () => (await metricValue(metrics, 'palisade_evaluator_dedup_windows')) === 0);
+    assert.equal(alerts.length, 2);
+  });
+
+  test('two pods: two alerts, and an update each', async (t) => {
+    const { alerts, fire } = await dedupSetup(t, { windowMs: 300, maxKeys: 100 });
+    await fire('uid-a', 3);
+    await fire('uid-b', 5, 100);
+    await waitFor('both updates', () => alerts.filter((a) => a.updateOf !== '').length >= 2);
+    const firsts = alerts.filter((a) => a.updateOf === '').map((a) => a.event?.pod?.uid).sort();
+    assert.deepEqual(firsts, ['uid-a', 'uid-b']);
+    const counts = alerts.filter((a) => a.updateOf !== '').map((a) => [a.event?.pod?.uid, Number(a.suppressed)]).sort();
+    assert.deepEqual(counts, [['uid-a', 2], ['uid-b', 4]]);
+  });
+
+  test('bounded state: beyond maxKeys the oldest window is closed early with its count', async (t) => {
+    const { alerts, fire, metrics } = await dedupSetup(t, { windowMs: 600_000, maxKeys: 2 });
+    await fire('uid-a', 10);
+    await fire('uid-b', 1, 100);
+    await waitFor('two alerts', () => alerts.length >= 2);
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_dedup_windows'), 2);
+    await fire('uid-c', 1, 200);
+    await waitFor('the early update and the third alert', () => alerts.length >= 4);
+    const [, , update, third] = alerts;
+    assert.equal(update?.event?.pod?.uid, 'uid-a');
+    assert.equal(Number(update?.suppressed), 9);
+    assert.equal(third?.event?.pod?.uid, 'uid-c');
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_alert_updates_total', { reason: 'overflow' }), 1);
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_dedup_windows'), 2);
+  });
+
+  test('open windows are published when the evaluator stops (flush on close)', async (t) => {
+    const { alerts, fire, evaluator, metrics } = await dedupSetup(t, { windowMs: 600_000, maxKeys: 100 });
+    await fire('uid-a', 5);
+    await waitFor('the first alert', () => alerts.length >= 1);
+    await waitFor('all five counted', async () => (await metricValue(metrics, 'palisade_evaluator_alerts_suppressed_total', { rule_id: 'PAL-T01' })) === 4);
+    assert.equal(alerts.length, 1);
+    await evaluator.stop();
+    await waitFor('the update', () => alerts.length >= 2);
+    assert.equal(alerts[1]?.updateOf, alerts[0]?.id);
+    assert.equal(Number(alerts[1]?.suppressed), 4);
+    assert.equal(await metricValue(metrics, 'palisade_evaluator_alert_updates_total', { reason: 'shutdown' }), 1);
+  });
+
+  test('window 0: every firing is published', async (t) => {
+    const { alerts, fire } = await dedupSetup(t, { windowMs: 0, maxKeys: 100 });
+    await fire('uid-a', 20);
+    await waitFor('20 alerts', () => alerts.length >= 20);
+    assert.ok(alerts.every((a) => a.updateOf === '' && a.dedupKey === ''));
+  });
+});
+
+test('/readyz detail names the active policy (its bundle revision) and the open dedup windows', async (t) => {
+  const bus = new MemoryBus({ partitions: 1 });
+  t.after(() => bus.close());
+  const engine = Object.assign(new FakeEngine(), { detail: () => ({ revision: 'r9', source: '/b.tar.gz' }) });
+  const evaluator = new Evaluator({ bus, metrics: new Metrics(), logger: silentLogger, groupId: 'e', engine,
+    dedup: { windowMs: 60_000, maxKeys: 10 } });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  const d = evaluator.detail() as { policy?: { revision: string }; dedupWindows?: number; lag?: number };
+  assert.equal(d.policy?.revision, 'r9');
+  assert.equal(d.dedupWindows, 0);
+  assert.equal(typeof d.lag, 'number');
+});
+
+test('dedup: a first alert whose send failed is published when its batch comes again, not counted as a repeat', async (t) => {
+  let failures = 2;
+  class FlakyBus extends MemoryBus {
+    override producer() {
+      const inner = super.producer();
+      return {
+        send: async (topic: string, messages: Parameters<typeof inner.send>[1]) => {
+          if (topic === TOPICS.alerts && failures > 0) {
+            failures--;
+            throw new PalisadeError('BUS_SEND_FAILED', 'broker away', { retriable: true });
+          }
+          await inner.send(topic, messages);
+        },
+      };
+    }
+  }
+  const bus = new FlakyBus({ partitions: 1, maxBatch: 1000 });
+  t.after(() => bus.close());
+  const evaluator = new Evaluator({ bus, metrics: new Metrics(), logger: silentLogger, groupId: 'evaluator', engine: new FakeEngine(),
+    dedup: { windowMs: 600_000, maxKeys: 100 } });
+  await evaluator.start();
+  t.after(() => evaluator.stop());
+  const alerts: palisade.v1.Alert[] = [];
+  await bus.consume({ groupId: 'reader', topics: [TOPICS.alerts], handler: async (b) => { for (const m of b) alerts.push(pb.Alert.decode(m.value)); } });
+  await bus.producer().send(TOPICS.enriched, [{ key: 'uid-a', value: pb.EnrichedEventBatch.encode({ node: NODE,
+    events: [1, 2, 3].map((pid) => enriched(pid, '/etc/shadow', 'uid-a')) }).finish() }]);
+  await waitFor('the first alert, after two failed sends', () => alerts.length >= 1);
+  assert.equal(failures, 0);
+  assert.equal(alerts[0]?.updateOf, '');
+  assert.equal(alerts[0]?.id, `PAL-T01:${NODE}:1`);
+  await evaluator.stop();
+  await waitFor('the update', () => alerts.length >= 2);
+  assert.equal(Number(alerts[1]?.suppressed), 2, 'the redelivered repeats are counted once');
+});

@@ -43,11 +43,36 @@ export interface PolicyEngineOptions {
   maxMemoryPages?: number;
 }
 
-/** What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`. */
+/** What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`, and optionally `"key"`. */
 interface RuleHit {
   index: number;
   ruleId: string;
   message: string;
+  /** What makes two firings of the rule on one pod the same for dedup (alert-dedup.ts); "" for the default key. */
+  key: string;
+}
+
+/** Why compiled parts did not make an engine: the label of palisade_evaluator_bundle_loads_total (bundle.ts). */
+export type PolicyLoadReason = 'bad_wasm' | 'wrong_entrypoint' | 'bad_data';
+
+/** POLICY_LOAD_FAILED with the part at fault, so a bundle swap can count why it was refused. */
+export class PolicyLoadError extends PalisadeError {
+  constructor(readonly reason: PolicyLoadReason, message: string, cause?: unknown) {
+    super('POLICY_LOAD_FAILED', cause === undefined ? message : `${message}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** What PolicyEngine.create compiles: a bundle's parts (bundle.ts) or the build's files (PolicyEngine.load). */
+export interface PolicyParts {
+  wasm: Uint8Array;
+  rules: readonly RuleMetadata[];
+  /** The policy's own base data; `overlay` is merged over it. */
+  data: Record<string, unknown>;
+  overlay?: Record<string, unknown>;
+  /** Where the parts came from, for error messages. */
+  where: string;
+  batchSize?: number;
+  maxMemoryPages?: number;
 }
 
 const SEVERITY: Readonly<Record<RuleSeverity, palisade.v1.Severity>> = {
@@ -145,14 +170,15 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
   const hits: RuleHit[] = [];
   for (const item of first.result as unknown[]) {
     if (!isRecord(item)) throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert is not an object');
-    const { index, rule_id: ruleId, message } = item;
+    const { index, rule_id: ruleId, message, key } = item;
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= batchLength) {
       throw new PalisadeError('POLICY_EVAL_FAILED', `policy alert index ${String(index)} outside the batch of ${batchLength}`);
     }
     if (typeof ruleId !== 'string' || typeof message !== 'string') {
       throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert lacks a string rule_id or message');
     }
-    hits.push({ index, ruleId, message });
+    if (key !== undefined && typeof key !== 'string') throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert key is not a string');
+    hits.push({ index, ruleId, message, key: key ?? '' });
   }
   return hits.sort((a, b) => a.index - b.index || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
 }
@@ -200,20 +226,33 @@ export class PolicyEngine {
     const rules = parseMetadata(parse(metadataJson, opts.metadataPath));
     const baseData = parse(dataJson, dataPath);
     if (!isRecord(baseData)) throw loadFailed(`${dataPath}: data must be an object`);
-    const data = opts.data ? mergeData(baseData, opts.data) : baseData;
+    return PolicyEngine.create({
+      wasm, rules, data: baseData, where: opts.wasmPath, batchSize,
+      ...(opts.data && { overlay: opts.data }), ...(opts.maxMemoryPages !== undefined && { maxMemoryPages: opts.maxMemoryPages }),
+    });
+  }
 
+  /** Compiles the wasm with its data (overlay merged over the base) and checks the entrypoint. */
+  static async create(parts: PolicyParts): Promise<PolicyEngine> {
+    const batchSize = parts.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw loadFailed(`batchSize must be a positive integer, got ${batchSize}`);
+    const data = parts.overlay ? mergeData(parts.data, parts.overlay) : parts.data;
     let policy: LoadedPolicy;
     try {
-      policy = await loadPolicy(wasm, { initial: 16, maximum: opts.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES });
+      policy = await loadPolicy(parts.wasm, { initial: 16, maximum: parts.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES });
+    } catch (err) {
+      throw new PolicyLoadError('bad_wasm', `cannot load ${parts.where}`, err);
+    }
+    try {
       policy.setData(data);
     } catch (err) {
-      throw loadFailed(`cannot load ${opts.wasmPath}`, err);
+      throw new PolicyLoadError('bad_data', `cannot set the data of ${parts.where}`, err);
     }
     const entrypoints: unknown = policy.entrypoints;
     if (!isRecord(entrypoints) || !Object.hasOwn(entrypoints, POLICY_ENTRYPOINT)) {
-      throw loadFailed(`${opts.wasmPath} has no entrypoint ${POLICY_ENTRYPOINT}`);
+      throw new PolicyLoadError('wrong_entrypoint', `${parts.where} has no entrypoint ${POLICY_ENTRYPOINT}`);
     }
-    return new PolicyEngine(policy, rules, batchSize);
+    return new PolicyEngine(policy, parts.rules, batchSize);
   }
 
   /** The rules the loaded policy carries, by id. */
@@ -293,6 +332,8 @@ export class PolicyEngine {
       mitreTechnique: rule?.mitre ?? '',
       actions: rule ? [...rule.actions] : [],
       message: hit.message,
+      // The rule's own dedup key; the deduper (alert-dedup.ts) replaces it with the full key it counted under.
+      ...(hit.key !== '' && { dedupKey: hit.key }),
       event: source,
       timeUnixNano: nowUnixNano,
     });

@@ -174,6 +174,19 @@ test('an alert that recommends no action publishes nothing', async (t) => {
   assert.equal(calls.length, 1);
 });
 
+test('a dedup update ("suppressed N") is not a new detection: no decision, no record, counted', async (t) => {
+  const { bus, respond, actions, calls, metrics } = await setup(t, { dedupeWindowMs: 0 });
+  // Its pod was never acted on and the responder's own dedupe is off: acted on as a detection, it would be quarantined.
+  const update = { ...alert({ uid: 'uid-u' }), updateOf: 'PAL-T01:node-1:0', suppressed: 41 };
+  await bus.producer().send(TOPICS.alerts, [signed(update)]);
+  const [r] = await respond(alert({ uid: 'uid-b' }));
+  assert.equal(r?.target?.uid, 'uid-b');
+  assert.equal(actions.length, 1);
+  assert.deepEqual(calls.map((c) => c.pod.uid), ['uid-b']);
+  const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'palisade_responder_alert_updates_total');
+  assert.equal(m?.values[0]?.value, 1);
+});
+
 // ---- Trust: only signed alerts, only for pods on the reporting node.
 
 async function untrusted(metrics: Metrics, reason: string): Promise<number> {

@@ -7,6 +7,10 @@
 // dead-lettered with the reason and counted (palisade_responder_untrusted_alerts_total), and nothing is done or
 // recorded on the actions topic for it.
 //
+// A dedup update (update_of set: "suppressed N" repeats of an alert already published, alert-dedup.ts in the
+// evaluator) is no new detection: it is counted (palisade_responder_alert_updates_total) and never decided, so no
+// action and no ActionRecord. The first alert of its window was the one decided on.
+//
 // Rails, in order: the alert must name a pod; protected namespaces are never touched; one pod is acted on once per
 // dedupe window; at most maxActionsPerMinute writes; dry-run (the default) reads but never writes.
 import {
@@ -82,6 +86,8 @@ export class Responder extends ConsumerStage<AlertRecord> {
       untrusted: opts.metrics.counter('palisade_responder_untrusted_alerts_total',
         'Alerts refused without a decision (dead-lettered), by why: unsigned, unknown_key, bad_signature, node_mismatch.',
         ['reason']),
+      updates: opts.metrics.counter('palisade_responder_alert_updates_total',
+        'Dedup update alerts ("suppressed N" of an alert already decided on) received and not acted on.'),
     };
   }
 
@@ -103,6 +109,12 @@ export class Responder extends ConsumerStage<AlertRecord> {
   }
 
   private async respond(alert: palisade.v1.Alert, msg: IncomingMessage): Promise<void> {
+    if (alert.updateOf !== '') {
+      this.m.updates.inc();
+      this.opts.logger.debug('dedup update: not a new detection, not acted on', { alertId: alert.id, updateOf: alert.updateOf,
+        suppressed: Number(alert.suppressed) });
+      return;
+    }
     const wants = alert.actions.filter((a) => a === 'quarantine' || a === 'deny_egress');
     if (wants.length === 0) return; // alert-only rule: nothing to decide
     const pod = alert.event?.pod;
