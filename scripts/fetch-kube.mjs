@@ -4,7 +4,8 @@
 // into .cache/kube/<stamp>/bin, recorded in .cache/kube/current. Once per machine: a marker holds the pins the
 // binaries came from, so a second run takes milliseconds and a changed pin builds again.
 //
-//   node scripts/fetch-kube.mjs [--quiet] [--force] [--only kube-apiserver,kubectl,etcd,helm]
+//   node scripts/setup.mjs --only kube      (or: PALISADE_{KUBERNETES,ETCD,HELM}_VERSION=... node scripts/fetch-kube.mjs
+//                                            [--quiet] [--force] [--only kube-apiserver,kubectl,etcd,helm])
 //
 // Why wrapper modules: `go install k8s.io/kubernetes/cmd/kube-apiserver@v` is refused, because Kubernetes' go.mod
 // replaces its 33 staging modules (k8s.io/api, k8s.io/apiserver, ...) with ./staging/src directories. A wrapper
@@ -19,10 +20,11 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { goBin } from './toolchain.mjs';
 
-export const KUBE_PINS = {
-  kubernetes: process.env.PALISADE_KUBERNETES_VERSION || 'v1.37.2',
-  etcd: process.env.PALISADE_ETCD_VERSION || 'v3.7.3',
-  helm: process.env.PALISADE_HELM_VERSION || 'v3.22.0',
+// The pins live in scripts/setup.mjs (PINS), which passes them here; run alone, this script needs them set.
+const KUBE_PINS = {
+  kubernetes: process.env.PALISADE_KUBERNETES_VERSION,
+  etcd: process.env.PALISADE_ETCD_VERSION,
+  helm: process.env.PALISADE_HELM_VERSION,
 };
 const TOOLS = ['kube-apiserver', 'kubectl', 'etcd', 'helm'];
 
@@ -37,6 +39,9 @@ const die = (msg) => {
   process.stderr.write(`fetch-kube: ${msg}\n`);
   process.exit(1);
 };
+for (const [k, v] of Object.entries(KUBE_PINS)) {
+  if (!v) die(`no ${k} version: run node scripts/setup.mjs --only kube (it passes the pins), or set PALISADE_${k.toUpperCase()}_VERSION`);
+}
 for (const t of only) if (!TOOLS.includes(t)) die(`unknown tool ${JSON.stringify(t)} (one of ${TOOLS.join(', ')})`);
 
 const go = goBin();
