@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Sets up whatever is missing, then builds: system packages, the OPA compiler, the Kafka jars, npm dependencies,
 // generated protobuf code, the BPF objects and the addon, the ABI registry code, the policies (Rego -> wasm), the
-// TypeScript build, and the kernels of the kernel matrix (Debian's 6.1 and qemu to boot it: scripts/kernels.mjs).
+// TypeScript build, the tests' Kubernetes control plane (scripts/fetch-kube.mjs), and the kernels of the kernel matrix (Debian's 6.1 and qemu to boot it: scripts/kernels.mjs).
 // Every step checks first and does nothing when its output is current, so a second run takes seconds.
 // Uses only Node's standard library: it runs before `npm ci` on a fresh clone.
 //
@@ -24,6 +24,10 @@ export const PINS = {
   kafka: '3.9.1',
   /** Debian 12's Linux 6.1 ABI that the kernel matrix boots (linux-image-<this>-amd64-unsigned). */
   kernel: '6.1.0-50',
+  /** The tests' control plane (scripts/fetch-kube.mjs builds them with this machine's Go). */
+  kubernetes: 'v1.37.2',
+  etcd: 'v3.7.3',
+  helm: 'v3.22.0',
 };
 
 /**
@@ -148,6 +152,14 @@ const steps = {
       { env: { ...process.env, PALISADE_KAFKA_VERSION: PINS.kafka } });
   },
 
+  kube() {
+    // kube-apiserver, etcd, kubectl, helm for the tests' real control plane (test/support/kube-cluster.ts).
+    run(process.execPath, [join(root, 'scripts/fetch-kube.mjs'), ...(quiet ? ['--quiet'] : [])], {
+      env: { ...process.env, PALISADE_KUBERNETES_VERSION: PINS.kubernetes, PALISADE_ETCD_VERSION: PINS.etcd,
+        PALISADE_HELM_VERSION: PINS.helm },
+    });
+  },
+
   kernels() {
     run(process.execPath, [join(root, 'scripts/kernels.mjs'), ...(quiet ? ['--quiet'] : [])],
       { env: { ...process.env, PALISADE_KERNEL_6_1: PINS.kernel } });
@@ -166,7 +178,7 @@ const steps = {
   },
 };
 
-const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'abi', 'policies', 'kafka', 'kernels', 'build'];
+const order = ['packages', 'mounts', 'opa', 'npm', 'proto', 'native', 'abi', 'policies', 'kafka', 'kube', 'kernels', 'build'];
 const t0 = Date.now();
 try {
   for (const name of order) {

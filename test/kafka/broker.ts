@@ -5,11 +5,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, closeSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { freePort, killOnExit, startWatchdog } from '../support/child-guard.js';
 import { waitFor } from '@palisade/common/testing';
 import { createTestCa, testCaUnavailableReason } from './test-ca.js';
 
@@ -117,19 +117,6 @@ function jaasQuote(v: string): string {
   return `"${v.replace(/["\\]/g, '')}"`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('kafka: no free port'))));
-    });
-  });
-}
-
 function tail(file: string, lines: number): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -153,24 +140,6 @@ function jvmArgs(root: string, home: string, logDir: string): string[] {
     '-cp',
     `${join(home, 'libs')}/*`,
   ];
-}
-
-// Children still running when this process exits normally (a test that never calls stop()) are killed with it.
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-// For the exits that run no handler (SIGKILL, or the test runner's SIGTERM on a timeout): a shell that waits for EOF
-// on a pipe only this process holds, then kills the JVM and removes its temp dir. A 512 MB broker left behind would
-// starve a 2-core machine.
-function startWatchdog(jvmPid: number, tmp: string): ChildProcess {
-  const script = 'read _; kill -9 "$1" 2>/dev/null; rm -rf "$2"';
-  const dog = spawn('sh', ['-c', script, 'watchdog', String(jvmPid), tmp], { stdio: ['pipe', 'ignore', 'ignore'] });
-  dog.unref();
-  // The pipe must not keep this process alive on its own either.
-  (dog.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
-  return dog;
 }
 
 async function waitReady(client: BrokerClientConfig, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -307,12 +276,12 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<RunningKafka>
     const out = openSync(jvmLog, 'a');
     const child = spawn('java', [...jvmArgs(root, home, logDir), 'kafka.Kafka', config], { stdio: ['ignore', out, out] });
     closeSync(out);
-    running.add(child);
+    const forget = killOnExit(child);
     const exited = new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.once('error', () => resolve());
     });
-    void exited.then(() => running.delete(child));
+    void exited.then(forget);
     const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid, tmp);
     return { child, exited, watchdog };
   };

@@ -14,8 +14,14 @@ export interface TestCa {
   /** Broker keystore (PKCS#12: its key and certificate chain), as ssl.keystore.location. */
   keystoreFile: string;
   keystorePassword: string;
-  /** Issues a client certificate (for mutual TLS) whose subject CN is cn; returns the PEM files. */
-  issueClient(cn: string): { certFile: string; keyFile: string };
+  /** The server certificate (127.0.0.1, localhost) and its key as PEM files, for servers that read PEM. */
+  serverCertFile: string;
+  serverKeyFile: string;
+  /**
+   * Issues a client certificate (for mutual TLS) whose subject CN is cn (and O is org: Kubernetes reads O as the
+   * user's groups); returns the PEM files.
+   */
+  issueClient(cn: string, org?: string): { certFile: string; keyFile: string };
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -36,9 +42,10 @@ export function createTestCa(dir: string): TestCa {
   // One day is plenty for a test; RSA because every JDK's PEM reader takes it.
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1',
     '-subj', '/CN=palisade-test-ca'], dir);
-  const issue = (name: string, cn: string, ext: string): void => {
+  const issue = (name: string, cn: string, ext: string, org?: string): void => {
     writeFileSync(join(dir, `${name}.ext`), ext);
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+    const subj = `/CN=${cn}${org !== undefined ? `/O=${org}` : ''}`;
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj], dir);
     openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`,
       '-days', '1', '-extfile', `${name}.ext`], dir);
   };
@@ -49,9 +56,10 @@ export function createTestCa(dir: string): TestCa {
   const caFile = join(dir, 'ca.pem');
   return {
     caFile, caPem: readFileSync(caFile, 'utf8'), keystoreFile, keystorePassword,
-    issueClient: (cn) => {
+    serverCertFile: join(dir, 'broker.pem'), serverKeyFile: join(dir, 'broker.key'),
+    issueClient: (cn, org) => {
       const name = `client-${cn.replace(/[^a-z0-9-]/gi, '_')}`;
-      issue(name, cn, 'extendedKeyUsage=clientAuth\n');
+      issue(name, cn, 'extendedKeyUsage=clientAuth\n', org);
       return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`) };
     },
   };
