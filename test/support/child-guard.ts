@@ -32,10 +32,12 @@ export function killOnExit(child: ChildProcess): () => void {
 /**
  * For the exits that run no handler (SIGKILL, or the test runner's SIGTERM on a timeout): a shell that waits for EOF
  * on a pipe only this process holds, then kills pid and removes dir. A server left behind would starve a 2-core
- * machine. Kill the returned watchdog before a deliberate stop that must keep dir.
+ * machine. Kill the returned watchdog before a deliberate stop that must keep dir (dir '' removes nothing).
  */
-export function startWatchdog(pid: number, dir: string): ChildProcess {
-  const script = 'read _; kill -9 "$1" 2>/dev/null; rm -rf "$2"';
+export function startWatchdog(pid: number, dir = '', opts: { group?: boolean } = {}): ChildProcess {
+  // group: pid leads its own process group (spawned detached), and the whole group goes: `npm start` leaves its
+  // node child behind otherwise.
+  const script = `read _; kill -9 ${opts.group === true ? '-- -"$1"' : '"$1"'} 2>/dev/null; [ -z "$2" ] || rm -rf "$2"`;
   const dog = spawn('sh', ['-c', script, 'watchdog', String(pid), dir], { stdio: ['pipe', 'ignore', 'ignore'] });
   dog.unref();
   // The pipe must not keep this process alive on its own either.

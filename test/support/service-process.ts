@@ -1,23 +1,13 @@
 // Runs a Palisade service as its own process, the way an operator would, and waits until /readyz says ready.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@palisade/common/testing';
+import { freePort, killOnExit, startWatchdog } from './child-guard.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface ServiceProcess {
   name: string;
@@ -40,7 +30,11 @@ export async function startService(name: string, script: string, args: string[],
   const child = spawn(cmd ?? process.execPath, [...cmdArgs, ...args, '--metrics-port', String(metricsPort),
     '--metrics-host', '127.0.0.1'], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: REPO_ROOT,
+    // Its own process group, so the watchdog takes npm's children too when this test process is killed outright.
+    detached: true,
   });
+  const forget = killOnExit(child);
+  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid, '', { group: true });
   const stdoutLines: string[] = [];
   let err = '';
   let partial = '';
@@ -55,6 +49,7 @@ export async function startService(name: string, script: string, args: string[],
   });
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); if (err.length > 4_000_000) err = err.slice(-2_000_000); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  void exited.then(() => { forget(); watchdog?.kill('SIGKILL'); });
   const svc: ServiceProcess = {
     name, child, metricsPort, stdoutLines,
     stderr: () => err,
