@@ -5,17 +5,33 @@ import { AlertSigner, stageResilience, type Bus, type Logger, type Metrics, type
 import type { EvaluatorConfig } from './config.js';
 import { Evaluator } from './evaluator.js';
 import { PolicyEngine } from './policy-engine.js';
+import { TuningWatcher } from './tuning-watcher.js';
 
 /** build/policies of this installation (services/evaluator/dist/ -> repo root). */
 export const DEFAULT_POLICY_DIR = fileURLToPath(new URL('../../../build/policies/', import.meta.url));
 
 export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus; metrics: Metrics; logger: Logger },
-  opts: { onAlert?: (a: palisade.v1.IAlert) => void; signer?: AlertSigner } = {}): Promise<{ service: Evaluator; engine: PolicyEngine }> {
+  opts: { onAlert?: (a: palisade.v1.IAlert) => void; signer?: AlertSigner } = {},
+): Promise<{ service: Evaluator; engine: PolicyEngine; tuning: TuningWatcher | undefined }> {
   // Read before anything else loads, so a bad key file stops the start with a config error.
   const signer = opts.signer ?? (cfg.alertSigningKeyFile !== '' ? AlertSigner.fromFile(cfg.alertSigningKeyFile) : undefined);
   const dir = cfg.policyDir !== '' ? resolve(cfg.policyDir) : DEFAULT_POLICY_DIR;
-  const engine = await PolicyEngine.load({ wasmPath: join(dir, 'policy.wasm'), metadataPath: join(dir, 'metadata.json') });
+  const excepted = shared.metrics.counter('palisade_evaluator_alerts_excepted_total',
+    'Alerts a rule raised that a tuning exception silenced, by rule and exception name.', ['rule_id', 'exception']);
+  const engine = await PolicyEngine.load({
+    wasmPath: join(dir, 'policy.wasm'), metadataPath: join(dir, 'metadata.json'),
+    onExcepted: (ruleId, exception) => excepted.inc({ rule_id: ruleId, exception }),
+  });
   const logger = shared.logger.child({ stage: 'evaluator' });
+  // Before the first event: a tuning that does not load stops the start (CONFIG_INVALID), like a bad flag.
+  let tuning: TuningWatcher | undefined;
+  if (cfg.tuning !== '') {
+    tuning = new TuningWatcher({
+      path: resolve(cfg.tuning), knownRules: () => new Set(engine.rules.keys()), apply: (t) => engine.setTuning(t),
+      logger, metrics: shared.metrics, checkIntervalMs: cfg.tuningCheckIntervalMs,
+    });
+    tuning.start();
+  }
   logger.info('policies loaded', { dir, rules: [...engine.rules.keys()], eventKinds: [...engine.eventKinds] });
   if (signer) logger.info('alerts are signed', { keyId: signer.keyId });
   else logger.warn('alerts are not signed (no --alert-signing-key-file): a responder will refuse every one of them');
@@ -27,5 +43,5 @@ export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus;
     bus: shared.bus, metrics: shared.metrics, logger, groupId: cfg.evaluatorGroup, engine,
     ...(opts.onAlert && { onAlert: opts.onAlert }), ...(signer && { signer }),
   });
-  return { service, engine };
+  return { service, engine, tuning };
 }

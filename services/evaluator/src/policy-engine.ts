@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PalisadeError, pb, type palisade } from '@palisade/common';
 import { isRegoEventKind, toRegoEvent, type RegoEvent, type RegoEventKind } from './rego-input.js';
+import { EMPTY_TUNING, isEnabled, tuningData, type Tuning } from './tuning.js';
 
 /** Keep in sync with ENTRYPOINT in scripts/build-policies.mjs and policies/main.rego. */
 export const POLICY_ENTRYPOINT = 'palisade/main/alerts';
@@ -38,16 +39,25 @@ export interface PolicyEngineOptions {
   dataPath?: string;
   /** Merged over the base data: objects key by key, anything else replaced (a denied_ports list replaces the list). */
   data?: Record<string, unknown>;
+  /** Rule tuning (tuning.ts), merged over the data as data.palisade.tuning; setTuning() replaces it later. */
+  tuning?: Tuning;
+  /** Called for every alert a tuning exception silenced (the rule fired; the alert is not published). */
+  onExcepted?: (ruleId: string, exception: string) => void;
   /** Events per wasm evaluation. */
   batchSize?: number;
   maxMemoryPages?: number;
 }
 
-/** What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`. */
+/**
+ * What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`, and what the tuning
+ * (policies/lib/tuning.rego) adds: "severity" when overridden, "excepted_by" when an exception matched.
+ */
 interface RuleHit {
   index: number;
   ruleId: string;
   message: string;
+  severity?: RuleSeverity;
+  exceptedBy?: string;
 }
 
 const SEVERITY: Readonly<Record<RuleSeverity, palisade.v1.Severity>> = {
@@ -145,14 +155,20 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
   const hits: RuleHit[] = [];
   for (const item of first.result as unknown[]) {
     if (!isRecord(item)) throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert is not an object');
-    const { index, rule_id: ruleId, message } = item;
+    const { index, rule_id: ruleId, message, severity, excepted_by: exceptedBy } = item;
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= batchLength) {
       throw new PalisadeError('POLICY_EVAL_FAILED', `policy alert index ${String(index)} outside the batch of ${batchLength}`);
     }
     if (typeof ruleId !== 'string' || typeof message !== 'string') {
       throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert lacks a string rule_id or message');
     }
-    hits.push({ index, ruleId, message });
+    if (severity !== undefined && !isSeverity(severity)) {
+      throw new PalisadeError('POLICY_EVAL_FAILED', `policy alert severity ${String(severity)} is not a severity`);
+    }
+    if (exceptedBy !== undefined && typeof exceptedBy !== 'string') {
+      throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert excepted_by is not a string');
+    }
+    hits.push({ index, ruleId, message, ...(severity !== undefined && { severity }), ...(exceptedBy !== undefined && { exceptedBy }) });
   }
   return hits.sort((a, b) => a.index - b.index || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
 }
@@ -160,18 +176,25 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
 export class PolicyEngine {
   readonly #policy: LoadedPolicy;
   readonly #rules: ReadonlyMap<string, RuleMetadata>;
-  readonly #kinds: ReadonlySet<RegoEventKind>;
+  #kinds: ReadonlySet<RegoEventKind>;
   readonly #batchSize: number;
+  /** The bundle's data with the configured overrides: what the tuning is merged over at every setTuning. */
+  readonly #data: Record<string, unknown>;
+  #tuning: Tuning = EMPTY_TUNING;
+  readonly #onExcepted: ((ruleId: string, exception: string) => void) | undefined;
   #evaluations = 0;
   #eventsEvaluated = 0;
   #eventsSkipped = 0;
   readonly #alertsByRule = new Map<string, number>();
 
-  private constructor(policy: LoadedPolicy, rules: readonly RuleMetadata[], batchSize: number) {
+  private constructor(policy: LoadedPolicy, rules: readonly RuleMetadata[], batchSize: number, data: Record<string, unknown>,
+    opts: PolicyEngineOptions) {
     this.#policy = policy;
     this.#rules = new Map(rules.map((r) => [r.id, r]));
     this.#kinds = new Set(rules.flatMap((r) => r.eventKinds));
     this.#batchSize = batchSize;
+    this.#data = data;
+    this.#onExcepted = opts.onExcepted;
   }
 
   static async load(opts: PolicyEngineOptions): Promise<PolicyEngine> {
@@ -213,7 +236,29 @@ export class PolicyEngine {
     if (!isRecord(entrypoints) || !Object.hasOwn(entrypoints, POLICY_ENTRYPOINT)) {
       throw loadFailed(`${opts.wasmPath} has no entrypoint ${POLICY_ENTRYPOINT}`);
     }
-    return new PolicyEngine(policy, rules, batchSize);
+    const engine = new PolicyEngine(policy, rules, batchSize, data, opts);
+    if (opts.tuning) engine.setTuning(opts.tuning);
+    return engine;
+  }
+
+  /**
+   * Makes `tuning` the one in force: data.palisade.tuning is replaced (merged over the bundle's data, so tuning a
+   * bundle ships stays unless overridden), and event kinds only disabled rules read stop reaching OPA. Validate it
+   * against `rules` first (tuning.ts); a rule id unknown here is harmless to the Rego, but a sign of a mix-up.
+   */
+  setTuning(tuning: Tuning): void {
+    try {
+      this.#policy.setData(mergeData(this.#data, { palisade: { tuning: tuningData(tuning) } }));
+    } catch (err) {
+      throw loadFailed('cannot set the tuning data', err);
+    }
+    this.#tuning = tuning;
+    this.#kinds = new Set([...this.#rules.values()].filter((r) => isEnabled(tuning, r.id)).flatMap((r) => r.eventKinds));
+  }
+
+  /** The tuning in force (EMPTY_TUNING until setTuning). */
+  get tuning(): Tuning {
+    return this.#tuning;
   }
 
   /** The rules the loaded policy carries, by id. */
@@ -221,7 +266,7 @@ export class PolicyEngine {
     return this.#rules;
   }
 
-  /** Event kinds at least one rule reads; events of other kinds are skipped before OPA. */
+  /** Event kinds at least one enabled rule reads; events of other kinds are skipped before OPA. */
   get eventKinds(): ReadonlySet<RegoEventKind> {
     return this.#kinds;
   }
@@ -271,6 +316,10 @@ export class PolicyEngine {
       this.#evaluations++;
       this.#eventsEvaluated += batch.length;
       for (const hit of parseHits(raw, batch.length)) {
+        if (hit.exceptedBy !== undefined) {
+          this.#onExcepted?.(hit.ruleId, hit.exceptedBy);
+          continue;
+        }
         // parseHits checked the index against batch.length.
         const { source, rego } = batch[hit.index]!;
         alerts.push(this.#alert(hit, source, rego, nowUnixNano));
@@ -289,7 +338,7 @@ export class PolicyEngine {
       id: `${hit.ruleId}:${rego.node}:${rego.process.pid}:${rego.time_unix_nano}`,
       ruleId: hit.ruleId,
       title: rule?.title ?? hit.ruleId,
-      severity: rule ? SEVERITY[rule.severity] : pb.Severity.SEVERITY_UNSPECIFIED,
+      severity: hit.severity ? SEVERITY[hit.severity] : rule ? SEVERITY[rule.severity] : pb.Severity.SEVERITY_UNSPECIFIED,
       mitreTechnique: rule?.mitre ?? '',
       actions: rule ? [...rule.actions] : [],
       message: hit.message,
