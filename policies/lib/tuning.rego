@@ -55,7 +55,7 @@ matches(x, e) if {
 
 unknown_key(x) if {
 	some f, _ in x
-	not f in (fields | {"name", "rules"})
+	not f in (fields | {"name", "rules", "reason"})
 }
 
 values(v) := v if is_array(v)

@@ -94,6 +94,7 @@ test_an_empty_or_unknown_exception_matches_nothing if {
 	not m({}, open_ev)
 	not tuning.matches({"name": "x", "rules": ["PAL-001"]}, open_ev)
 	not m({"namespace": "shop", "namspace": "ci"}, open_ev)
+	m({"namespace": "shop", "reason": "why"}, open_ev)
 }
 
 test_exception_hit_names_the_first_match_of_that_rule_only if {
