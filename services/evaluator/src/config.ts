@@ -7,8 +7,8 @@ export const evaluatorSchema = {
   metricsPort: int('Port of /metrics, /healthz and /readyz', 'PALISADE_EVALUATOR_METRICS_PORT', 9466, 0, 65535),
   policyDir: str('Folder with policy.wasm and metadata.json (built from policies/ by npm run setup); empty: build/policies',
     'PALISADE_POLICY_DIR', ''),
-  tuning: str('Rule tuning: a RuleTuning YAML/JSON file, or a folder of them (a mounted ConfigMap: every *.yaml, *.yml and ' +
-    '*.json in it, merged); re-read on change, a bad change keeps the previous tuning. Empty: no tuning (policies/README.md "Tuning")',
+  tuning: str('Rule tuning: a RuleTuning YAML/JSON file, or a folder of them (a mounted ConfigMap: its .yaml, .yml and .json files, ' +
+    'merged); re-read on change, a bad change keeps the previous tuning. Empty: no tuning (policies/README.md "Tuning")',
   'PALISADE_TUNING', ''),
   tuningCheckIntervalMs: int('How often the tuning is re-checked besides fs.watch; 0: load once, never reload',
     'PALISADE_TUNING_CHECK_MS', 5000),

@@ -99,6 +99,7 @@ exceptions:
       - name: f
         image: []
 colour: blue
+metadata: { name: x, owner: me }
 `);
     for (const want of [
       'rules.PAL-002.enabled: must be true or false',
@@ -113,6 +114,7 @@ colour: blue
       'rules.PAL-001.exceptions[5].binary: "/usr/bin/[ab": unbalanced [ ] in the glob',
       'rules.PAL-001.exceptions[6].image: an empty list matches nothing',
       'a.yaml: colour: unknown key',
+      'a.yaml: metadata.owner: unknown key',
     ]) assert.ok(msg.includes(want), `missing ${JSON.stringify(want)} in:\n${msg}`);
   });
 
@@ -146,6 +148,15 @@ colour: blue
       { file: 'a.yaml', text: `${HEAD}rules:\n  PAL-001:\n    exceptions: [{name: x, namespace: ci}]\n` },
       { file: 'b.yaml', text: `${HEAD}exceptions: [{name: x, rules: [PAL-001], user: 0}]\n` },
     ]), /b\.yaml: exceptions\[0\]: exception name x is already used for PAL-001 in a\.yaml \(rules\.PAL-001\.exceptions\[0\]\)/);
+  });
+});
+
+describe('deploy/tuning/example.yaml', () => {
+  it('is a valid tuning for the rules in policies/ (it is what the docs show)', () => {
+    const t = loadTuning(join(ROOT, 'deploy/tuning'), KNOWN);
+    assert.equal(t.rules.get('PAL-004')?.enabled?.value, false);
+    assert.deepEqual(t.rules.get('PAL-002')?.exceptions.map((x) => x.name), ['ci-build-shells', 'notebook-terminals']);
+    assert.deepEqual(t.globalExceptions.map((x) => [x.name, x.rules]), [['security-scanner', ['PAL-001', 'PAL-004']]]);
   });
 });
 

@@ -166,6 +166,10 @@ class TuningBuilder {
     if (doc.apiVersion !== TUNING_API_VERSION) p('apiVersion', `must be ${TUNING_API_VERSION}, got ${JSON.stringify(doc.apiVersion)}`);
     if (doc.kind !== TUNING_KIND) p('kind', `must be ${TUNING_KIND}, got ${JSON.stringify(doc.kind)}`);
     this.#unknownKeys(doc, ['apiVersion', 'kind', 'metadata', 'rules', 'exceptions'], '', p);
+    if (doc.metadata !== undefined) {
+      if (!isRecord(doc.metadata)) p('metadata', 'must be a mapping (name, labels, annotations)');
+      else this.#unknownKeys(doc.metadata, ['name', 'labels', 'annotations'], 'metadata', p);
+    }
     if (doc.rules !== undefined) {
       if (!isRecord(doc.rules)) p('rules', 'must be a mapping of rule id to its settings');
       else for (const [id, settings] of Object.entries(doc.rules)) this.#rule(id, settings, file, p);
