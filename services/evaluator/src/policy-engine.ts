@@ -247,12 +247,18 @@ export class PolicyEngine {
    * against `rules` first (tuning.ts); a rule id unknown here is harmless to the Rego, but a sign of a mix-up.
    */
   setTuning(tuning: Tuning): void {
+    this.#applyData(tuning);
+    this.#tuning = tuning;
+  }
+
+  // The one place the wasm's data is set after load: the base data with the tuning over it. Whatever replaces the
+  // policy or its base data (a bundle swap) calls this with this.#tuning, so the tuning in force survives the swap.
+  #applyData(tuning: Tuning): void {
     try {
       this.#policy.setData(mergeData(this.#data, { palisade: { tuning: tuningData(tuning) } }));
     } catch (err) {
       throw loadFailed('cannot set the tuning data', err);
     }
-    this.#tuning = tuning;
     this.#kinds = new Set([...this.#rules.values()].filter((r) => isEnabled(tuning, r.id)).flatMap((r) => r.eventKinds));
   }
 
