@@ -28,3 +28,28 @@ test_one_event_can_raise_several_rules if {
 test_empty_batch_has_no_alerts if {
 	count(main.alerts) == 0 with input as {"events": []}
 }
+
+# Tuning is keyed by the alert's own rule: an exception on PAL-003 leaves PAL-002 on the same event alone, and
+# disabling PAL-002 leaves PAL-003 alone.
+test_an_exception_on_one_rule_never_silences_another_on_the_same_event if {
+	ev := fixtures.exec("/bin/bash", ["bash", "-p"], {"comm": "bash", "parent_comm": "node", "uid": 1000, "euid": 0})
+	tuning := {"rules": {"PAL-003": {"exceptions": [{"name": "node-tools", "namespace": "shop"}]}}}
+	got := main.alerts with input as {"events": [ev]} with data.palisade.tuning as tuning
+	{[a.rule_id, object.get(a, "excepted_by", "")] | some a in got} == {["PAL-002", ""], ["PAL-003", "node-tools"]}
+
+	off := main.alerts with input as {"events": [ev]} with data.palisade.tuning as {"rules": {"PAL-002": {"enabled": false}}}
+	{a.rule_id | some a in off} == {"PAL-003"}
+}
+
+test_a_global_exception_reaches_only_the_rules_it_names if {
+	ev := fixtures.exec("/bin/bash", ["bash", "-p"], {"comm": "bash", "parent_comm": "node", "uid": 1000, "euid": 0})
+	tuning := {"exceptions": [{"name": "shop", "rules": ["PAL-002", "PAL-001"], "namespace": "shop"}]}
+	got := main.alerts with input as {"events": [ev]} with data.palisade.tuning as tuning
+	{[a.rule_id, object.get(a, "excepted_by", "")] | some a in got} == {["PAL-002", "shop"], ["PAL-003", ""]}
+}
+
+test_severity_override_is_added_to_that_rules_alerts_only if {
+	ev := fixtures.exec("/bin/bash", ["bash", "-p"], {"comm": "bash", "parent_comm": "node", "uid": 1000, "euid": 0})
+	got := main.alerts with input as {"events": [ev]} with data.palisade.tuning as {"rules": {"PAL-002": {"severity": "low"}}}
+	{[a.rule_id, object.get(a, "severity", "")] | some a in got} == {["PAL-002", "low"], ["PAL-003", ""]}
+}

@@ -18,25 +18,20 @@
 package palisade.rules.pal_001
 
 import data.palisade.lib
-
-credential_files := {"/etc/shadow", "/etc/gshadow", "/etc/sudoers"}
-
-sudoers_dir := "/etc/sudoers.d/"
+import data.palisade.lib.lists
+import data.palisade.lib.macros
 
 alerts contains {"index": i, "rule_id": "PAL-001", "message": msg} if {
 	some i, e in input.events
-	e.kind == "file_open"
-	e.container != null
+	macros.opened_file(e)
+	macros.in_container(e)
 	credential_file(e.file_open.path)
 	msg := sprintf("%s (pid %d, uid %d) opened %s in %s", [
 		e.process.comm, e.process.pid, e.process.uid, e.file_open.path, lib.workload(e),
 	])
 }
 
-credential_file(path) if path in credential_files
+credential_file(path) if path in lists.credential_files
 
 # An entry of the sudoers drop-in directory, not the directory itself.
-credential_file(path) if {
-	startswith(path, sudoers_dir)
-	count(path) > count(sudoers_dir)
-}
+credential_file(path) if macros.below(path, lists.credential_dirs[_])

@@ -1,11 +1,12 @@
 # METADATA
 # title: Shell or netcat spawned by a non-shell process in a container
 # description: >-
-#   A shell (sh, bash, dash, zsh, ash, ksh) or netcat (nc, ncat, netcat, socat) was executed in a container by a
-#   parent that is neither a shell nor the container runtime: the shape of a reverse shell from an exploited web
-#   server or interpreter. Parents that start container processes legitimately are excluded: runc (its comm is
-#   also "runc:[2:INIT]"), containerd-shim*, conmon, crun, and the container init wrappers tini, dumb-init,
-#   docker-init and catatonit, which exec the entrypoint's "sh -c". An application that shells out
+#   A shell (lists.shells: sh, bash, dash, zsh, ash, ksh, mksh, csh, tcsh, fish) or netcat (lists.netcats: nc,
+#   ncat, netcat, socat) was executed in a container by a parent that is neither a shell nor the container runtime:
+#   the shape of a reverse shell from an exploited web server or interpreter. Parents that start container processes
+#   legitimately are excluded (macros.container_starter): runc (its comm is also "runc:[2:INIT]"), containerd-shim*,
+#   conmon, crun, youki, and the container init wrappers tini, dumb-init, docker-init and catatonit, which exec the
+#   entrypoint's "sh -c". An application that shells out
 #   (subprocess with shell=True, child_process.exec) matches too; exempt it by workload, not here.
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1059/004/
@@ -19,27 +20,22 @@
 package palisade.rules.pal_002
 
 import data.palisade.lib
+import data.palisade.lib.lists
+import data.palisade.lib.macros
 
-shells := {"sh", "bash", "dash", "zsh", "ash", "ksh"}
-
-netcats := {"nc", "ncat", "netcat", "socat"}
-
-spawned := shells | netcats
-
-# Exact comms. runc and containerd-shim are prefixes (see runtime_parent).
-container_parents := {"conmon", "crun", "tini", "dumb-init", "docker-init", "catatonit"}
+spawned := lists.shells | lists.netcats
 
 alerts contains {"index": i, "rule_id": "PAL-002", "message": msg} if {
 	some i, e in input.events
-	e.kind == "exec"
-	e.container != null
+	macros.spawned_process(e)
+	macros.in_container(e)
 	spawns_shell_or_netcat(e)
 	parent := e.process.parent_comm
 
 	# An unknown parent is not evidence of anything.
 	parent != ""
-	not parent in shells
-	not runtime_parent(parent)
+	not parent in lists.shells
+	not macros.container_starter(parent)
 	msg := sprintf("%s (pid %d) was started by %s (ppid %d) in %s: possible reverse shell", [
 		e.exec.filename, e.process.pid, parent, e.process.ppid, lib.workload(e),
 	])
@@ -47,12 +43,7 @@ alerts contains {"index": i, "rule_id": "PAL-002", "message": msg} if {
 
 # comm follows the executed file's name (busybox applets included: /bin/sh -> comm "sh"); the filename's basename
 # catches a renamed comm.
-spawns_shell_or_netcat(e) if lib.basename(e.exec.filename) in spawned
-
-spawns_shell_or_netcat(e) if e.process.comm in spawned
-
-runtime_parent(comm) if startswith(comm, "runc")
-
-runtime_parent(comm) if startswith(comm, "containerd-shim")
-
-runtime_parent(comm) if comm in container_parents
+spawns_shell_or_netcat(e) if {
+	some name in macros.proc_names(e)
+	name in spawned
+}

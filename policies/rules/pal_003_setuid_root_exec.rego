@@ -16,13 +16,13 @@
 package palisade.rules.pal_003
 
 import data.palisade.lib
+import data.palisade.lib.macros
 
 alerts contains {"index": i, "rule_id": "PAL-003", "message": msg} if {
 	some i, e in input.events
-	e.kind == "exec"
-	e.container != null
-	e.process.euid == 0
-	e.process.uid != 0
+	macros.spawned_process(e)
+	macros.in_container(e)
+	macros.gained_root(e)
 	msg := sprintf("%s (pid %d) runs as euid 0 for uid %d after exec of %s in %s", [
 		e.process.comm, e.process.pid, e.process.uid, e.exec.filename, lib.workload(e),
 	])

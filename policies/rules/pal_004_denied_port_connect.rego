@@ -16,22 +16,17 @@
 package palisade.rules.pal_004
 
 import data.palisade.lib
+import data.palisade.lib.macros
 
 denied_ports := {p | some p in data.palisade.config.denied_ports}
 
 alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
 	some i, e in input.events
 	e.kind == "net_connect"
-	e.container != null
+	macros.in_container(e)
 	e.net_connect.dport in denied_ports
-	not loopback(e.net_connect.daddr)
+	not macros.loopback(e.net_connect.daddr)
 	msg := sprintf("%s (pid %d) connected to %s port %d, a denied port, from %s", [
 		e.process.comm, e.process.pid, e.net_connect.daddr, e.net_connect.dport, lib.workload(e),
 	])
 }
-
-loopback(addr) if startswith(addr, "127.")
-
-loopback(addr) if addr == "::1"
-
-loopback(addr) if startswith(addr, "::ffff:127.")

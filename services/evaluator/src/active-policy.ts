@@ -12,6 +12,7 @@ import { errorMessage, type Logger, type Metrics, type palisade } from '@palisad
 import { BUNDLE_REJECT_REASONS, BundleError, parseBundle, type Bundle, type BundleRejectReason } from './bundle.js';
 import type { BundleSource } from './bundle-source.js';
 import { PolicyEngine, PolicyLoadError, type RuleMetadata } from './policy-engine.js';
+import type { Tuning } from './tuning.js';
 import type { RegoEventKind } from './rego-input.js';
 
 export interface ActivePolicyOptions {
@@ -22,6 +23,8 @@ export interface ActivePolicyOptions {
   metrics: Metrics;
   /** Merged over every bundle's data. */
   overlay?: Record<string, unknown>;
+  /** Called for every alert a tuning exception silenced, whichever bundle is active. */
+  onExcepted?: (ruleId: string, exception: string) => void;
   batchSize?: number;
   maxMemoryPages?: number;
 }
@@ -38,6 +41,8 @@ interface Active {
 export class ActivePolicy {
   #active: Active;
   #overlay: Record<string, unknown> | undefined;
+  /** The tuning in force: every bundle compiled later gets it, so a swap never drops it. */
+  #tuning: Tuning | undefined;
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<PollResult> | undefined;
   #closed = false;
@@ -68,15 +73,17 @@ export class ActivePolicy {
     const fetched = await opts.source.fetch();
     if (!fetched.changed) throw new BundleError('fetch_failed', `${opts.source.location}: no bundle on the first fetch`);
     const bundle = parseBundle(fetched.files);
-    const engine = await ActivePolicy.#compile(bundle, opts, opts.overlay);
+    const engine = await ActivePolicy.#compile(bundle, opts, opts.overlay, undefined);
     const p = new ActivePolicy(opts, { bundle, engine, etag: fetched.etag, activatedAt: Date.now() });
     opts.logger.info('policy bundle activated', p.#describe());
     p.#schedule();
     return p;
   }
 
-  static async #compile(bundle: Bundle, opts: ActivePolicyOptions, overlay: Record<string, unknown> | undefined): Promise<PolicyEngine> {
+  static async #compile(bundle: Bundle, opts: ActivePolicyOptions, overlay: Record<string, unknown> | undefined,
+    tuning: Tuning | undefined): Promise<PolicyEngine> {
     return PolicyEngine.create({
+      ...(tuning && { tuning }), ...(opts.onExcepted && { onExcepted: opts.onExcepted }),
       wasm: bundle.wasm, rules: bundle.rules, data: bundle.data, where: `bundle ${bundle.revision || bundle.digest.slice(0, 12)}`,
       ...(overlay && { overlay }), ...(opts.batchSize !== undefined && { batchSize: opts.batchSize }),
       ...(opts.maxMemoryPages !== undefined && { maxMemoryPages: opts.maxMemoryPages }),
@@ -104,10 +111,21 @@ export class ActivePolicy {
 
   /** Recompiles the active bundle with new overlay data (kept for later bundles too). A failure keeps the old. */
   async setOverlay(overlay: Record<string, unknown> | undefined): Promise<void> {
-    const engine = await ActivePolicy.#compile(this.#active.bundle, this.opts, overlay);
+    const engine = await ActivePolicy.#compile(this.#active.bundle, this.opts, overlay, this.#tuning);
     this.#overlay = overlay;
     this.#swap({ ...this.#active, engine });
   }
+
+  /**
+   * Puts rule tuning in force on the running engine (data only, no recompile) and on every bundle activated later.
+   * Throws (the old tuning stays) when the engine refuses the data.
+   */
+  setTuning(tuning: Tuning): void {
+    this.#active.engine.setTuning(tuning);
+    this.#tuning = tuning;
+  }
+
+  get tuning(): Tuning | undefined { return this.#tuning; }
 
   /** For /readyz: the active bundle, and the last refusal since it was activated. */
   detail(): Record<string, unknown> {
@@ -150,7 +168,7 @@ export class ActivePolicy {
         return 'unchanged';
       }
       const bundle = parseBundle(fetched.files);
-      const engine = await ActivePolicy.#compile(bundle, this.opts, this.#overlay);
+      const engine = await ActivePolicy.#compile(bundle, this.opts, this.#overlay, this.#tuning);
       if (this.#closed) return 'unchanged';
       const before = this.#active.bundle;
       this.#swap({ bundle, engine, etag: fetched.etag, activatedAt: Date.now() });

@@ -7,12 +7,14 @@ import type { EvaluatorConfig } from './config.js';
 import { Evaluator } from './evaluator.js';
 import { ActivePolicy } from './active-policy.js';
 import { bundleSource } from './bundle-source.js';
+import { TuningWatcher } from './tuning-watcher.js';
 
 /** build/policies of this installation (services/evaluator/dist/ -> repo root). */
 export const DEFAULT_POLICY_DIR = fileURLToPath(new URL('../../../build/policies/', import.meta.url));
 
 export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus; metrics: Metrics; logger: Logger },
-  opts: { onAlert?: (a: palisade.v1.IAlert) => void; signer?: AlertSigner } = {}): Promise<{ service: Evaluator; engine: ActivePolicy }> {
+  opts: { onAlert?: (a: palisade.v1.IAlert) => void; signer?: AlertSigner } = {},
+): Promise<{ service: Evaluator; engine: ActivePolicy; tuning: TuningWatcher | undefined }> {
   // Read before anything else loads, so a bad key file stops the start with a config error.
   const signer = opts.signer ?? (cfg.alertSigningKeyFile !== '' ? AlertSigner.fromFile(cfg.alertSigningKeyFile) : undefined);
   const location = cfg.policyBundle !== '' ? cfg.policyBundle : cfg.policyDir !== '' ? resolve(cfg.policyDir) : DEFAULT_POLICY_DIR;
@@ -25,10 +27,23 @@ export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus;
       throw new PalisadeError('CONFIG_INVALID', `--policy-bundle-token-file: ${errorMessage(err)}`, { cause: err });
     }
   }
+  const excepted = shared.metrics.counter('palisade_evaluator_alerts_excepted_total',
+    'Alerts a rule raised that a tuning exception silenced, by rule and exception name.', ['rule_id', 'exception']);
   const engine = await ActivePolicy.start({
     source: bundleSource(location, { timeoutMs: cfg.policyBundleTimeoutMs, ...(token !== undefined && { token }) }),
     pollMs: cfg.policyBundlePollMs, logger: logger.child({ module: 'policy-bundle' }), metrics: shared.metrics,
+    onExcepted: (ruleId, exception) => excepted.inc({ rule_id: ruleId, exception }),
   });
+  // Before the first event: a tuning that does not load stops the start (CONFIG_INVALID), like a bad flag. The
+  // active policy keeps it across bundle swaps; rule ids are checked against whichever bundle is active.
+  let tuning: TuningWatcher | undefined;
+  if (cfg.tuning !== '') {
+    tuning = new TuningWatcher({
+      path: resolve(cfg.tuning), knownRules: () => new Set(engine.rules.keys()), apply: (t) => engine.setTuning(t),
+      logger, metrics: shared.metrics, checkIntervalMs: cfg.tuningCheckIntervalMs,
+    });
+    tuning.start();
+  }
   logger.info('policies loaded', { source: location, revision: engine.revision, rules: [...engine.rules.keys()],
     eventKinds: [...engine.eventKinds] });
   if (signer) logger.info('alerts are signed', { keyId: signer.keyId });
@@ -42,5 +57,5 @@ export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus;
     dedup: { windowMs: cfg.alertDedupWindowMs, maxKeys: cfg.alertDedupMaxKeys },
     ...(opts.onAlert && { onAlert: opts.onAlert }), ...(signer && { signer }),
   });
-  return { service, engine };
+  return { service, engine, tuning };
 }

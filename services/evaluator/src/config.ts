@@ -18,6 +18,11 @@ export const evaluatorSchema = {
     '"suppressed N" update follows at its end. 0: every firing is published', 'PALISADE_ALERT_DEDUP_WINDOW_MS', 60_000, 0),
   alertDedupMaxKeys: int('Open dedup windows at most; beyond, the oldest is closed early with its count. 0: dedup off',
     'PALISADE_ALERT_DEDUP_MAX_KEYS', 10_000, 0),
+  tuning: str('Rule tuning: a RuleTuning YAML/JSON file, or a folder of them (a mounted ConfigMap: its .yaml, .yml and .json files, ' +
+    'merged); re-read on change, a bad change keeps the previous tuning. Empty: no tuning (policies/README.md "Tuning")',
+  'PALISADE_TUNING', ''),
+  tuningCheckIntervalMs: int('How often the tuning is re-checked besides fs.watch; 0: load once, never reload',
+    'PALISADE_TUNING_CHECK_MS', 5000),
   evaluatorGroup: str('Consumer group of the evaluator', 'PALISADE_EVALUATOR_GROUP', 'palisade-evaluator'),
   alertSigningKeyFile: str('Ed25519 private key (PEM) that signs every alert; the responder acts only on signed alerts. ' +
     'Empty: alerts go out unsigned (embedded mode: a key made at start)', 'PALISADE_ALERT_SIGNING_KEY_FILE', ''),

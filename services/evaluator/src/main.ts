@@ -11,12 +11,12 @@ export async function runEvaluator(src: ConfigSources): Promise<void> {
   const metrics = new Metrics(undefined, { defaultMetrics: true });
   const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger, security: cfg });
   // Composed before connecting: a bad signing key or policy is a config error, not something found after the network.
-  const { service } = await composeEvaluator(cfg, { bus, metrics, logger });
+  const { service, tuning } = await composeEvaluator(cfg, { bus, metrics, logger });
   await bus.connect();
   await runServices({
     logger, metrics, metricsHost: cfg.metricsHost, metricsPort: cfg.metricsPort,
     shutdownDeadlineMs: cfg.shutdownDeadlineMs, services: [service],
-    cleanup: async () => { await bus.close(); },
+    cleanup: async () => { tuning?.stop(); await bus.close(); },
   });
 }
 

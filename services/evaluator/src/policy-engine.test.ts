@@ -374,8 +374,8 @@ describe('scripts/build-policies.mjs', { skip }, () => {
     };
     // An unused assignment: opa test and opa build accept it, strict mode does not.
     const rule = join(policies, 'rules/pal_004_denied_port_connect.rego');
-    const restore = edit(rule, (text) => text.replace('\tnot loopback(e.net_connect.daddr)\n',
-      '\tnot loopback(e.net_connect.daddr)\n\tunused := e.process.pid\n'));
+    const restore = edit(rule, (text) => text.replace('\tnot macros.loopback(e.net_connect.daddr)\n',
+      '\tnot macros.loopback(e.net_connect.daddr)\n\tunused := e.process.pid\n'));
     const inRule = build(policies, join(dir, 'rule'));
     assert.equal(inRule.status, 1, inRule.stderr);
     assert.match(inRule.stderr, /opa check --strict/);

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PalisadeError, pb, type palisade } from '@palisade/common';
 import { isRegoEventKind, toRegoEvent, type RegoEvent, type RegoEventKind } from './rego-input.js';
+import { EMPTY_TUNING, isEnabled, tuningData, type Tuning } from './tuning.js';
 
 /** Keep in sync with ENTRYPOINT in scripts/build-policies.mjs and policies/main.rego. */
 export const POLICY_ENTRYPOINT = 'palisade/main/alerts';
@@ -38,18 +39,27 @@ export interface PolicyEngineOptions {
   dataPath?: string;
   /** Merged over the base data: objects key by key, anything else replaced (a denied_ports list replaces the list). */
   data?: Record<string, unknown>;
+  /** Rule tuning (tuning.ts), merged over the data as data.palisade.tuning; setTuning() replaces it later. */
+  tuning?: Tuning;
+  /** Called for every alert a tuning exception silenced (the rule fired; the alert is not published). */
+  onExcepted?: (ruleId: string, exception: string) => void;
   /** Events per wasm evaluation. */
   batchSize?: number;
   maxMemoryPages?: number;
 }
 
-/** What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`, and optionally `"key"`. */
+/**
+ * What a rule reports for one event: `alerts contains {"index", "rule_id", "message"}`, optionally `"key"`, and what
+ * the tuning (policies/lib/tuning.rego) adds: "severity" when overridden, "excepted_by" when an exception matched.
+ */
 interface RuleHit {
   index: number;
   ruleId: string;
   message: string;
   /** What makes two firings of the rule on one pod the same for dedup (alert-dedup.ts); "" for the default key. */
   key: string;
+  severity?: RuleSeverity;
+  exceptedBy?: string;
 }
 
 /** Why compiled parts did not make an engine: the label of palisade_evaluator_bundle_loads_total (bundle.ts). */
@@ -71,6 +81,10 @@ export interface PolicyParts {
   overlay?: Record<string, unknown>;
   /** Where the parts came from, for error messages. */
   where: string;
+  /** Rule tuning (tuning.ts), merged over the data as data.palisade.tuning; setTuning() replaces it later. */
+  tuning?: Tuning;
+  /** Called for every alert a tuning exception silenced (the rule fired; the alert is not published). */
+  onExcepted?: (ruleId: string, exception: string) => void;
   batchSize?: number;
   maxMemoryPages?: number;
 }
@@ -170,7 +184,7 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
   const hits: RuleHit[] = [];
   for (const item of first.result as unknown[]) {
     if (!isRecord(item)) throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert is not an object');
-    const { index, rule_id: ruleId, message, key } = item;
+    const { index, rule_id: ruleId, message, key, severity, excepted_by: exceptedBy } = item;
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= batchLength) {
       throw new PalisadeError('POLICY_EVAL_FAILED', `policy alert index ${String(index)} outside the batch of ${batchLength}`);
     }
@@ -178,7 +192,14 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
       throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert lacks a string rule_id or message');
     }
     if (key !== undefined && typeof key !== 'string') throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert key is not a string');
-    hits.push({ index, ruleId, message, key: key ?? '' });
+    if (severity !== undefined && !isSeverity(severity)) {
+      throw new PalisadeError('POLICY_EVAL_FAILED', `policy alert severity ${String(severity)} is not a severity`);
+    }
+    if (exceptedBy !== undefined && typeof exceptedBy !== 'string') {
+      throw new PalisadeError('POLICY_EVAL_FAILED', 'policy alert excepted_by is not a string');
+    }
+    hits.push({ index, ruleId, message, key: key ?? '', ...(severity !== undefined && { severity }),
+      ...(exceptedBy !== undefined && { exceptedBy }) });
   }
   return hits.sort((a, b) => a.index - b.index || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
 }
@@ -186,18 +207,25 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
 export class PolicyEngine {
   readonly #policy: LoadedPolicy;
   readonly #rules: ReadonlyMap<string, RuleMetadata>;
-  readonly #kinds: ReadonlySet<RegoEventKind>;
+  #kinds: ReadonlySet<RegoEventKind>;
   readonly #batchSize: number;
+  /** The policy's data with the configured overrides: what the tuning is merged over at every setTuning. */
+  readonly #data: Record<string, unknown>;
+  #tuning: Tuning = EMPTY_TUNING;
+  readonly #onExcepted: ((ruleId: string, exception: string) => void) | undefined;
   #evaluations = 0;
   #eventsEvaluated = 0;
   #eventsSkipped = 0;
   readonly #alertsByRule = new Map<string, number>();
 
-  private constructor(policy: LoadedPolicy, rules: readonly RuleMetadata[], batchSize: number) {
+  private constructor(policy: LoadedPolicy, rules: readonly RuleMetadata[], batchSize: number, data: Record<string, unknown>,
+    onExcepted: ((ruleId: string, exception: string) => void) | undefined) {
     this.#policy = policy;
     this.#rules = new Map(rules.map((r) => [r.id, r]));
     this.#kinds = new Set(rules.flatMap((r) => r.eventKinds));
     this.#batchSize = batchSize;
+    this.#data = data;
+    this.#onExcepted = onExcepted;
   }
 
   static async load(opts: PolicyEngineOptions): Promise<PolicyEngine> {
@@ -229,6 +257,7 @@ export class PolicyEngine {
     return PolicyEngine.create({
       wasm, rules, data: baseData, where: opts.wasmPath, batchSize,
       ...(opts.data && { overlay: opts.data }), ...(opts.maxMemoryPages !== undefined && { maxMemoryPages: opts.maxMemoryPages }),
+      ...(opts.tuning && { tuning: opts.tuning }), ...(opts.onExcepted && { onExcepted: opts.onExcepted }),
     });
   }
 
@@ -252,7 +281,30 @@ export class PolicyEngine {
     if (!isRecord(entrypoints) || !Object.hasOwn(entrypoints, POLICY_ENTRYPOINT)) {
       throw new PolicyLoadError('wrong_entrypoint', `${parts.where} has no entrypoint ${POLICY_ENTRYPOINT}`);
     }
-    return new PolicyEngine(policy, parts.rules, batchSize);
+    const engine = new PolicyEngine(policy, parts.rules, batchSize, data, parts.onExcepted);
+    if (parts.tuning) engine.setTuning(parts.tuning);
+    return engine;
+  }
+
+  /**
+   * Makes `tuning` the one in force: data.palisade.tuning is replaced (merged over the policy's data, so tuning a
+   * bundle ships stays unless overridden), and event kinds only disabled rules read stop reaching OPA. Validate it
+   * against `rules` first (tuning.ts); a rule id unknown here is harmless to the Rego, but a sign of a mix-up.
+   * A bundle swap builds a new engine with the tuning in force (active-policy.ts), so tuning survives swaps.
+   */
+  setTuning(tuning: Tuning): void {
+    try {
+      this.#policy.setData(mergeData(this.#data, { palisade: { tuning: tuningData(tuning) } }));
+    } catch (err) {
+      throw loadFailed('cannot set the tuning data', err);
+    }
+    this.#kinds = new Set([...this.#rules.values()].filter((r) => isEnabled(tuning, r.id)).flatMap((r) => r.eventKinds));
+    this.#tuning = tuning;
+  }
+
+  /** The tuning in force (EMPTY_TUNING until setTuning). */
+  get tuning(): Tuning {
+    return this.#tuning;
   }
 
   /** The rules the loaded policy carries, by id. */
@@ -260,7 +312,7 @@ export class PolicyEngine {
     return this.#rules;
   }
 
-  /** Event kinds at least one rule reads; events of other kinds are skipped before OPA. */
+  /** Event kinds at least one enabled rule reads; events of other kinds are skipped before OPA. */
   get eventKinds(): ReadonlySet<RegoEventKind> {
     return this.#kinds;
   }
@@ -310,6 +362,10 @@ export class PolicyEngine {
       this.#evaluations++;
       this.#eventsEvaluated += batch.length;
       for (const hit of parseHits(raw, batch.length)) {
+        if (hit.exceptedBy !== undefined) {
+          this.#onExcepted?.(hit.ruleId, hit.exceptedBy);
+          continue;
+        }
         // parseHits checked the index against batch.length.
         const { source, rego } = batch[hit.index]!;
         alerts.push(this.#alert(hit, source, rego, nowUnixNano));
@@ -328,7 +384,7 @@ export class PolicyEngine {
       id: `${hit.ruleId}:${rego.node}:${rego.process.pid}:${rego.time_unix_nano}`,
       ruleId: hit.ruleId,
       title: rule?.title ?? hit.ruleId,
-      severity: rule ? SEVERITY[rule.severity] : pb.Severity.SEVERITY_UNSPECIFIED,
+      severity: hit.severity ? SEVERITY[hit.severity] : rule ? SEVERITY[rule.severity] : pb.Severity.SEVERITY_UNSPECIFIED,
       mitreTechnique: rule?.mitre ?? '',
       actions: rule ? [...rule.actions] : [],
       message: hit.message,

@@ -57,6 +57,7 @@ export async function runEmbedded(src: ConfigSources): Promise<void> {
     logger, metrics, metricsHost: cfg.metricsHost, metricsPort: cfg.metricsPort,
     shutdownDeadlineMs: cfg.shutdownDeadlineMs, services,
     cleanup: async () => {
+      evaluator.tuning?.stop();
       await collector.cleanup();
       await enricher.cleanup();
       await bus.close();

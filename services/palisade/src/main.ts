@@ -7,6 +7,7 @@ import { runEvaluator } from '@palisade/evaluator';
 import { runResponder } from '@palisade/responder';
 import { runEmbedded } from './embedded.js';
 import { runKafkaAcls } from './kafka-acls.js';
+import { runRules } from './rules-list.js';
 
 const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc: string }> = {
   embedded: { run: runEmbedded, doc: 'all four stages in this process (in-process bus, or Kafka with --kafka)' },
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc
   evaluator: { run: runEvaluator, doc: 'runs the Rego policies (wasm) and emits alerts' },
   responder: { run: runResponder, doc: 'quarantines pods behind safety rails (dry-run by default)' },
   probe: { run: runProbe, doc: 'what this kernel supports: hooks, buffers, helpers, event kinds, enforcement' },
+  rules: { run: (src) => runRules(src), doc: 'rules list [--tuning <path>] [--json]: every rule, enabled or not and why, severity, exceptions' },
   'kafka-acls': { run: (src) => runKafkaAcls(src), doc: 'per-stage Kafka ACLs and topics: print them, or --apply as the admin' },
 };
 

@@ -1,0 +1,126 @@
+# METADATA
+# title: Conditions the rules share
+# description: >-
+#   Small predicates over one input event (policies/README.md "The input document"), named like Falco's macros so a
+#   rule reads as a sentence: `macros.spawned_process(e); macros.in_container(e); macros.proc_name(e) in lists.shells`.
+#   Each is a function of the event, so a rule can combine them freely and their opa tests pin them down once.
+# scope: package
+package palisade.lib.macros
+
+import data.palisade.lib
+import data.palisade.lib.lists
+
+# open(2) flag bits (asm-generic/fcntl.h, x86-64 and arm64 alike).
+o_accmode := 3
+
+o_creat := 64
+
+o_trunc := 512
+
+o_append := 1024
+
+# "In a container" is the cgroup's verdict, never the enricher's: a pod not found yet is still a container.
+in_container(e) if e.container != null
+
+on_host(e) if e.container == null
+
+spawned_process(e) if e.kind == "exec"
+
+opened_file(e) if e.kind == "file_open"
+
+# An open that can change the file: write access, or O_CREAT / O_TRUNC (even with O_RDONLY).
+opened_for_write(e) if {
+	e.kind == "file_open"
+	bits.and(e.file_open.flags, o_accmode) != 0
+}
+
+opened_for_write(e) if {
+	e.kind == "file_open"
+	bits.and(e.file_open.flags, o_creat + o_trunc) != 0
+}
+
+opened_for_read(e) if {
+	e.kind == "file_open"
+	not opened_for_write(e)
+}
+
+# The open succeeded (result is the fd). Rules about attempts leave this out.
+open_succeeded(e) if {
+	e.kind == "file_open"
+	e.file_open.result >= 0
+}
+
+# The program's name: the basename of the executed file on exec, else of the process binary, else its comm.
+# Basenames, not comms: a comm is cut at 15 bytes and the process can rename it.
+proc_name(e) := lib.basename(e.exec.filename) if {
+	e.kind == "exec"
+	e.exec.filename != ""
+} else := lib.basename(e.process.binary) if {
+	e.process.binary != ""
+} else := e.process.comm
+
+# The parent's name: basename of its binary when the collector knew it, else its comm ("" when unknown).
+parent_name(e) := lib.basename(e.process.parent_binary) if {
+	e.process.parent_binary != ""
+} else := e.process.parent_comm
+
+# Both spellings of the program, for lists of names: a renamed comm or a copied binary still matches.
+proc_names(e) := {proc_name(e), e.process.comm}
+
+parent_names(e) := {n | some n in {parent_name(e), e.process.parent_comm}; n != ""}
+
+proc_is_shell(e) if {
+	some n in proc_names(e)
+	n in lists.shells
+}
+
+parent_is_shell(e) if {
+	some n in parent_names(e)
+	n in lists.shells
+}
+
+# The parent is the container runtime or an init wrapper: the exec is the container starting its entrypoint.
+parent_is_container_start(e) if {
+	some n in parent_names(e)
+	container_starter(n)
+}
+
+container_starter(name) if name in lists.container_runtimes
+
+container_starter(name) if name in lists.container_inits
+
+container_starter(name) if {
+	some p in lists.container_runtime_prefixes
+	startswith(name, p)
+}
+
+# path is dir itself or below it: "/etc" and "/etc/x", never "/etcd". dir may end in "/" or not.
+under(path, dir) if path == trim_suffix(dir, "/")
+
+under(path, dir) if below(path, dir)
+
+# path is strictly below dir: "/etc/sudoers.d/x", not "/etc/sudoers.d" nor "/etc/sudoers.d/".
+below(path, dir) if {
+	prefix := concat("", [trim_suffix(dir, "/"), "/"])
+	startswith(path, prefix)
+	count(path) > count(prefix)
+}
+
+# path is below (or is) one of the directories in dirs.
+under_any(path, dirs) if {
+	some d in dirs
+	under(path, d)
+}
+
+# Loopback destinations: not egress.
+loopback(addr) if startswith(addr, "127.")
+
+loopback(addr) if addr == "::1"
+
+loopback(addr) if startswith(addr, "::ffff:127.")
+
+# Effective root after the exec while the real user is not root: a setuid-root binary did it.
+gained_root(e) if {
+	e.process.euid == 0
+	e.process.uid != 0
+}
