@@ -11,10 +11,10 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { TOPICS, createBus, createLogger, loadConfig, pb, topicConfigs, topicKeys, type palisade } from '@palisade/common';
+import { BACKTEST_DEFAULTS, TOPICS, aclPlan, applyAclPlan, createBus, createLogger, loadConfig, pb, topicConfigs, topicKeys, type palisade } from '@palisade/common';
 import { skipUnless, waitFor } from '@palisade/common/testing';
 import { REPO_ROOT } from '../support/service-process.js';
-import { kafkaUnavailableReason, startKafka, type RunningKafka } from './broker.js';
+import { kafkaUnavailableReason, secureKafkaUnavailableReason, startKafka, type RunningKafka } from './broker.js';
 
 const HOUR = 3_600_000;
 const CLI = join(REPO_ROOT, 'services/palisade/dist/main.js');
@@ -266,6 +266,68 @@ describe('palisade policy backtest on a real broker', { skip, timeout: 600_000 }
     assert.deepEqual(countBy(shadow.map((s) => s.ruleId)), { 'PAL-001': 1, 'PAL-900': 1 });
     await nothingOnAlerts();
     await noBacktestGroups();
+  });
+});
+
+const secureUnavailable = secureKafkaUnavailableReason() ?? opaUnavailableReason();
+const secureSkip = skipUnless(secureUnavailable === undefined, `needs Kafka, openssl and opa: ${secureUnavailable ?? ''}`);
+
+describe('palisade policy backtest on a SASL_SSL broker with the ACL plan', { skip: secureSkip, timeout: 600_000 }, () => {
+  let broker: RunningKafka;
+  let kafka: Kafka;
+  let admin: Admin;
+
+  before(async () => {
+    broker = await startKafka({ secure: { users: [BACKTEST_DEFAULTS.user] } });
+    const sec = broker.security;
+    assert.ok(sec);
+    kafka = new Kafka({ ...sec.client('admin'), clientId: 'backtest-test-admin', logLevel: logLevel.NOTHING });
+    admin = kafka.admin();
+    await admin.connect();
+    // As the admin: the topics (the enriched one with its retention) and the ACLs, as `palisade kafka-acls --apply` does.
+    await applyAclPlan(admin, aclPlan(), { partitions: 2, topicConfigs: topicConfigs(loadConfig(topicKeys, { env: {}, argv: [] })) });
+    const producer = kafka.producer();
+    await producer.connect();
+    const t = Date.now() - HOUR;
+    await producer.send({ topic: TOPICS.enriched, messages: [{
+      key: 'pod', timestamp: String(t),
+      value: Buffer.from(pb.EnrichedEventBatch.encode({ events: [open(SHOP_WEB, t, '/etc/shadow'), open(SHOP_WEB, t, '/etc/hostname')] }).finish()),
+    }] });
+    await producer.disconnect();
+  });
+
+  after(async () => {
+    await admin?.disconnect().catch(() => undefined);
+    await broker?.stop();
+  });
+
+  it('runs as its own principal: reads the enriched topic in its prefixed group, writes its shadow topic, deletes the group', async () => {
+    const sec = broker.security;
+    assert.ok(sec);
+    const policy = join(REPO_ROOT, 'build/policies');
+    const run = await backtest(['--kafka', broker.brokers.join(','), ...sec.serviceArgs(BACKTEST_DEFAULTS.user), '--policy', policy,
+      '--since', '6h', '--json']);
+    assert.equal(run.code, 0, `backtest failed:\n${run.stderr}`);
+    const report = JSON.parse(run.stdout) as Report;
+    assert.equal(report.records, 1);
+    assert.equal(report.retentionMs, 86_400_000, 'retention.ms readable under the plan (DescribeConfigs)');
+    const pal001 = report.rules.find((r) => r.ruleId === 'PAL-001');
+    assert.deepEqual([pal001?.candidate, pal001?.current, pal001?.new, pal001?.gone, pal001?.changed], [1, 1, 0, 0, 0]);
+    const shadow = await topicRecords(kafka, admin, BACKTEST_DEFAULTS.shadowTopic);
+    assert.deepEqual(shadow.map((x) => x.ruleId), ['PAL-001']);
+    const { groups } = await admin.listGroups();
+    assert.deepEqual(groups.filter((g) => g.groupId.startsWith(BACKTEST_DEFAULTS.groupPrefix)), [], 'the run deleted its group');
+  });
+
+  it('a shadow topic outside the plan is refused by the broker, and says who creates it', async () => {
+    const sec = broker.security;
+    assert.ok(sec);
+    const run = await backtest(['--kafka', broker.brokers.join(','), ...sec.serviceArgs(BACKTEST_DEFAULTS.user),
+      '--policy', join(REPO_ROOT, 'build/policies'), '--since', '6h', '--shadow-topic', 'palisade.elsewhere']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /palisade kafka-acls --apply/);
+    const { groups } = await admin.listGroups();
+    assert.deepEqual(groups.filter((g) => g.groupId.startsWith(BACKTEST_DEFAULTS.groupPrefix)), []);
   });
 });
 

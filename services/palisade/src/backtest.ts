@@ -421,9 +421,13 @@ async function ensureShadowTopic(admin: Admin, topic: string, existing: string[]
     await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
     logger.info('created the shadow topic', { topic });
   } catch (err) {
+    // kafkajs reports a refused CreateTopics as an aggregate whose `errors` carry the broker's error types.
+    const types = ((err as { errors?: { type?: unknown }[] }).errors ?? []).map((e) => String(e.type ?? ''));
     const e = kafkaError(`create the shadow topic ${topic}`, err);
-    if (e.code === 'BUS_FORBIDDEN') {
-      e.message += ' (under the ACL plan the admin creates it: palisade kafka-acls --apply)';
+    if (e.code === 'BUS_FORBIDDEN' || types.some((t) => t.endsWith('AUTHORIZATION_FAILED'))) {
+      throw new PalisadeError('BUS_FORBIDDEN', `kafka: this principal may not create the shadow topic ${topic} ` +
+        `(${types.join(', ') || e.message}): under the ACL plan the admin creates it, with palisade kafka-acls --apply ` +
+        `(${BACKTEST_DEFAULTS.shadowTopic}), and grants WRITE on it`, { cause: err });
     }
     throw e;
   }
