@@ -340,6 +340,18 @@ export async function runBacktest(src: ConfigSources, io: Io = { stdout: (t) => 
         }
         await heartbeat();
       };
+      // The run commits nothing, so every join (the first, and again after kafkajs restarts a consumer whose join
+      // failed, as on a broker whose coordinator is still loading) seeks each open partition to where it got to.
+      // Seeking needs a joined group: right after run() returns it may not be one yet.
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        for (const p of open) {
+          try {
+            consumer.seek({ topic, partition: p, offset: String(position.get(p) ?? rangeOf.get(p)?.start ?? 0) });
+          } catch (err) {
+            logger.warn('seek failed; the range filter still holds, reading from the group\'s start', { partition: p, error: errorMessage(err) });
+          }
+        }
+      });
       consumer.on(consumer.events.CRASH, (e) => { if (!e.payload.restart) fail(kafkaError('consume', e.payload.error)); });
       const onAbort = (): void => fail(new PalisadeError('INTERNAL', 'interrupted: the run\'s consumer group is deleted, no report'));
       abort.signal.addEventListener('abort', onAbort, { once: true });
@@ -352,7 +364,6 @@ export async function runBacktest(src: ConfigSources, io: Io = { stdout: (t) => 
         await consumer.connect();
         await consumer.subscribe({ topics: [topic], fromBeginning: true });
         await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 1, eachBatch });
-        for (const r of ranges) if (r.end > r.start) consumer.seek({ topic, partition: r.partition, offset: String(r.start) });
         if (open.size === 0) finish();
         await finished;
       } catch (err) {
