@@ -355,6 +355,7 @@ export async function runBacktest(src: ConfigSources, io: Io = { stdout: (t) => 
       consumer.on(consumer.events.CRASH, (e) => { if (!e.payload.restart) fail(kafkaError('consume', e.payload.error)); });
       const onAbort = (): void => fail(new PalisadeError('INTERNAL', 'interrupted: the run\'s consumer group is deleted, no report'));
       abort.signal.addEventListener('abort', onAbort, { once: true });
+      if (abort.signal.aborted) onAbort();
       const progress = setInterval(() => {
         const done = ranges.reduce((n, r) => n + Math.min(r.end, position.get(r.partition) ?? r.start) - r.start, 0);
         logger.info('backtest progress', { records: done, of: total, percent: Math.floor((done / total) * 100),
