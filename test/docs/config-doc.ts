@@ -2,7 +2,7 @@
 // `node test/dist/docs/config-doc.js --write` rewrites it; config-doc.test.ts fails when it is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { commonKeys, configTable, kubeKeys, stageKeys, type ConfigSchema } from '@palisade/common';
+import { commonKeys, configTable, kubeKeys, stageKeys, topicKeys, type ConfigSchema } from '@palisade/common';
 import { collectorSchema } from '@palisade/collector';
 import { enricherSchema } from '@palisade/enricher';
 import { evaluatorSchema } from '@palisade/evaluator';
@@ -18,11 +18,12 @@ function without(schema: ConfigSchema, drop: ConfigSchema): ConfigSchema {
 }
 
 export function configSection(): string {
-  const shared = { ...commonKeys, ...kubeKeys, ...stageKeys };
+  const shared = { ...commonKeys, ...kubeKeys, ...stageKeys, ...topicKeys };
   const parts = [
     `#### Every service\n\n${configTable(commonKeys)}`,
     `#### Kubernetes API (enricher, responder)\n\n${configTable(kubeKeys)}`,
     `#### Retries and readiness (enricher, evaluator, responder)\n\n${configTable(stageKeys)}`,
+    `#### Topics created (enricher, evaluator, \`palisade kafka-acls --apply\`)\n\n${configTable(topicKeys)}`,
     ...([['collector', collectorSchema], ['enricher', enricherSchema], ['evaluator', evaluatorSchema],
       ['responder', responderSchema]] as const).map(([name, s]) => `#### ${name}\n\n${configTable(without(s, shared))}`),
   ];

@@ -12,6 +12,8 @@ export function createBus(opts: {
   maxMessageBytes?: number;
   /** The Kafka security keys (common-config.ts); checked, and their files read, here. Default: PLAINTEXT. */
   security?: KafkaSecurityKeyValues;
+  /** Configs of topics this bus may create (topicConfigs() in common-config.ts); Kafka only. */
+  topicConfigs?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }): Bus {
   if (opts.brokers.length === 0) return new MemoryBus(opts.maxMessageBytes === undefined ? {} : { maxMessageBytes: opts.maxMessageBytes });
   const logger = opts.logger.child({ module: 'kafka' });
@@ -21,5 +23,6 @@ export function createBus(opts: {
   if (security?.summary.protocol === 'PLAINTEXT' && remote) {
     logger.warn('kafka over PLAINTEXT to a remote broker: no encryption, no authentication (see --kafka-security-protocol)');
   }
-  return new KafkaBus({ brokers: [...opts.brokers], clientId: opts.clientId, logger, ...(security && { security }) });
+  return new KafkaBus({ brokers: [...opts.brokers], clientId: opts.clientId, logger, ...(security && { security }),
+    ...(opts.topicConfigs && { topicConfigs: opts.topicConfigs }) });
 }

@@ -82,6 +82,8 @@ export function recordBytes(m: OutgoingMessage): number {
 export interface TopicSpec {
   topic: string;
   partitions?: number;
+  /** Kafka topic configs set when the topic is created (e.g. retention.ms); an existing topic is left as it is. */
+  configs?: Readonly<Record<string, string>>;
 }
 
 export interface Bus {

@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { int, list, oneOf, str } from './config-schema.js';
 import type { StageResilience } from './consumer-stage.js';
+import { TOPICS } from './bus.js';
 import { kafkaSecurityKeys } from './kafka-security.js';
 import { LOG_LEVELS } from './logger.js';
 
@@ -35,6 +36,20 @@ export function stageResilience(cfg: { retryBudgetMs: number; retryDelayMs: numb
   stallAfterMs: number; outputFailAfterMs: number }): StageResilience {
   return { retryBudgetMs: cfg.retryBudgetMs, retryDelayMs: cfg.retryDelayMs, retryAttempts: cfg.retryAttempts,
     stallAfterMs: cfg.stallAfterMs, outputFailAfterMs: cfg.outputFailAfterMs };
+}
+
+/**
+ * Settings of the topics a service creates when they are missing (the enricher and evaluator at start, `palisade
+ * kafka-acls --apply`). Only used at creation: an existing topic keeps its configs (kafka-configs.sh changes them).
+ */
+export const topicKeys = {
+  enrichedRetentionMs: int('How long palisade.events.enriched keeps events (its retention.ms when created): the history ' +
+    '`palisade policy backtest` can replay. -1: keep forever', 'PALISADE_ENRICHED_RETENTION_MS', 86_400_000, -1),
+};
+
+/** Topic configs by topic, for createBus/KafkaBus (topicConfigs) and applyAclPlan. */
+export function topicConfigs(cfg: { enrichedRetentionMs: number }): Record<string, Record<string, string>> {
+  return { [TOPICS.enriched]: { 'retention.ms': String(cfg.enrichedRetentionMs) } };
 }
 
 /** Where the Kubernetes API is: an explicit kubeconfig, KUBECONFIG, or the in-cluster service account. */

@@ -12,10 +12,10 @@ export * from './topic-consumer.js';
 export * from './common-config.js';
 export * from './run-services.js';
 export { createBus } from './bus-factory.js';
-export { KafkaBus, type KafkaBusOptions, type KafkaLike } from './kafka-bus.js';
+export { KafkaBus, kafkaError, kafkaLogCreator, type KafkaBusOptions, type KafkaLike } from './kafka-bus.js';
 export { AlertSigner, AlertVerifier, alertKeyId, ephemeralAlertKeys, SIGNATURE_HEADER, SIGNATURE_KEY_HEADER, type UntrustedReason,
   type Verdict } from './alert-signature.js';
-export { aclPlan, aclCommands, aclTable, applyAclPlan, stageUser, PLAN_TOPICS, STAGES, type AclGrant, type AclPlanOptions,
+export { aclPlan, aclCommands, aclTable, applyAclPlan, stageUser, BACKTEST_DEFAULTS, PLAN_TOPICS, STAGES, type AclGrant, type AclPlanOptions,
   type StageName } from './kafka-acls.js';
 export { resolveKafkaSecurity, kafkaSecurityKeys, KAFKA_SECURITY_PROTOCOLS, KAFKA_SASL_MECHANISMS, type KafkaSecurity,
   type KafkaSecurityKeyValues, type KafkaSecurityProtocol, type KafkaSaslMechanism } from './kafka-security.js';

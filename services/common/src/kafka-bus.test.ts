@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { logLevel } from 'kafkajs';
 import { PalisadeError } from './errors.js';
 import { waitFor } from './testing.js';
-import type { IncomingMessage } from './bus.js';
+import { TOPICS, type IncomingMessage } from './bus.js';
+import { topicConfigs } from './common-config.js';
 import {
   KafkaBus,
   kafkaLogCreator,
@@ -116,13 +117,13 @@ class FakeConsumer implements KafkaLikeConsumer {
 
 class FakeAdmin implements KafkaLikeAdmin {
   topics = new Set<string>();
-  created: Array<{ topic: string; numPartitions?: number }> = [];
+  created: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }> = [];
   async connect(): Promise<void> {}
   async disconnect(): Promise<void> {}
   async listTopics(): Promise<string[]> {
     return [...this.topics];
   }
-  async createTopics(o: { topics: Array<{ topic: string; numPartitions?: number }> }): Promise<boolean> {
+  async createTopics(o: { topics: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }> }): Promise<boolean> {
     this.created.push(...o.topics);
     for (const t of o.topics) this.topics.add(t.topic);
     return true;
@@ -233,6 +234,18 @@ describe('KafkaBus.ensureTopics', () => {
     assert.deepEqual(fake.adm.created, [
       { topic: 'a', numPartitions: 3 },
       { topic: 'b', numPartitions: 6 },
+    ]);
+  });
+
+  it('creates a topic with its configured configs (the enriched topic\'s retention), and leaves existing topics alone', async () => {
+    const fake = new FakeKafka();
+    fake.adm.topics.add('palisade.alerts');
+    const bus = new KafkaBus({ brokers: ['unused:9092'], clientId: 'test', client: fake, logger: quiet,
+      topicConfigs: topicConfigs({ enrichedRetentionMs: 7_200_000 }) });
+    await bus.ensureTopics([{ topic: TOPICS.enriched }, { topic: TOPICS.alerts }, { topic: 'x', configs: { 'cleanup.policy': 'compact' } }]);
+    assert.deepEqual(fake.adm.created, [
+      { topic: TOPICS.enriched, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '7200000' }] },
+      { topic: 'x', numPartitions: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
     ]);
   });
 });

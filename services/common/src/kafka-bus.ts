@@ -112,7 +112,7 @@ export interface KafkaLikeAdmin {
   disconnect(): Promise<void>;
   listTopics(): Promise<string[]>;
   createTopics(options: {
-    topics: Array<{ topic: string; numPartitions?: number }>;
+    topics: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }>;
     waitForLeaders?: boolean;
     timeout?: number;
   }): Promise<boolean>;
@@ -159,6 +159,11 @@ export interface KafkaBusOptions {
   fetchMaxWaitMs?: number;
   /** TLS and SASL, resolved from the config keys by resolveKafkaSecurity (kafka-security.ts). Default: plain TCP. */
   security?: Pick<KafkaSecurity, 'ssl' | 'sasl'>;
+  /**
+   * Topic configs by topic name, set when ensureTopics creates that topic and its spec has none of its own
+   * (topicConfigs() in common-config.ts: the enriched topic's retention.ms). Existing topics are not altered.
+   */
+  topicConfigs?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 const DEFAULT_PARTITIONS = 3;
@@ -447,6 +452,7 @@ export class KafkaBus implements Bus {
   private readonly handlerRetry: { initialMs: number; maxMs: number };
   private readonly sessionTimeoutMs: number | undefined;
   private readonly fetchMaxWaitMs: number;
+  private readonly topicConfigs: Readonly<Record<string, Readonly<Record<string, string>>>>;
   private readonly admin: KafkaLikeAdmin;
   private readonly kafkaProducer: KafkaLikeProducer;
   private readonly consumers = new Set<KafkaBusConsumer>();
@@ -471,6 +477,7 @@ export class KafkaBus implements Bus {
     this.handlerRetry = { initialMs: opts.handlerRetry?.initialMs ?? 200, maxMs: opts.handlerRetry?.maxMs ?? 10_000 };
     this.sessionTimeoutMs = opts.sessionTimeoutMs;
     this.fetchMaxWaitMs = opts.fetchMaxWaitMs ?? 1_000;
+    this.topicConfigs = opts.topicConfigs ?? {};
     this.admin = this.client.admin();
     this.kafkaProducer = this.client.producer({
       idempotent: true,
@@ -508,7 +515,13 @@ export class KafkaBus implements Bus {
       if (missing.length === 0) return;
       // Already-exists (another service created it meanwhile) is not an error: kafkajs returns false for it.
       await this.admin.createTopics({
-        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions ?? this.defaultPartitions })),
+        topics: missing.map((t) => {
+          const configs = Object.entries(t.configs ?? this.topicConfigs[t.topic] ?? {});
+          return {
+            topic: t.topic, numPartitions: t.partitions ?? this.defaultPartitions,
+            ...(configs.length > 0 && { configEntries: configs.map(([name, value]) => ({ name, value })) }),
+          };
+        }),
         waitForLeaders: true,
       });
       this.log.info('created kafka topics', { topics: missing.map((t) => t.topic) });
@@ -635,4 +648,9 @@ export class KafkaBus implements Bus {
   private closedError(): PalisadeError {
     return new PalisadeError('BUS_UNAVAILABLE', 'kafka: the bus is closed', { retriable: false });
   }
+}
+
+/** A kafkajs error as a PalisadeError: BUS_FORBIDDEN for a refusal (credentials, ACLs), else BUS_UNAVAILABLE. */
+export function kafkaError(what: string, err: unknown): PalisadeError {
+  return unavailable(what, err);
 }

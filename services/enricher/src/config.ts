@@ -1,9 +1,10 @@
 // The enricher's configuration: one schema, resolved once in main.ts.
-import { stageKeys, bool, commonKeys, int, kubeKeys, loadConfig, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
+import { stageKeys, topicKeys, bool, commonKeys, int, kubeKeys, loadConfig, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
 
 export const enricherSchema = {
   ...commonKeys,
   ...stageKeys,
+  ...topicKeys,
   metricsPort: int('Port of /metrics, /healthz and /readyz', 'PALISADE_ENRICHER_METRICS_PORT', 9465, 0, 65535),
   ...kubeKeys,
   enricherGroup: str('Consumer group of the enricher', 'PALISADE_ENRICHER_GROUP', 'palisade-enricher'),

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The enricher process: config -> logger -> metrics -> bus -> pod cache + enricher -> serve.
-import { Metrics, createBus, createLogger, describeConfig, runIfMain, runServices, type ConfigSources } from '@palisade/common';
+import { Metrics, createBus, topicConfigs, createLogger, describeConfig, runIfMain, runServices, type ConfigSources } from '@palisade/common';
 import { composeEnricher } from './compose.js';
 import { enricherSchema, loadEnricherConfig } from './config.js';
 
@@ -9,7 +9,8 @@ export async function runEnricher(src: ConfigSources): Promise<void> {
   const cfg = loadEnricherConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'enricher' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-enricher', logger, security: cfg });
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-enricher', logger, security: cfg,
+    topicConfigs: topicConfigs(cfg) });
   await bus.connect();
   const { service, cleanup } = composeEnricher(cfg, { bus, metrics, logger });
   await runServices({

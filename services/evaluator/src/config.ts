@@ -1,9 +1,10 @@
 // The evaluator's configuration: one schema, resolved once in main.ts.
-import { stageKeys, commonKeys, int, loadConfig, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
+import { stageKeys, topicKeys, commonKeys, int, loadConfig, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
 
 export const evaluatorSchema = {
   ...commonKeys,
   ...stageKeys,
+  ...topicKeys,
   metricsPort: int('Port of /metrics, /healthz and /readyz', 'PALISADE_EVALUATOR_METRICS_PORT', 9466, 0, 65535),
   policyDir: str('Folder with policy.wasm, data.json and metadata.json (built from policies/ by npm run setup), re-read like a bundle directory; empty: build/policies',
     'PALISADE_POLICY_DIR', ''),

@@ -5,6 +5,6 @@ export { Evaluator, type EvaluatorOptions, type AlertEngine } from './evaluator.
 export { ActivePolicy, type PollResult } from './active-policy.js';
 export { AlertDeduper, dedupKeyOf, defaultKey } from './alert-dedup.js';
 export { parseBundle, readTarGz, type Bundle, type BundleRejectReason } from './bundle.js';
-export { parseMetadata, type RuleMetadata, type RuleSeverity } from './policy-engine.js';
+export { PolicyEngine, parseMetadata, type RuleMetadata, type RuleSeverity } from './policy-engine.js';
 export * from './tuning.js';
 export { TuningWatcher, type TuningWatcherOptions } from './tuning-watcher.js';

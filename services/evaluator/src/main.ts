@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The evaluator process: config -> logger -> metrics -> bus -> policy engine + evaluator -> serve.
-import { Metrics, createBus, createLogger, describeConfig, runIfMain, runServices, type ConfigSources } from '@palisade/common';
+import { Metrics, createBus, topicConfigs, createLogger, describeConfig, runIfMain, runServices, type ConfigSources } from '@palisade/common';
 import { composeEvaluator } from './compose.js';
 import { evaluatorSchema, loadEvaluatorConfig } from './config.js';
 
@@ -9,7 +9,8 @@ export async function runEvaluator(src: ConfigSources): Promise<void> {
   const cfg = loadEvaluatorConfig(src);
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'evaluator' } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
-  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger, security: cfg });
+  const bus = createBus({ brokers: cfg.kafka, clientId: 'palisade-evaluator', logger, security: cfg,
+    topicConfigs: topicConfigs(cfg) });
   // Composed before connecting: a bad signing key or policy is a config error, not something found after the network.
   const { service, tuning } = await composeEvaluator(cfg, { bus, metrics, logger });
   await bus.connect();

@@ -2,7 +2,7 @@
 // in-process bus (or on Kafka with --kafka). Alerts go to stdout, one JSON object per line; logs go to stderr.
 import {
   AlertSigner, AlertVerifier, Metrics, bool, createBus, createLogger, describeConfig, ephemeralAlertKeys, int, list, loadConfig,
-  runServices,
+  runServices, topicConfigs,
   type ConfigSources, type RunnableService,
 } from '@palisade/common';
 import { collectorSchema, composeCollector } from '@palisade/collector';
@@ -33,7 +33,7 @@ export async function runEmbedded(src: ConfigSources): Promise<void> {
   const logger = createLogger({ level: cfg.logLevel, base: { service: 'palisade', node: cfg.node } });
   const metrics = new Metrics(undefined, { defaultMetrics: true });
   const bus = createBus({ brokers: cfg.kafka, clientId: `palisade-${cfg.node}`, logger, maxMessageBytes: cfg.memoryBusMaxMessageBytes,
-    security: cfg });
+    security: cfg, topicConfigs: topicConfigs(cfg) });
   await bus.connect();
   logger.info('starting the embedded pipeline', { bus: bus.kind, dryRun: cfg.dryRun });
   // Alerts are signed and verified here too, so the responder behaves as it does in a cluster: with a configured

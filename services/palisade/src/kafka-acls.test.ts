@@ -19,6 +19,19 @@ test('without --apply it prints the plan as kafka-acls.sh commands, following th
     'the collector reads nothing');
 });
 
+test('the backtest principal: reads the enriched topic, its prefixed groups (read, delete), writes only its shadow topic', async () => {
+  const lines = (await printed(['--backtest-user', 'bt', '--backtest-group-prefix', 'bt-'])).filter((l) => l.includes('User:bt '));
+  const ops = lines.map((l) => l.replace(/^.*--allow-principal User:bt /, ''));
+  assert.deepEqual(ops.sort(), [
+    '--operation DescribeConfigs --topic palisade.backtest.alerts',
+    '--operation DescribeConfigs --topic palisade.events.enriched',
+    '--operation Delete --group bt- --resource-pattern-type prefixed',
+    '--operation Read --group bt- --resource-pattern-type prefixed',
+    '--operation Read --topic palisade.events.enriched',
+    '--operation Write --topic palisade.backtest.alerts',
+  ].sort());
+});
+
 test('--apply with a bad security combination fails before connecting, as a config error', async () => {
   await assert.rejects(printed(['--apply', '--kafka-username', 'admin']),
     (e: unknown) => (e as { code?: string }).code === 'CONFIG_INVALID');

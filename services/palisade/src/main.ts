@@ -5,6 +5,7 @@ import { runCollector, runProbe } from '@palisade/collector';
 import { runEnricher } from '@palisade/enricher';
 import { runEvaluator } from '@palisade/evaluator';
 import { runResponder } from '@palisade/responder';
+import { runPolicy } from './backtest.js';
 import { runEmbedded } from './embedded.js';
 import { runKafkaAcls } from './kafka-acls.js';
 import { runRules } from './rules-list.js';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc
   responder: { run: runResponder, doc: 'quarantines pods behind safety rails (dry-run by default)' },
   probe: { run: runProbe, doc: 'what this kernel supports: hooks, buffers, helpers, event kinds, enforcement' },
   rules: { run: (src) => runRules(src), doc: 'rules list [--tuning <path>] [--json]: every rule, enabled or not and why, severity, exceptions' },
+  policy: { run: runPolicy, doc: 'policy backtest: run candidate rules over the retained enriched topic, diff against the current rules' },
   'kafka-acls': { run: (src) => runKafkaAcls(src), doc: 'per-stage Kafka ACLs and topics: print them, or --apply as the admin' },
 };
 
