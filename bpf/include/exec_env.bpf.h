@@ -26,7 +26,12 @@
 #define PAL_ENV_T_AD_EQ 0x3d4441ULL   /* "AD=" */
 #define PAL_ENV_T_EQ 0x3dULL          /* "=" */
 
-/* Where the scan is, across bpf_loop iterations (on the caller's stack). */
+/*
+ * Where the scan is, across bpf_loop iterations. It lives in pal_path_buf (after the chunk), not on the caller's
+ * stack: kernels before 6.7 verify a bpf_loop callback as if it ran once, with the ctx's stack contents as at the
+ * call (all zero here), so branches that only later iterations take (a string going on past a chunk) could be
+ * judged dead and removed. Map memory is never assumed constant, so every branch stays.
+ */
 struct exec_env__scan_ctx {
 	__u64 p;             /* user address of the next byte to read */
 	__u64 end;           /* mm->env_end */
@@ -60,12 +65,16 @@ static __always_inline __u16 exec_env__value(char *out, const char *chunk, __u32
  * the first 16 bytes are compared with the watched names; the last occurrence of a name wins, as in ld.so.
  * Returns 1 (stop) at env_end, at PAL_ENV_SCAN_BYTES, or when a read fails.
  */
+#define PAL_ENV_STATE_AT 512
+_Static_assert(PAL_ENV_CHUNK <= PAL_ENV_STATE_AT, "the chunk ends before the scan state");
+_Static_assert(PAL_ENV_STATE_AT + sizeof(struct exec_env__scan_ctx) <= PAL_PATH_BUF, "the state fits pal_path_buf");
+
 static long exec_env__step(__u32 index, void *data)
 {
-	struct exec_env__scan_ctx *c = data;
 	__u32 zero = 0;
 	struct pal_path_buf *pb = bpf_map_lookup_elem(&pal_path_buf, &zero);
 	union pal_scratch *s = bpf_map_lookup_elem(&pal_scratch, &zero);
+	struct exec_env__scan_ctx *c;
 	struct pal_exec_event *e;
 	char *chunk;
 	__u64 w0, w1;
@@ -74,12 +83,17 @@ static long exec_env__step(__u32 index, void *data)
 
 	if (!pb || !s)
 		return 1;
+	c = (struct exec_env__scan_ctx *)&pb->buf[PAL_ENV_STATE_AT];
 	if (c->p >= c->end || c->bytes >= PAL_ENV_SCAN_BYTES)
 		return 1;
 	e = &s->exec;
 	chunk = pb->buf;
 	n = bpf_probe_read_user_str(chunk, PAL_ENV_CHUNK, (const void *)c->p);
-	if (n <= 0) {
+	/* An empty string: kernels without the fix to strncpy_from_user_nofault (6.1 among them) return 0 for it, not 1.
+	 * envp may hold "" (and a long string's continuation can start at its NUL), so 0 must not end the scan. */
+	if (n == 0)
+		n = 1;
+	if (n < 0) {
 		stats__inc(PAL_STAT_READ_USER_FAILED);
 		c->flags |= PAL_ENV_READ_FAILED;
 		return 1;
@@ -124,20 +138,36 @@ static long exec_env__step(__u32 index, void *data)
  */
 static __always_inline void exec_env__scan(struct task_struct *task, struct pal_exec_event *e)
 {
-	struct exec_env__scan_ctx c = {};
+	__u32 zero = 0;
+	struct pal_path_buf *pb = bpf_map_lookup_elem(&pal_path_buf, &zero);
+	struct exec_env__scan_ctx *c;
 	__u64 start = BPF_CORE_READ(task, mm, env_start);
+	__u64 end = BPF_CORE_READ(task, mm, env_end);
 
 	e->env_flags = 0;
+	e->env_count = 0;
+	e->env_bytes = end > start ? (__u32)(end - start) : 0;
 	e->env_ld_preload[0] = '\0';
 	e->env_ld_library_path[0] = '\0';
 	e->env_ld_audit[0] = '\0';
-	c.p = start;
-	c.end = BPF_CORE_READ(task, mm, env_end);
-	e->env_bytes = c.end > start ? (__u32)(c.end - start) : 0;
-	bpf_loop(PAL_ENV_SCAN_STEPS, exec_env__step, &c, 0);
-	e->env_count = c.count;
-	e->env_flags |= c.flags;
-	if (c.p < c.end)
+	if (!pb) {
+		stats__inc(PAL_STAT_SCRATCH_MISSING);
+		if (end > start)
+			e->env_flags |= PAL_ENV_SCAN_INCOMPLETE;
+		return;
+	}
+	c = (struct exec_env__scan_ctx *)&pb->buf[PAL_ENV_STATE_AT];
+	c->p = start;
+	c->end = end;
+	c->count = 0;
+	c->bytes = 0;
+	c->flags = 0;
+	c->mid = 0;
+	c->_pad0 = 0;
+	bpf_loop(PAL_ENV_SCAN_STEPS, exec_env__step, NULL, 0);
+	e->env_count = c->count;
+	e->env_flags |= c->flags;
+	if (c->p < c->end)
 		e->env_flags |= PAL_ENV_SCAN_INCOMPLETE;
 }
 

@@ -93,6 +93,12 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	if (!s)
 		return 0;
 	e = &s->exec;
+	/* The scratch still holds this CPU's last record: clear the fixed part, so the tails of short strings (filename,
+	 * cwd, resolved, the LD_* values) carry no bytes of another process' event. */
+	_Static_assert(__builtin_offsetof(struct pal_exec_event, args) % 8 == 0, "the fixed part is whole words");
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < __builtin_offsetof(struct pal_exec_event, args) / 8; i++)
+		((volatile __u64 *)e)[i] = 0;  /* volatile: clang would make a memset the BPF backend refuses */
 
 	e->argc = BPF_CORE_READ(bprm, argc);
 	e->flags = 0;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -106,9 +106,32 @@ test('LD_PRELOAD after 200 padding variables is still seen', { skip }, async () 
 test('LD_PRELOAD after strings longer than a read chunk is still seen', { skip }, async () => {
   const long = [`A=${'a'.repeat(C.envChunk * 3)}`, `B=${'b'.repeat(C.envChunk - 3)}`, `C=${'c'.repeat(C.envChunk - 2)}`];
   const e = await execWithEnv([...long, 'LD_AUDIT=/a.so']);
-  assert.deepEqual(e.env, { LD_AUDIT: '/a.so' });
+  assert.deepEqual(e.env, { LD_AUDIT: '/a.so' }, JSON.stringify({ count: e.envCount, bytes: e.envBytes,
+    incomplete: e.envScanIncomplete }));
   assert.equal(e.envCount, 4);
   assert.equal(e.envScanIncomplete, false);
+});
+
+test('empty strings in the environment do not end the scan', { skip }, async () => {
+  // execve(2) with "" entries in envp: no shell or env(1) makes those, so a five-line C program does (clang is a
+  // build dependency).
+  assert.ok(pod);
+  const src = join(scratch, 'empty-env.c');
+  const bin = join(scratch, 'empty-env');
+  writeFileSync(src, '#include <unistd.h>\nint main(int c, char **v) {\n' +
+    '  char *env[] = {"A=1", "", "", "LD_PRELOAD=/after-empty.so", 0};\n' +
+    '  char *argv[] = {"/bin/true", v[1], 0};\n  return execve("/bin/true", argv, env);\n}\n');
+  execFileSync('clang', ['-O1', '-o', bin, src]);
+  const marker = `case-${++cases}`;
+  const r = await pod.run([bin, marker]);
+  assert.equal(r.code, 0, r.stderr);
+  const e = await waitFor('the exec with empty env strings', () => events.find((x) =>
+    x.kind === pb.EventKind.EVENT_KIND_PROCESS_EXEC && x.exec?.argv?.[0] === '/bin/true' && x.exec?.argv?.[1] === marker),
+  { timeoutMs: 20_000 });
+  assert.deepEqual(e.exec?.env, { LD_PRELOAD: '/after-empty.so' },
+    JSON.stringify({ count: e.exec?.envCount, incomplete: e.exec?.envScanIncomplete }));
+  assert.equal(e.exec?.envScanIncomplete, false);
+  assert.equal(e.exec?.envCount, 4);
 });
 
 test('padding past the scan bounds leaves the signal: env_scan_incomplete', { skip }, async () => {
@@ -174,7 +197,13 @@ test('origin: a binary on a tmpfs mount (s_magic, in the kernel)', { skip }, asy
 });
 
 test('origin: overlayfs lower layer (image) vs upper layer (written, or copied up by a chmod)', { skip }, async () => {
-  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(scratch, d)) as
+  // The layers on a tmpfs of their own: an upper dir must be on a filesystem overlayfs accepts (on the 6.1 guest
+  // the tmpdir may itself be an overlay, which is refused as upperdir).
+  const layers = join(scratch, 'layers');
+  mkdirSync(layers);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'palisade-layers', layers]);
+  mounts.push(layers);
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(layers, d)) as
     [string, string, string, string];
   for (const d of [lower, upper, work, merged]) mkdirSync(d);
   copyFileSync('/bin/true', join(lower, 'image-bin'));
