@@ -37,6 +37,7 @@ const TEST_FILES = {
     'services/collector/dist/process-ancestry.test.js',
     'test/dist/kernel/resolved-paths.test.js',
     'test/dist/kernel/exe.test.js',
+    'test/dist/kernel/exec-signals.test.js',
   ],
 };
 

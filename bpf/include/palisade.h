@@ -117,7 +117,11 @@
 	X(FILTER_KINDS, 64, "event kinds a kind mask can name: 1..63")                                           \
 	X(FILTER_EXE_ENTRIES, 1024, "exact executable path selectors (TracingPolicy binaries)")                  \
 	X(FILTER_EXE_PREFIXES, 8, "executable path prefix selectors (TracingPolicy binaryPrefixes)")             \
-	X(EXE_CACHE_ENTRIES, 8192, "thread groups whose executable path and exe verdict are cached (LRU)")
+	X(EXE_CACHE_ENTRIES, 8192, "thread groups whose executable path and exe verdict are cached (LRU)")   \
+	X(ENV_VALUE_MAX, 128, "bytes kept of an exec's LD_PRELOAD/LD_LIBRARY_PATH/LD_AUDIT value, NUL included")   \
+	X(ENV_CHUNK, 256, "bytes one environment read copies; a longer string takes more reads")                  \
+	X(ENV_SCAN_STEPS, 512, "environment reads per exec (one per string, plus one per further chunk of a long one)") \
+	X(ENV_SCAN_BYTES, 32768, "environment bytes scanned per exec; past either bound PAL_ENV_SCAN_INCOMPLETE")
 
 /* X(GROUP, NAME, value): flag bits and small enums, PAL_<GROUP>_<NAME> = value. */
 #define PAL_CONSTANTS(X)                                                                                      \
@@ -141,7 +145,18 @@
 	X(KILL_REASON, EXE, 3)            /* pal_filter_exe or pal_filter_exe_prefix matched the executable's path */  \
 	X(EXE, PATH_KNOWN, 0x1)       /* process_rename: exe holds the renamed task's mm->exe_file path */         \
 	X(EXE, PATH_TRUNCATED, 0x2)   /* that path lost leading components (PAL_RESOLVE_DEPTH or PAL_PATH_MAX) */  \
-	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */
+	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */                                           \
+	/* exec environment (pal_exec_event.env_flags; include/exec_env.bpf.h): a variable present, its value cut */ \
+	X(ENV, LD_PRELOAD, 0x1) X(ENV, LD_LIBRARY_PATH, 0x2) X(ENV, LD_AUDIT, 0x4)                               \
+	X(ENV, LD_PRELOAD_CUT, 0x8) X(ENV, LD_LIBRARY_PATH_CUT, 0x10) X(ENV, LD_AUDIT_CUT, 0x20)                  \
+	X(ENV, SCAN_INCOMPLETE, 0x40) /* the scan stopped before env_end (PAL_ENV_SCAN_*, or a failed read) */     \
+	X(ENV, READ_FAILED, 0x80)     /* a read of the environment failed (the scan stopped there) */             \
+	/* executable origin (pal_exec_event.origin_flags): bprm->file's filesystem and inode */                   \
+	X(ORIGIN, TMPFS, 0x1)         /* s_magic is TMPFS_MAGIC or RAMFS_MAGIC */                                  \
+	X(ORIGIN, OVERLAY, 0x2)       /* s_magic is OVERLAYFS_SUPER_MAGIC */                                       \
+	X(ORIGIN, OVERLAY_KNOWN, 0x4) /* overlay: the ovl_inode was readable (CO-RE: the overlay BTF was there) */  \
+	X(ORIGIN, OVERLAY_UPPER, 0x8) /* overlay: the inode has an upper dentry (written or copied up) */          \
+	X(ORIGIN, TIMES, 0x10)        /* exe_ctime_ns/exe_mtime_ns were read */
 
 #define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
 enum pal_event_kind { PAL_EVENT_KINDS(PAL_X_KIND) };
@@ -215,6 +230,17 @@ struct pal_exec_event {
 	__u32 loginuid;      /* audit login uid; 0xffffffff = unset (or no CONFIG_AUDIT) */
 	char cwd[PAL_PATH_MAX];  /* absolute, through mount points; "" if unreadable */
 	char resolved[PAL_PATH_MAX];  /* bprm->file's path up to the task's root (PAL_EXEC_RESOLVED); "" if unreadable */
+	/* exec environment and executable origin (issue 8, execenv: include/exec_env.bpf.h) */
+	__u16 env_flags;     /* PAL_ENV_* */
+	__u16 origin_flags;  /* PAL_ORIGIN_* */
+	__u32 env_count;     /* environment strings looked at */
+	__u32 env_bytes;     /* mm->env_end - env_start: the whole environment's size */
+	__u32 exe_fs_magic;  /* bprm->file's superblock s_magic (low 32 bits) */
+	__u64 exe_ctime_ns;  /* bprm->file's inode ctime, ns since the epoch (PAL_ORIGIN_TIMES) */
+	__u64 exe_mtime_ns;  /* its mtime (settable by the owner: ctime is the one to trust) */
+	char env_ld_preload[PAL_ENV_VALUE_MAX];       /* values, "" unless the PAL_ENV_<NAME> bit is set */
+	char env_ld_library_path[PAL_ENV_VALUE_MAX];
+	char env_ld_audit[PAL_ENV_VALUE_MAX];
 	char args[PAL_ARGV_MAX_BYTES];
 };
 

@@ -10,6 +10,7 @@
 #include "stats.bpf.h"
 #include "task.bpf.h"
 #include "filter.bpf.h"
+#include "exec_env.bpf.h"
 
 /* Capabilities (cred after exec: what the new image runs with), namespaces and the audit login uid. */
 static __always_inline void exec__creds_and_ns(struct task_struct *task, struct pal_exec_event *e)
@@ -93,6 +94,12 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	if (!s)
 		return 0;
 	e = &s->exec;
+	/* The scratch still holds this CPU's last record: clear the fixed part, so the tails of short strings (filename,
+	 * cwd, resolved, the LD_* values) carry no bytes of another process' event. */
+	_Static_assert(__builtin_offsetof(struct pal_exec_event, args) % 8 == 0, "the fixed part is whole words");
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < __builtin_offsetof(struct pal_exec_event, args) / 8; i++)
+		((volatile __u64 *)e)[i] = 0;  /* volatile: clang would make a memset the BPF backend refuses */
 
 	e->argc = BPF_CORE_READ(bprm, argc);
 	e->flags = 0;
@@ -107,6 +114,8 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	if (exec__from_memfd(bprm))
 		e->flags |= PAL_EXEC_FROM_MEMFD;
 	exec__resolved(bprm, e);
+	exec_env__origin(bprm, e);  /* issue 8: executable origin and LD_* environment (include/exec_env.bpf.h) */
+	exec_env__scan(task, e);
 
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);

@@ -186,6 +186,16 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(exec, pal_exec_event, loginuid);
   PAL_FIELD(exec, pal_exec_event, cwd);
   PAL_FIELD(exec, pal_exec_event, resolved);
+  PAL_FIELD(exec, pal_exec_event, env_flags);
+  PAL_FIELD(exec, pal_exec_event, origin_flags);
+  PAL_FIELD(exec, pal_exec_event, env_count);
+  PAL_FIELD(exec, pal_exec_event, env_bytes);
+  PAL_FIELD(exec, pal_exec_event, exe_fs_magic);
+  PAL_FIELD(exec, pal_exec_event, exe_ctime_ns);
+  PAL_FIELD(exec, pal_exec_event, exe_mtime_ns);
+  PAL_FIELD(exec, pal_exec_event, env_ld_preload);
+  PAL_FIELD(exec, pal_exec_event, env_ld_library_path);
+  PAL_FIELD(exec, pal_exec_event, env_ld_audit);
   PAL_FIELD(exec, pal_exec_event, args);
   structs.Set("exec", Struct(env, sizeof(pal_exec_event), exec));
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { pb } from '@palisade/common';
 import { need } from '@palisade/common/testing';
-import { decodeExit, EventDecoder, formatIPv6, isSensitiveWrite, LAYOUT, normalisePath, parseDnsQuestion } from './event-decoder.js';
+import { decodeExit, EventDecoder, formatIPv6, fsTypeName, inTmpDir, isSensitiveWrite, LAYOUT, normalisePath, parseDnsQuestion } from './event-decoder.js';
 import { abi, DEFAULT_ADDON_PATH } from './native.js';
 import { existsSync } from 'node:fs';
 
@@ -114,6 +114,9 @@ test('decodes a batch of all four kinds with the common header', () => {
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://x'], argvTruncated: false,
     cgroupName: 'cri-containerd-abc.scope', cwd: '', cwdTruncated: false, capEffective: 0, capPermitted: 0, pidNs: 0,
     mntNs: 0, netNs: 0, loginuid: 0, fromMemfd: false, resolvedFilename: '', resolvedFilenameTruncated: false,
+    env: {}, envScanIncomplete: false, envValueTruncated: false, envCount: 0, envBytes: 0, exeFsType: '',
+    exeOnTmpfs: false, exeInTmpDir: false, exeOverlayLayer: pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNSPECIFIED,
+    exeCtimeUnixNano: 0, exeMtimeUnixNano: 0, containerStartUnixNano: 0, exeModifiedAfterContainerStart: false,
   });
   assert.deepEqual(open?.fileOpen, {
     path: '/etc/shadow', flags: 0o2000000, mode: 0o644, result: -13, syscall: 'openat2', sensitiveWrite: false,
@@ -124,6 +127,73 @@ test('decodes a batch of all four kinds with the common header', () => {
     family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '10.0.0.1', dport: 443, result: -115, protocol: 'tcp',
   });
   assert.deepEqual(exit?.exit, { exitCode: 3, signal: 0 });
+});
+
+test('exec environment: watched variables by their flags, values redacted, cut and scan flags', () => {
+  const F = LAYOUT.exec.fields;
+  const C = LAYOUT.constants;
+  const seen: string[] = [];
+  const decoder = new EventDecoder({
+    bootToRealtimeOffsetNs: 0n,
+    redactEnv: (name, value) => { seen.push(name); return value.replace('hunter2', '[REDACTED]'); },
+  });
+  const buf = execRecord(['x']);
+  buf.writeUInt16LE(C.envLdPreload | C.envLdAudit | C.envLdAuditCut | C.envScanIncomplete, F.env_flags);
+  buf.write('/tmp/evil.so', F.env_ld_preload);
+  buf.write('/opt/lib-not-flagged', F.env_ld_library_path); // bytes without the present bit: not reported
+  buf.write('https://u:hunter2@h/a.so', F.env_ld_audit);
+  buf.writeUInt32LE(321, F.env_count);
+  buf.writeUInt32LE(65536, F.env_bytes);
+  const [e] = decoder.decode(buf);
+  assert.deepEqual(e?.exec?.env, { LD_PRELOAD: '/tmp/evil.so', LD_AUDIT: 'https://u:[REDACTED]@h/a.so' });
+  assert.deepEqual(seen, ['LD_PRELOAD', 'LD_AUDIT']);
+  assert.equal(e?.exec?.envScanIncomplete, true);
+  assert.equal(e?.exec?.envValueTruncated, true);
+  assert.equal(e?.exec?.envCount, 321);
+  assert.equal(e?.exec?.envBytes, 65536);
+  // A value field filled to the brim stops at its bound.
+  const full = execRecord(['x']);
+  full.writeUInt16LE(C.envLdLibraryPath | C.envLdLibraryPathCut, F.env_flags);
+  full.fill('a', F.env_ld_library_path, F.env_ld_library_path + C.envValueMax);
+  const [f] = new EventDecoder({ bootToRealtimeOffsetNs: 0n }).decode(full);
+  assert.equal(f?.exec?.env?.['LD_LIBRARY_PATH'], 'a'.repeat(C.envValueMax));
+});
+
+test('executable origin: filesystem, tmp dirs, overlay layer and times from the origin flags', () => {
+  const F = LAYOUT.exec.fields;
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const rec = (origin: number, magic: number, filename = '/usr/bin/curl'): Buffer => {
+    const buf = execRecord(['x']);
+    buf.fill(0, F.filename, F.filename + C.pathMax);
+    buf.write(filename, F.filename);
+    buf.writeUInt16LE(origin, F.origin_flags);
+    buf.writeUInt32LE(magic, F.exe_fs_magic);
+    buf.writeBigUInt64LE(1_700_000_000_123_456_789n, F.exe_ctime_ns);
+    buf.writeBigUInt64LE(1_600_000_000_000_000_000n, F.exe_mtime_ns);
+    return buf;
+  };
+  const [tmpfs] = decoder.decode(rec(C.originTmpfs | C.originTimes, 0x01021994, '/dev/shm/x'));
+  assert.equal(tmpfs?.exec?.exeOnTmpfs, true);
+  assert.equal(tmpfs?.exec?.exeFsType, 'tmpfs');
+  assert.equal(tmpfs?.exec?.exeInTmpDir, true);
+  assert.equal(tmpfs?.exec?.exeCtimeUnixNano, Number(1_700_000_000_123_456_789n));
+  assert.equal(tmpfs?.exec?.exeMtimeUnixNano, 1_600_000_000_000_000_000);
+  const [noTimes] = decoder.decode(rec(0, 0xef53));
+  assert.equal(noTimes?.exec?.exeCtimeUnixNano, 0, 'without PAL_ORIGIN_TIMES the times are unknown');
+  assert.equal(noTimes?.exec?.exeFsType, 'ext4');
+  assert.equal(noTimes?.exec?.exeOverlayLayer, pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNSPECIFIED);
+  const layer = (flags: number): number | null | undefined => decoder.decode(rec(flags, 0x794c7630))[0]?.exec?.exeOverlayLayer;
+  assert.equal(layer(C.originOverlay), pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNKNOWN);
+  assert.equal(layer(C.originOverlay | C.originOverlayKnown), pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_LOWER);
+  assert.equal(layer(C.originOverlay | C.originOverlayKnown | C.originOverlayUpper), pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UPPER);
+  // The relative filename as passed is folded; the resolved path wins when there is one.
+  const [rel] = decoder.decode(rec(0, 0xef53, '/var/tmp/../tmp/./x'));
+  assert.equal(rel?.exec?.exeInTmpDir, true);
+  assert.equal(fsTypeName(0), '');
+  assert.equal(fsTypeName(0x12345678), '0x12345678');
+  assert.equal(inTmpDir('/tmpfoo/x'), false);
+  assert.equal(inTmpDir('/var/tmp/x'), true);
 });
 
 test('argv is bounded: more than the max args or the kernel truncation flag mark it truncated', () => {

@@ -235,6 +235,41 @@ export function formatIPv6(bytes: Buffer): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/** Superblock magics (linux/magic.h) -> ProcessExec.exe_fs_type. */
+export const FS_MAGIC_NAMES: Readonly<Record<number, string>> = {
+  0x01021994: 'tmpfs', 0x858458f6: 'ramfs', 0x794c7630: 'overlay', 0xef53: 'ext4', 0x58465342: 'xfs',
+  0x9123683e: 'btrfs', 0x73717368: 'squashfs', 0xe0f5e1e2: 'erofs', 0x01021997: '9p', 0x6969: 'nfs',
+  0x65735546: 'fuse', 0x2fc12fc1: 'zfs', 0xf2f52010: 'f2fs', 0x958458f6: 'hugetlbfs', 0x9fa0: 'proc', 0x4d44: 'vfat',
+  0x00c36400: 'ceph', 0xff534d42: 'cifs',
+};
+
+export function fsTypeName(magic: number): string {
+  if (magic === 0) return '';
+  return FS_MAGIC_NAMES[magic] ?? `0x${magic.toString(16)}`;
+}
+
+/** World-writable scratch directories an attacker drops binaries into (ProcessExec.exe_in_tmp_dir). */
+export const TMP_DIRS: readonly string[] = ['/tmp/', '/dev/shm/', '/var/tmp/'];
+
+export function inTmpDir(path: string): boolean {
+  return TMP_DIRS.some((d) => path.startsWith(d));
+}
+
+/** The exec environment variables the kernel side watches, with their present and cut flags (PAL_ENV_*). */
+export const WATCHED_ENV: ReadonlyArray<{ name: string; field: 'env_ld_preload' | 'env_ld_library_path' | 'env_ld_audit';
+  present: number; cut: number }> = [
+  { name: 'LD_PRELOAD', field: 'env_ld_preload', present: C.envLdPreload, cut: C.envLdPreloadCut },
+  { name: 'LD_LIBRARY_PATH', field: 'env_ld_library_path', present: C.envLdLibraryPath, cut: C.envLdLibraryPathCut },
+  { name: 'LD_AUDIT', field: 'env_ld_audit', present: C.envLdAudit, cut: C.envLdAuditCut },
+];
+
+function overlayLayer(origin: number): palisade.v1.ExeOverlayLayer {
+  if ((origin & C.originOverlay) === 0) return pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNSPECIFIED;
+  if ((origin & C.originOverlayKnown) === 0) return pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNKNOWN;
+  return (origin & C.originOverlayUpper) !== 0
+    ? pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UPPER : pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_LOWER;
+}
+
 /** Splits the NUL-separated argv bytes; the last piece may be cut by the kernel's byte bound. */
 function splitArgs(bytes: Buffer): string[] {
   const args: string[] = [];
@@ -260,9 +295,16 @@ export class EventDecoder {
 
   /** Applied to every exec's argv before it leaves the decoder (redact.ts): secrets never reach a record. */
   private readonly redactArgv: (argv: string[]) => string[];
+  /** Applied to every watched environment value (redact.ts), as to a `NAME=value` argument. */
+  private readonly redactEnv: (name: string, value: string) => string;
 
-  constructor(opts: { bootToRealtimeOffsetNs: bigint; redactArgv?: (argv: string[]) => string[] }) {
+  constructor(opts: {
+    bootToRealtimeOffsetNs: bigint;
+    redactArgv?: (argv: string[]) => string[];
+    redactEnv?: (name: string, value: string) => string;
+  }) {
     this.redactArgv = opts.redactArgv ?? ((argv) => argv);
+    this.redactEnv = opts.redactEnv ?? ((_name, value) => value);
     const offset = opts.bootToRealtimeOffsetNs;
     this.offsetHi = Number(offset >> 32n); // signed: a negative offset (clock before 1970) still adds up
     this.offsetLo = Number(offset & 0xffffffffn);
@@ -445,11 +487,23 @@ export class EventDecoder {
     const argvTruncated =
       (buf.readUInt8(at + EX.flags) & C.execArgsTruncated) !== 0 || all.length > argv.length || argv.length < argc;
     const flags = buf.readUInt8(at + EX.flags);
+    const filename = cString(buf, at + EX.filename, C.pathMax);
+    const resolvedFilename = (flags & C.execResolved) !== 0 ? cString(buf, at + EX.resolved, C.pathMax) : '';
+    const envFlags = buf.readUInt16LE(at + EX.env_flags);
+    const origin = buf.readUInt16LE(at + EX.origin_flags);
+    const env: Record<string, string> = {};
+    let envValueTruncated = false;
+    for (const w of WATCHED_ENV) {
+      if ((envFlags & w.present) === 0) continue;
+      env[w.name] = this.redactEnv(w.name, cString(buf, at + EX[w.field], C.envValueMax));
+      if ((envFlags & w.cut) !== 0) envValueTruncated = true;
+    }
+    const times = (origin & C.originTimes) !== 0;
     return {
       timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC,
       exec: {
-        filename: cString(buf, at + EX.filename, C.pathMax),
+        filename,
         argv,
         argvTruncated,
         cgroupName: cString(buf, at + EX.cgroup_name, C.cgroupNameMax),
@@ -462,8 +516,22 @@ export class EventDecoder {
         netNs: buf.readUInt32LE(at + EX.net_ns),
         loginuid: buf.readUInt32LE(at + EX.loginuid),
         fromMemfd: (flags & C.execFromMemfd) !== 0,
-        resolvedFilename: (flags & C.execResolved) !== 0 ? cString(buf, at + EX.resolved, C.pathMax) : '',
+        resolvedFilename,
         resolvedFilenameTruncated: (flags & C.execResolvedTruncated) !== 0,
+        env,
+        envScanIncomplete: (envFlags & C.envScanIncomplete) !== 0,
+        envValueTruncated,
+        envCount: buf.readUInt32LE(at + EX.env_count),
+        envBytes: buf.readUInt32LE(at + EX.env_bytes),
+        exeFsType: fsTypeName(buf.readUInt32LE(at + EX.exe_fs_magic)),
+        exeOnTmpfs: (origin & C.originTmpfs) !== 0,
+        exeInTmpDir: inTmpDir(resolvedFilename !== '' ? resolvedFilename : normalisePath(filename)),
+        exeOverlayLayer: overlayLayer(origin),
+        exeCtimeUnixNano: times ? u64(buf, at + EX.exe_ctime_ns) : 0,
+        exeMtimeUnixNano: times ? u64(buf, at + EX.exe_mtime_ns) : 0,
+        // Filled by the collector's ContainerStartCache (container-start.ts), which knows the cgroup.
+        containerStartUnixNano: 0,
+        exeModifiedAfterContainerStart: false,
       },
     };
   }

@@ -2,6 +2,7 @@
 // the process cache (the binary, exec id and ancestry the kernel events do not carry).
 import { KERNEL_LOSS_COUNTERS, PalisadeError, pb, type palisade } from '@palisade/common';
 import { CgroupResolver } from './cgroup-resolver.js';
+import { ContainerStartCache } from './container-start.js';
 import { ArgvRedactor } from './redact.js';
 import {
   bootToRealtimeOffsetNs, cString, EventDecoder, i64, isSensitiveWrite, LAYOUT, normalisePath, opensForWrite,
@@ -67,6 +68,7 @@ export class KernelSource implements EventSource {
   private readonly opts: KernelSourceOptions;
   private readonly resolver: CgroupResolver;
   private readonly processes: ProcessCache;
+  private readonly starts: ContainerStartCache;
   private session: BpfSession | undefined;
   private decoder: EventDecoder | undefined;
   private closed = false;
@@ -81,6 +83,10 @@ export class KernelSource implements EventSource {
       ...(opts.binaryCacheSize !== undefined && { maxEntries: opts.binaryCacheSize }),
       ...(opts.procRoot !== undefined && { procRoot: opts.procRoot }),
       ...(opts.processExitGraceMs !== undefined && { exitGraceMs: opts.processExitGraceMs }),
+    });
+    this.starts = new ContainerStartCache({
+      ...(opts.procRoot !== undefined && { procRoot: opts.procRoot }),
+      ...(opts.cgroupRoot !== undefined && { cgroupRoot: opts.cgroupRoot }),
     });
   }
 
@@ -116,7 +122,7 @@ export class KernelSource implements EventSource {
     },
   ): void {
     this.open((decoder) => {
-      const batches = new RecordEncoder(decoder, this.resolver, this.processes);
+      const batches = new RecordEncoder(decoder, this.resolver, this.processes, this.starts);
       return (batch) => batches.encode(batch, sink);
     }, onError);
   }
@@ -127,8 +133,12 @@ export class KernelSource implements EventSource {
     // Before loading, so the first events already have a clock offset.
     const offsetNs = bootToRealtimeOffsetNs(clocks(this.opts.addonPath));
     const redactor = this.opts.redactor ?? new ArgvRedactor({ enabled: true });
-    const decoder = new EventDecoder({ bootToRealtimeOffsetNs: offsetNs, redactArgv: (argv) => redactor.redact(argv) });
+    const decoder = new EventDecoder({
+      bootToRealtimeOffsetNs: offsetNs, redactArgv: (argv) => redactor.redact(argv),
+      redactEnv: (name, value) => redactor.redactEnv(name, value),
+    });
     this.processes.setBootToRealtimeOffsetNs(offsetNs);
+    this.starts.setBootToRealtimeOffsetNs(offsetNs);
     // Before attaching, so the walk does not hold up the first drains while the ring buffer fills. A process that
     // starts between the walk and the attach is found by a lazy /proc lookup at its first event.
     this.processes.scanProc();
@@ -181,6 +191,7 @@ export class KernelSource implements EventSource {
     if (proc === null || proc === undefined) return;
     proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
     this.processes.annotate(event);
+    if (event.exec != null) this.starts.annotate(event);
   }
 }
 
@@ -200,6 +211,8 @@ export class RecordEncoder {
     private readonly decoder: EventDecoder,
     private readonly resolver: CgroupResolver,
     private readonly processes: ProcessCache,
+    /** Fills an exec's container start and exe_modified_after_container_start; without it they stay 0/false. */
+    private readonly starts?: ContainerStartCache,
   ) {}
 
   encode(batch: Buffer, sink: EncodedEventSink): void {
@@ -225,6 +238,7 @@ export class RecordEncoder {
       if (proc != null) {
         proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
         this.processes.annotate(event);
+        if (event.exec != null) this.starts?.annotate(event);
       }
       if (sink.accept(event.kind ?? 0, batch, at)) encoder.add(event);
     }

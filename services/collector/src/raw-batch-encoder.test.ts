@@ -34,6 +34,14 @@ function corpus(): IRawEvent[] {
       filename: '/usr/bin/curl', argv: ['curl', '-s', '', UNICODE, LONG], argvTruncated: true, cgroupName: 'x.scope',
       cwd: LONG, cwdTruncated: false, capEffective: 0x1ffffffffff, capPermitted: 2 ** 40, pidNs: 4026531836,
       mntNs: 4026531841, netNs: 4026531840, loginuid: 4294967295, fromMemfd: true,
+      resolvedFilename: UNICODE, resolvedFilenameTruncated: true,
+      env: { LD_PRELOAD: '/tmp/evil.so', LD_LIBRARY_PATH: '', LD_AUDIT: LONG }, envScanIncomplete: true,
+      envValueTruncated: false, envCount: 201, envBytes: 70000, exeFsType: 'overlay', exeOnTmpfs: false,
+      exeInTmpDir: true, exeOverlayLayer: pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UPPER,
+      exeCtimeUnixNano: T, exeMtimeUnixNano: 0, containerStartUnixNano: T - 1e9, exeModifiedAfterContainerStart: true,
+    } },
+    { ...base, kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process: proc({ ancestors }), exec: {
+      filename: '/bin/true', argv: [], env: {}, exeOverlayLayer: pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNSPECIFIED,
     } },
     { ...base, kind: pb.EventKind.EVENT_KIND_PROCESS_EXIT, process: proc({ ancestors: [] }), exit: { exitCode: 1, signal: 9 } },
     { ...base, kind: pb.EventKind.EVENT_KIND_FILE_OPEN, process: proc({ ancestors }), fileOpen: {

@@ -410,6 +410,33 @@ export class RawBatchEncoder {
     if (m.netNs != null) this.uint32Field(11, m.netNs);
     if (m.loginuid != null) this.uint32Field(12, m.loginuid);
     if (m.fromMemfd != null) this.boolField(13, m.fromMemfd);
+    if (m.resolvedFilename != null) this.stringField(14, m.resolvedFilename);
+    if (m.resolvedFilenameTruncated != null) this.boolField(15, m.resolvedFilenameTruncated);
+    // exec environment and origin (issue 8, execenv)
+    if (m.env != null) {
+      // map<string, string>: one entry message per key (key = 1, value = 2), as protobufjs writes them.
+      for (const k of Object.keys(m.env)) {
+        this.tag((20 << 3) | 2);
+        this.ensure(1);
+        const start = this.pos + 1;
+        this.pos = start;
+        this.stringField(1, k);
+        this.stringField(2, m.env[k] ?? '');
+        this.endLength(start, 1);
+      }
+    }
+    if (m.envScanIncomplete != null) this.boolField(21, m.envScanIncomplete);
+    if (m.envValueTruncated != null) this.boolField(22, m.envValueTruncated);
+    if (m.envCount != null) this.uint32Field(23, m.envCount);
+    if (m.envBytes != null) this.uint32Field(24, m.envBytes);
+    if (m.exeFsType != null) this.stringField(25, m.exeFsType);
+    if (m.exeOnTmpfs != null) this.boolField(26, m.exeOnTmpfs);
+    if (m.exeInTmpDir != null) this.boolField(27, m.exeInTmpDir);
+    if (m.exeOverlayLayer != null) this.int32Field(28, m.exeOverlayLayer);
+    if (m.exeCtimeUnixNano != null) this.uint64Field(29, m.exeCtimeUnixNano as NumberLike);
+    if (m.exeMtimeUnixNano != null) this.uint64Field(30, m.exeMtimeUnixNano as NumberLike);
+    if (m.containerStartUnixNano != null) this.uint64Field(31, m.containerStartUnixNano as NumberLike);
+    if (m.exeModifiedAfterContainerStart != null) this.boolField(32, m.exeModifiedAfterContainerStart);
   };
 
   private readonly exit = (m: palisade.v1.IProcessExit): void => {

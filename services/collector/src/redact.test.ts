@@ -37,3 +37,13 @@ test('operator patterns redact their secret group or the whole match; a bad one 
   assert.equal(custom.redacted, 2);
   assert.throws(() => new ArgvRedactor({ enabled: true, patterns: ['('] }), (e: unknown) => e instanceof PalisadeError && e.code === 'CONFIG_INVALID');
 });
+
+test('exec environment values: checked as NAME=value, only the secret part replaced', () => {
+  const env = new ArgvRedactor({ enabled: true, patterns: ['/secret-dir/(?<secret>[^/]+)'] });
+  assert.equal(env.redactEnv('LD_PRELOAD', '/tmp/evil.so'), '/tmp/evil.so');
+  assert.equal(env.redactEnv('LD_LIBRARY_PATH', 'https://u:hunter2@h/lib'), `https://u:${R}@h/lib`);
+  assert.equal(env.redactEnv('LD_AUDIT', '/secret-dir/abc/x.so'), `/secret-dir/${R}/x.so`);
+  assert.equal(env.redactEnv('LD_PRELOAD', ''), '');
+  assert.equal(env.redacted, 2);
+  assert.equal(new ArgvRedactor({ enabled: false }).redactEnv('LD_LIBRARY_PATH', 'https://u:p@h/'), 'https://u:p@h/');
+});

@@ -74,6 +74,19 @@ export class ArgvRedactor {
     return out ?? argv;
   }
 
+  /**
+   * One environment value (an exec's LD_PRELOAD, …), checked as the argument `NAME=value` would be: the name stays,
+   * a secret in the value (a token, credentials in a URL, an operator pattern) becomes [REDACTED].
+   */
+  redactEnv(name: string, value: string): string {
+    if (!this.enabled || value === '') return value;
+    const arg = `${name}=${value}`;
+    const next = this.redactOne(arg);
+    if (next === arg) return value;
+    this.redacted++;
+    return next.startsWith(`${name}=`) ? next.slice(name.length + 1) : REDACTED;
+  }
+
   private redactOne(arg: string): string {
     let s = arg;
     const named = NAMED_VALUE.exec(s);

@@ -142,6 +142,33 @@ describe('toRegoEvent', () => {
     assert.equal(toRegoEvent({ ...ev, node: '' })?.node, 'node-a');
   });
 
+  it('maps the exec environment and the executable origin (issue 8)', () => {
+    const exec = toRegoEvent(roundTrip({
+      node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST,
+      event: {
+        kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process,
+        exec: {
+          filename: '/tmp/x', env: { LD_PRELOAD: '/tmp/evil.so', LD_AUDIT: '' }, envScanIncomplete: true,
+          envValueTruncated: true, envCount: 201, envBytes: 4096, exeFsType: 'overlay', exeOnTmpfs: false,
+          exeInTmpDir: true, exeOverlayLayer: pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UPPER,
+          exeCtimeUnixNano: 1_700_000_001_000_000_000, containerStartUnixNano: 1_700_000_000_000_000_000,
+          exeModifiedAfterContainerStart: true,
+        },
+      },
+    }));
+    assert.deepEqual(exec?.exec?.env, { LD_PRELOAD: '/tmp/evil.so', LD_AUDIT: '' });
+    assert.equal(exec?.exec?.env_scan_incomplete, true);
+    assert.equal(exec?.exec?.env_value_truncated, true);
+    assert.equal(exec?.exec?.env_count, 201);
+    assert.equal(exec?.exec?.env_bytes, 4096);
+    assert.equal(exec?.exec?.exe_fs_type, 'overlay');
+    assert.equal(exec?.exec?.exe_in_tmp_dir, true);
+    assert.equal(exec?.exec?.exe_overlay_layer, 'upper');
+    assert.equal(exec?.exec?.exe_modified_after_container_start, true);
+    assert.equal(exec?.exec?.container_start_unix_nano, 1_700_000_000_000_000_000);
+    assert.equal(exec?.exec?.exe_ctime_unix_nano, 1_700_000_001_000_000_000);
+  });
+
   it('maps exec, exit and net_connect payloads', () => {
     const base = { node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST };
     const exec = toRegoEvent(roundTrip({
@@ -154,6 +181,9 @@ describe('toRegoEvent', () => {
     }));
     assert.deepEqual(exec?.exec, {
       filename: '/bin/sh', argv: ['sh', '-c', 'id'], cwd: '', from_memfd: false, cap_effective: 0,
+      env: {}, env_scan_incomplete: false, env_value_truncated: false, env_count: 0, env_bytes: 0, exe_fs_type: '',
+      exe_on_tmpfs: false, exe_in_tmp_dir: false, exe_overlay_layer: '', exe_ctime_unix_nano: 0,
+      container_start_unix_nano: 0, exe_modified_after_container_start: false,
     });
     assert.equal(exec?.process.euid, 0);
     assert.equal(exec?.kind, 'exec');

@@ -50,6 +50,25 @@ export interface RegoExec {
   /** fileless exec: the binary is a memfd or an unlinked file */
   from_memfd: boolean;
   cap_effective: number;
+  // exec environment and executable origin (bpf/README.md "Exec environment and executable origin")
+  /** the watched variables present at exec (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT) -> value; absent when unset */
+  env: Record<string, string>;
+  /** the kernel's scan stopped before the environment's end (padding): a watched variable may be missing */
+  env_scan_incomplete: boolean;
+  env_value_truncated: boolean;
+  env_count: number;
+  env_bytes: number;
+  /** "tmpfs" | "overlay" | "ext4" | ... ("" unknown) */
+  exe_fs_type: string;
+  exe_on_tmpfs: boolean;
+  /** the binary's path is under /tmp/, /dev/shm/ or /var/tmp/ */
+  exe_in_tmp_dir: boolean;
+  /** on overlayfs: "upper" (written or changed in the container) | "lower" (image) | "unknown"; "" not overlay */
+  exe_overlay_layer: 'upper' | 'lower' | 'unknown' | '';
+  exe_ctime_unix_nano: number;
+  container_start_unix_nano: number;
+  /** the binary's inode changed (ctime) after its container started */
+  exe_modified_after_container_start: boolean;
 }
 
 export interface RegoExit {
@@ -204,6 +223,13 @@ function regoContainer(ev: palisade.v1.IEnrichedEvent, pod: RegoPod | null): Reg
   return inContainer ? { id, runtime: ev.pod?.runtime ?? '' } : null;
 }
 
+function overlayLayer(l: palisade.v1.ExeOverlayLayer | null | undefined): RegoExec['exe_overlay_layer'] {
+  if (l === pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UPPER) return 'upper';
+  if (l === pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_LOWER) return 'lower';
+  if (l === pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNKNOWN) return 'unknown';
+  return '';
+}
+
 function pathResolution(r: palisade.v1.PathResolution | null | undefined): RegoFileOpen['path_resolution'] {
   if (r === pb.PathResolution.PATH_RESOLUTION_KERNEL) return 'kernel';
   if (r === pb.PathResolution.PATH_RESOLUTION_NORMALISED) return 'normalised';
@@ -231,6 +257,18 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
       cwd: raw.exec.cwd ?? '',
       from_memfd: raw.exec.fromMemfd ?? false,
       cap_effective: Number(raw.exec.capEffective ?? 0),
+      env: { ...(raw.exec.env ?? {}) },
+      env_scan_incomplete: raw.exec.envScanIncomplete ?? false,
+      env_value_truncated: raw.exec.envValueTruncated ?? false,
+      env_count: raw.exec.envCount ?? 0,
+      env_bytes: raw.exec.envBytes ?? 0,
+      exe_fs_type: raw.exec.exeFsType ?? '',
+      exe_on_tmpfs: raw.exec.exeOnTmpfs ?? false,
+      exe_in_tmp_dir: raw.exec.exeInTmpDir ?? false,
+      exe_overlay_layer: overlayLayer(raw.exec.exeOverlayLayer),
+      exe_ctime_unix_nano: Number(raw.exec.exeCtimeUnixNano ?? 0),
+      container_start_unix_nano: Number(raw.exec.containerStartUnixNano ?? 0),
+      exe_modified_after_container_start: raw.exec.exeModifiedAfterContainerStart ?? false,
     };
   }
   if (raw.exit) out.exit = { exit_code: raw.exit.exitCode ?? 0, signal: raw.exit.signal ?? 0 };
