@@ -38,7 +38,7 @@
 	X(NET_CONNECT, 4, net_connect, network, "connect on an AF_INET/AF_INET6 socket")                        \
 	X(PROCESS_KILL, 5, process_kill, enforcement, "the in-kernel filter sent SIGKILL")                     \
 	X(PROCESS_FORK, 6, fork, process, "a new thread group (fork/clone without CLONE_THREAD)")              \
-	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod and chown families")                               \
+	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod, chown, link, symlink and truncate families")                               \
 	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send")                                \
 	X(DNS_QUERY, 9, dns_query, network, "a UDP datagram to port 53")                                       \
 	X(PRIV_SETID, 10, priv_setid, privilege, "setuid/setgid families")                                      \
@@ -65,7 +65,9 @@
 	X(KILL, 40, kill) X(TKILL, 41, tkill) X(TGKILL, 42, tgkill)                                             \
 	X(ACCEPT, 50, accept) X(ACCEPT4, 51, accept4) X(BIND, 52, bind) X(LISTEN, 53, listen)                    \
 	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)            \
-	X(USERFAULTFD, 58, userfaultfd)
+	X(USERFAULTFD, 58, userfaultfd)                                                                        \
+	X(LINK, 11, link) X(LINKAT, 12, linkat) X(SYMLINK, 13, symlink) X(SYMLINKAT, 14, symlinkat)              \
+	X(TRUNCATE, 15, truncate) X(FTRUNCATE, 16, ftruncate)
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -134,7 +136,14 @@
 	X(FILTER, EMIT_KILL_EVENTS, 0x1) /* emit a PAL_EVENT_PROCESS_KILL record per kill */                       \
 	X(KILL_REASON, BINARY, 1)         /* pal_filter_comm matched */                                               \
 	X(KILL_REASON, PATH_PREFIX, 2)    /* pal_filter_prefix[rule] matched */                                       \
-	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */
+	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */                                              \
+	/* pal_file_open_event.write_flags: write intent and truncation, taken at sys_exit (file signals, issue 8) */ \
+	X(FILE, WRITE, 0x1)           /* opened for writing: f_mode & FMODE_WRITE (failed open: O_WRONLY/O_RDWR) */ \
+	X(FILE, TRUNC, 0x2)           /* O_TRUNC was passed */                                                     \
+	X(FILE, APPEND, 0x4)          /* O_APPEND was passed */                                                    \
+	X(FILE, CREAT, 0x8)           /* O_CREAT was passed */                                                     \
+	X(FILE, CREATED, 0x10)        /* the open created the file (f_mode & FMODE_CREATED) */                     \
+	X(FILE, TRUNCATED_EXISTING, 0x20) /* O_TRUNC on a regular file the open did not create: its data is gone */
 
 #define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
 enum pal_event_kind { PAL_EVENT_KINDS(PAL_X_KIND) };
@@ -241,7 +250,7 @@ struct pal_file_open_event {
 	__u16 path_len;
 	__u16 arg_len;
 	__u8 path_flags;     /* PAL_PATH_* */
-	__u8 _pad0;
+	__u8 write_flags;    /* PAL_FILE_*: write intent and truncation (file signals) */
 	__u32 _pad1;
 	char path[2 * PAL_PATH_MAX];
 };
@@ -269,6 +278,12 @@ struct pal_net_connect_event {
  *                rename/renameat/renameat2   olddfd       newdfd      flags                         old path  new path
  *                chmod/fchmodat              dfd          mode        flags                         path
  *                chown/fchownat/lchown       dfd          uid         gid        flags              path
+ *                link/linkat                 olddfd       newdfd      flags                         target    new path
+ *                symlink/symlinkat           -            newdfd                                    text      link path
+ *                (the symlink's text is not resolved: no base0; userspace reads it relative to the link's directory)
+ *                truncate                    dfd          length                                    path
+ *                ftruncate                   fd           length                                    fd's path
+ *                (ftruncate: str0 is the fd's f_path resolved in the kernel, path_flags0 = PAL_PATH_RESOLVED | ...)
  *   PRIV_SETID   setuid..setresgid           new r        new e       new s      old r, e, s        -
  *                (ids as requested; (u32)-1 = unchanged; old = cred at sys_enter; arg6..7 = r/e after)
  *   CAPSET       capset                      target pid   effective   permitted  inheritable, old effective
