@@ -38,6 +38,7 @@ const TEST_FILES = {
     'test/dist/kernel/resolved-paths.test.js',
     'test/dist/kernel/exe.test.js',
     'test/dist/kernel/exec-signals.test.js',
+    'test/dist/kernel/file-signals.test.js',
   ],
 };
 

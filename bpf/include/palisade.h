@@ -38,7 +38,7 @@
 	X(NET_CONNECT, 4, net_connect, network, "connect on an AF_INET/AF_INET6 socket")                        \
 	X(PROCESS_KILL, 5, process_kill, enforcement, "the in-kernel filter sent SIGKILL")                     \
 	X(PROCESS_FORK, 6, fork, process, "a new thread group (fork/clone without CLONE_THREAD)")              \
-	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod and chown families")                               \
+	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod, chown, link, symlink and truncate families")                               \
 	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send")                                \
 	X(DNS_QUERY, 9, dns_query, network, "a UDP datagram to port 53")                                       \
 	X(PRIV_SETID, 10, priv_setid, privilege, "setuid/setgid families")                                      \
@@ -67,7 +67,9 @@
 	X(ACCEPT, 50, accept) X(ACCEPT4, 51, accept4) X(BIND, 52, bind) X(LISTEN, 53, listen)                    \
 	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)            \
 	X(USERFAULTFD, 58, userfaultfd)                                                                        \
-	X(PRCTL, 70, prctl) X(TASK_RENAME, 71, comm_write) /* PROCESS_RENAME via: prctl, or a /proc/<pid>/comm write */
+	X(PRCTL, 70, prctl) X(TASK_RENAME, 71, comm_write) /* PROCESS_RENAME via: prctl, or a /proc/<pid>/comm write */ \
+	X(LINK, 11, link) X(LINKAT, 12, linkat) X(SYMLINK, 13, symlink) X(SYMLINKAT, 14, symlinkat)              \
+	X(TRUNCATE, 15, truncate) X(FTRUNCATE, 16, ftruncate)
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -156,7 +158,14 @@
 	X(ORIGIN, OVERLAY, 0x2)       /* s_magic is OVERLAYFS_SUPER_MAGIC */                                       \
 	X(ORIGIN, OVERLAY_KNOWN, 0x4) /* overlay: the ovl_inode was readable (CO-RE: the overlay BTF was there) */  \
 	X(ORIGIN, OVERLAY_UPPER, 0x8) /* overlay: the inode has an upper dentry (written or copied up) */          \
-	X(ORIGIN, TIMES, 0x10)        /* exe_ctime_ns/exe_mtime_ns were read */
+	X(ORIGIN, TIMES, 0x10)        /* exe_ctime_ns/exe_mtime_ns were read */ \
+	/* pal_file_open_event.write_flags: write intent and truncation, taken at sys_exit (file signals, issue 8) */ \
+	X(FILE, WRITE, 0x1)           /* opened for writing: f_mode & FMODE_WRITE (failed open: O_WRONLY/O_RDWR) */ \
+	X(FILE, TRUNC, 0x2)           /* O_TRUNC was passed */                                                     \
+	X(FILE, APPEND, 0x4)          /* O_APPEND was passed */                                                    \
+	X(FILE, CREAT, 0x8)           /* O_CREAT was passed */                                                     \
+	X(FILE, CREATED, 0x10)        /* the open created the file (f_mode & FMODE_CREATED) */                     \
+	X(FILE, TRUNCATED_EXISTING, 0x20) /* O_TRUNC on a regular file the open did not create: its data is gone */
 
 #define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
 enum pal_event_kind { PAL_EVENT_KINDS(PAL_X_KIND) };
@@ -274,7 +283,7 @@ struct pal_file_open_event {
 	__u16 path_len;
 	__u16 arg_len;
 	__u8 path_flags;     /* PAL_PATH_* */
-	__u8 _pad0;
+	__u8 write_flags;    /* PAL_FILE_*: write intent and truncation (file signals) */
 	__u32 _pad1;
 	char path[2 * PAL_PATH_MAX];
 };
@@ -302,6 +311,12 @@ struct pal_net_connect_event {
  *                rename/renameat/renameat2   olddfd       newdfd      flags                         old path  new path
  *                chmod/fchmodat              dfd          mode        flags                         path
  *                chown/fchownat/lchown       dfd          uid         gid        flags              path
+ *                link/linkat                 olddfd       newdfd      flags                         target    new path
+ *                symlink/symlinkat           -            newdfd                                    text      link path
+ *                (the symlink's text is not resolved: no base0; userspace reads it relative to the link's directory)
+ *                truncate                    dfd          length                                    path
+ *                ftruncate                   fd           length                                    fd's path
+ *                (ftruncate: str0 is the fd's f_path resolved in the kernel, path_flags0 = PAL_PATH_RESOLVED | ...)
  *   PRIV_SETID   setuid..setresgid           new r        new e       new s      old r, e, s        -
  *                (ids as requested; (u32)-1 = unchanged; old = cred at sys_enter; arg6..7 = r/e after)
  *   CAPSET       capset                      target pid   effective   permitted  inheritable, old effective

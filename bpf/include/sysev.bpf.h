@@ -160,9 +160,12 @@ static __always_inline void sysev__exit(void *ctx, long ret)
 	sysev__user_str(e->str2, sizeof(e->str2), st->uptr[2]);
 
 	if (st->kind == PAL_EVENT_FILE_OP) {
-		bool two = st->op == PAL_OP_RENAME || st->op == PAL_OP_RENAMEAT || st->op == PAL_OP_RENAMEAT2;
+		bool two = st->op == PAL_OP_RENAME || st->op == PAL_OP_RENAMEAT || st->op == PAL_OP_RENAMEAT2 ||
+			   (st->op >= PAL_OP_LINK && st->op <= PAL_OP_SYMLINKAT);
 
-		e->path_flags0 = sysev__base(e->base0, e->str0, st->args[0]);
+		/* A symlink's str0 is its text, relative to the link's directory (base1), not to a dirfd. */
+		if (st->op != PAL_OP_SYMLINK && st->op != PAL_OP_SYMLINKAT)
+			e->path_flags0 = sysev__base(e->base0, e->str0, st->args[0]);
 		if (two)
 			e->path_flags1 = sysev__base(e->base1, e->str1, st->args[1]);
 	} else if (st->kind == PAL_EVENT_PRIV_SETID) {

@@ -10,6 +10,7 @@
 #include "task.bpf.h"
 #include "filter.bpf.h"
 #include "sysev.bpf.h"
+#include "file_signals.bpf.h"
 
 /* User-visible struct open_how (include/uapi/linux/openat2.h); ABI-stable, so no CO-RE needed. */
 struct pal_open_how {
@@ -177,7 +178,6 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 	e->flags = st->flags;
 	e->mode = st->mode;
 	e->syscall = st->syscall;
-	e->_pad0 = 0;
 	e->_pad1 = 0;
 	/* The path the kernel opened: the new fd's struct file (current->files->fdt->fd[ret]), walked to the root. */
 	if (ret >= 0)
@@ -190,6 +190,7 @@ static __always_inline void file_open__emit(void *ctx, long ret)
 		if (len > 0)
 			pflags |= PAL_PATH_RESOLVED;
 	}
+	e->write_flags = file_signals__open_flags(st->flags, file);
 	if (len <= 0) {
 		/* No file (the open failed) or an unreadable one: the string as passed, absolute when cwd-relative. */
 		pflags = 0;

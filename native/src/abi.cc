@@ -211,6 +211,7 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(open, pal_file_open_event, path_len);
   PAL_FIELD(open, pal_file_open_event, arg_len);
   PAL_FIELD(open, pal_file_open_event, path_flags);
+  PAL_FIELD(open, pal_file_open_event, write_flags);
   PAL_FIELD(open, pal_file_open_event, path);
   structs.Set("fileOpen", Struct(env, sizeof(pal_file_open_event), open));
 

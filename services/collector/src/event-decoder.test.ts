@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { pb } from '@palisade/common';
 import { need } from '@palisade/common/testing';
-import { decodeExit, EventDecoder, formatIPv6, fsTypeName, inTmpDir, isSensitiveWrite, LAYOUT, normalisePath, parseDnsQuestion } from './event-decoder.js';
+import { decodeExit, EventDecoder, formatIPv6, fsTypeName, inTmpDir, isSensitiveWrite, LAYOUT, normalisePath, parseDnsQuestion, symlinkTarget } from './event-decoder.js';
 import { abi, DEFAULT_ADDON_PATH } from './native.js';
 import { existsSync } from 'node:fs';
 
@@ -48,7 +48,8 @@ function execRecord(args: string[], opts: { argc?: number; truncatedFlag?: boole
 }
 
 /** A file_open record: the path (resolved when pathFlags has PAL_PATH_RESOLVED), then the string as passed. */
-function openRecord(path: string, result: bigint, flags: number, opts: { requested?: string; pathFlags?: number } = {}): Buffer {
+function openRecord(path: string, result: bigint, flags: number,
+  opts: { requested?: string; pathFlags?: number; writeFlags?: number } = {}): Buffer {
   const F = LAYOUT.fileOpen.fields;
   const p = Buffer.from(`${path}\0`);
   const a = Buffer.from(`${opts.requested ?? path}\0`);
@@ -61,6 +62,7 @@ function openRecord(path: string, result: bigint, flags: number, opts: { request
   buf.writeUInt16LE(p.length, F.path_len);
   buf.writeUInt16LE(a.length, F.arg_len);
   buf.writeUInt8(opts.pathFlags ?? LAYOUT.constants.pathResolved, F.path_flags);
+  buf.writeUInt8(opts.writeFlags ?? 0, F.write_flags);
   p.copy(buf, F.path);
   a.copy(buf, F.path + p.length);
   return buf;
@@ -121,7 +123,7 @@ test('decodes a batch of all four kinds with the common header', () => {
   assert.deepEqual(open?.fileOpen, {
     path: '/etc/shadow', flags: 0o2000000, mode: 0o644, result: -13, syscall: 'openat2', sensitiveWrite: false,
     requestedPath: '', pathResolution: pb.PathResolution.PATH_RESOLUTION_KERNEL, pathTruncated: false,
-    pathOutsideRoot: false,
+    pathOutsideRoot: false, writeIntent: false, oTrunc: false, oAppend: false, created: false, truncatedExisting: false,
   });
   assert.deepEqual(conn?.netConnect, {
     family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '10.0.0.1', dport: 443, result: -115, protocol: 'tcp',
@@ -306,6 +308,70 @@ test('file ops: relative paths are joined with the kernel-resolved base and fold
   assert.equal(u?.fileOp?.requestedPath, '/etc//shadow');
 });
 
+test('file opens: the kernel\'s write-intent and truncation bits become one boolean each', () => {
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const [wipe, created, append] = decoder.decode(Buffer.concat([
+    openRecord('/var/log/auth.log', 3n, 0o1101, { writeFlags: C.fileWrite | C.fileTrunc | C.fileCreat | C.fileTruncatedExisting }),
+    openRecord('/tmp/new', 3n, 0o1101, { writeFlags: C.fileWrite | C.fileTrunc | C.fileCreat | C.fileCreated }),
+    openRecord('/var/log/app.log', 3n, 0o2001, { writeFlags: C.fileWrite | C.fileAppend }),
+  ]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.deepEqual([wipe?.fileOpen?.writeIntent, wipe?.fileOpen?.oTrunc, wipe?.fileOpen?.created,
+    wipe?.fileOpen?.truncatedExisting, wipe?.fileOpen?.oAppend], [true, true, false, true, false]);
+  assert.deepEqual([created?.fileOpen?.created, created?.fileOpen?.truncatedExisting], [true, false]);
+  assert.deepEqual([append?.fileOpen?.oAppend, append?.fileOpen?.oTrunc, append?.fileOpen?.writeIntent], [true, false, true]);
+});
+
+test('file ops: links keep both names, a symlink\'s text is read from the link\'s directory, truncations their length', () => {
+  const C = LAYOUT.constants;
+  const F = LAYOUT.syscall.fields;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const AT = 0xffffff9cn;
+  // linkat(AT_FDCWD, "../etc/shadow", 5, "x", AT_SYMLINK_FOLLOW) from /tmp, dirfd 5 = /scratch
+  const link = syscallRecord(C.kindFileOp, C.opLinkat, [AT, 5n, 0x400n], ['../etc/shadow', 'x', ''], 0n);
+  link.writeUInt8(C.pathResolved, F.path_flags0);
+  link.write('/tmp\0', F.base0);
+  link.writeUInt8(C.pathResolved, F.path_flags1);
+  link.write('/scratch\0', F.base1);
+  // symlinkat("../../etc/shadow", 7, "innocent") with dirfd 7 = /scratch/a: no base0 (the text is not a path yet)
+  const sym = syscallRecord(C.kindFileOp, C.opSymlinkat, [AT, 7n], ['../../etc/shadow', 'innocent', ''], 0n);
+  sym.writeUInt8(C.pathResolved, F.path_flags1);
+  sym.write('/scratch/a\0', F.base1);
+  const abs = syscallRecord(C.kindFileOp, C.opSymlink, [AT, AT], ['/etc//shadow', '/scratch/l', ''], 0n)
+    .subarray(0, F.base0);
+  abs.writeUInt16LE(F.base0, LAYOUT.header.fields.size);
+  const trunc = syscallRecord(C.kindFileOp, C.opTruncate, [AT, 0n], ['/var/log/../log/auth.log', '', ''], 0n)
+    .subarray(0, F.base0);
+  trunc.writeUInt16LE(F.base0, LAYOUT.header.fields.size);
+  const ftrunc = syscallRecord(C.kindFileOp, C.opFtruncate, [3n, 4096n], ['/var/log/auth.log', '', ''], 0n)
+    .subarray(0, F.base0);
+  ftrunc.writeUInt16LE(F.base0, LAYOUT.header.fields.size);
+  ftrunc.writeUInt8(C.pathResolved, F.path_flags0);
+  const [l, s, a, t, f] = decoder.decode(Buffer.concat([link, sym, abs, trunc, ftrunc]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.deepEqual([l?.fileOp?.syscall, l?.fileOp?.path, l?.fileOp?.newPath, l?.fileOp?.flags, l?.fileOp?.dfd],
+    ['linkat', '/etc/shadow', '/scratch/x', 0x400, -100]);
+  assert.equal(l?.fileOp?.symlinkText, '');
+  assert.deepEqual([s?.fileOp?.path, s?.fileOp?.newPath, s?.fileOp?.symlinkText, s?.fileOp?.dfd],
+    ['/etc/shadow', '/scratch/a/innocent', '../../etc/shadow', 7]);
+  assert.equal(s?.fileOp?.requestedPath, '../../etc/shadow');
+  assert.deepEqual([a?.fileOp?.path, a?.fileOp?.newPath, a?.fileOp?.symlinkText], ['/etc/shadow', '/scratch/l', '/etc//shadow']);
+  assert.deepEqual([t?.fileOp?.path, t?.fileOp?.length, t?.fileOp?.pathResolution],
+    ['/var/log/auth.log', 0, pb.PathResolution.PATH_RESOLUTION_NORMALISED]);
+  assert.deepEqual([f?.fileOp?.path, f?.fileOp?.length, f?.fileOp?.fd, f?.fileOp?.dfd, f?.fileOp?.requestedPath,
+    f?.fileOp?.pathResolution], ['/var/log/auth.log', 4096, 3, 0, '', pb.PathResolution.PATH_RESOLUTION_KERNEL]);
+});
+
+test('symlinkTarget reads a relative text from the link\'s directory, folded, never above /', () => {
+  assert.equal(symlinkTarget('../../etc/shadow', '/tmp/a/link'), '/etc/shadow');
+  assert.equal(symlinkTarget('../../../../etc/shadow', '/tmp/link'), '/etc/shadow');
+  assert.equal(symlinkTarget('shadow', '/etc/link'), '/etc/shadow');
+  assert.equal(symlinkTarget('/proc/self/root/etc/shadow', '/x'), '/etc/shadow');
+  assert.equal(symlinkTarget('x', '/link'), '/x');
+  assert.equal(symlinkTarget('x/../y', 'rel'), 'y');
+});
+
 test('exit status and IPv6 text follow the kernel and RFC 5952', () => {
   assert.deepEqual(decodeExit(9), { exitCode: 0, signal: 9 });
   assert.deepEqual(decodeExit((1 << 8) | 0x80), { exitCode: 1, signal: 0 });
@@ -349,7 +415,7 @@ test('decodes the pal_syscall_event families into their typed messages', () => {
   assert.deepEqual(rename?.fileOp, {
     syscall: 'renameat2', path: '/a', newPath: '/b', dfd: -100, flags: 1, mode: 0, uid: -1, gid: -1, result: 0,
     requestedPath: '', requestedNewPath: '', pathResolution: pb.PathResolution.PATH_RESOLUTION_NORMALISED,
-    pathTruncated: false,
+    pathTruncated: false, symlinkText: '', length: 0, fd: 0,
   });
   assert.deepEqual(setid?.privSetid, {
     syscall: 'setresuid', requestedReal: 0, requestedEffective: -1, requestedSaved: -1, oldReal: 1000,

@@ -84,6 +84,18 @@ export function normalisePath(path: string, base = ''): string {
   return abs ? '/' + out.join('/') : out.join('/') || (p === '' ? '' : '.');
 }
 
+/**
+ * What a symlink with text `text` at `linkPath` (absolute, normalised) points to: the text itself when absolute,
+ * else read from the link's directory, both folded like normalisePath. Nothing is followed: the kernel resolves a
+ * symlink's text only when the link is used, and what it names may not exist yet.
+ */
+export function symlinkTarget(text: string, linkPath: string): string {
+  if (text === '' || text[0] === '/') return normalisePath(text);
+  const slash = linkPath.lastIndexOf('/');
+  const dir = slash < 0 ? '' : slash === 0 ? '/' : linkPath.slice(0, slash);
+  return dir === '' ? normalisePath(text) : normalisePath(text, dir);
+}
+
 export function isSensitiveWrite(path: string, flags: number): boolean {
   if (!opensForWrite(flags)) return false;
   return SENSITIVE_PREFIXES.some((p) => path.startsWith(p) || path === p.slice(0, -1)) || path.includes('/.ssh/');
@@ -542,6 +554,7 @@ export class EventDecoder {
     const argLen = buf.readUInt16LE(at + FO.arg_len);
     if (pathLen > C.pathMax || argLen > C.pathMax || size !== FO.path + pathLen + argLen) return undefined;
     const pathFlags = buf.readUInt8(at + FO.path_flags);
+    const writeFlags = buf.readUInt8(at + FO.write_flags);
     const resolved = (pathFlags & C.pathResolved) !== 0;
     const kernelPath = cString(buf, at + FO.path, pathLen);
     const path = resolved ? kernelPath : normalisePath(kernelPath);
@@ -563,6 +576,11 @@ export class EventDecoder {
           ? pb.PathResolution.PATH_RESOLUTION_KERNEL : pb.PathResolution.PATH_RESOLUTION_NORMALISED,
         pathTruncated: (pathFlags & C.pathTruncated) !== 0,
         pathOutsideRoot: (pathFlags & C.pathOutsideRoot) !== 0,
+        writeIntent: (writeFlags & C.fileWrite) !== 0,
+        oTrunc: (writeFlags & C.fileTrunc) !== 0,
+        oAppend: (writeFlags & C.fileAppend) !== 0,
+        created: (writeFlags & C.fileCreated) !== 0,
+        truncatedExisting: (writeFlags & C.fileTruncatedExisting) !== 0,
       },
     };
   }
@@ -685,29 +703,49 @@ export class EventDecoder {
     switch (kind) {
       case C.kindFileOp: {
         const rename = op === C.opRename || op === C.opRenameat || op === C.opRenameat2;
+        const link = op === C.opLink || op === C.opLinkat;
+        const symlink = op === C.opSymlink || op === C.opSymlinkat;
+        const ftruncate = op === C.opFtruncate;
+        const two = rename || link || symlink;
         const chmod = op === C.opChmod || op === C.opFchmodat;
         const chown = op === C.opChown || op === C.opFchownat || op === C.opLchown;
         const unlink = op === C.opUnlink || op === C.opUnlinkat;
         const p0 = str0();
-        const p1 = rename ? str1() : '';
-        const f0 = bases ? buf.readUInt8(at + SY.path_flags0) : 0;
-        const f1 = bases && rename ? buf.readUInt8(at + SY.path_flags1) : 0;
-        const path = normalisePath(p0, (f0 & C.pathResolved) !== 0 ? cString(buf, at + SY.base0, C.pathMax) : '');
-        const newPath = rename
-          ? normalisePath(p1, (f1 & C.pathResolved) !== 0 ? cString(buf, at + SY.base1, C.pathMax) : '') : '';
+        const p1 = two ? str1() : '';
+        // path_flags0/1 are always written; base0/base1 end the record only when one of them is set.
+        const f0 = buf.readUInt8(at + SY.path_flags0);
+        const f1 = two ? buf.readUInt8(at + SY.path_flags1) : 0;
+        const baseOf = (f: number, off: number): string =>
+          bases && (f & C.pathResolved) !== 0 ? cString(buf, at + off, C.pathMax) : '';
+        const newPath = two ? normalisePath(p1, baseOf(f1, SY.base1)) : '';
+        let path: string;
+        let resolution = pb.PathResolution.PATH_RESOLUTION_NORMALISED;
+        if (ftruncate) {
+          // str0 is the fd's struct file walked in the kernel, "" when the fd had none.
+          path = (f0 & C.pathResolved) !== 0 ? p0 : '';
+          resolution = path !== ''
+            ? pb.PathResolution.PATH_RESOLUTION_KERNEL : pb.PathResolution.PATH_RESOLUTION_UNSPECIFIED;
+        } else if (symlink) {
+          path = symlinkTarget(p0, newPath);
+        } else {
+          path = normalisePath(p0, baseOf(f0, SY.base0));
+        }
         return {
           ...base, kind: pb.EventKind.EVENT_KIND_FILE_OP,
           fileOp: {
-            syscall, path, newPath, dfd: ai32(0),
-            flags: unlink ? a32(1) : rename ? a32(2) : chmod ? a32(2) : chown ? a32(3) : 0,
+            syscall, path, newPath, dfd: ftruncate ? 0 : ai32(symlink ? 1 : 0),
+            flags: unlink ? a32(1) : rename || link ? a32(2) : chmod ? a32(2) : chown ? a32(3) : 0,
             mode: chmod ? a32(1) : 0,
             uid: chown ? idArg(buf, at + SY.args + 8) : -1,
             gid: chown ? idArg(buf, at + SY.args + 16) : -1,
             result,
-            requestedPath: p0 === path ? '' : p0,
+            requestedPath: ftruncate || p0 === path ? '' : p0,
             requestedNewPath: p1 === newPath ? '' : p1,
-            pathResolution: pb.PathResolution.PATH_RESOLUTION_NORMALISED,
+            pathResolution: resolution,
             pathTruncated: ((f0 | f1) & C.pathTruncated) !== 0,
+            symlinkText: symlink ? p0 : '',
+            length: op === C.opTruncate || ftruncate ? i64(buf, at + SY.args + 8) : 0,
+            fd: ftruncate ? ai32(0) : 0,
           },
         };
       }

@@ -341,7 +341,7 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
   // A file_open record: the path, then the string as passed (`arg`, by default the same bytes), with path_flags.
   const C = LAYOUT.constants;
   const open = (ts: bigint, pid: number, path: Buffer, flags: number, result = 3n, pathLen = path.length + 1,
-    arg: Buffer = path, pathFlags: number = C.pathResolved): Buffer => {
+    arg: Buffer = path, pathFlags: number = C.pathResolved, writeFlags = 0): Buffer => {
     const argLen = arg.length + 1;
     const buf = Buffer.alloc(FO.path + pathLen + argLen);
     header(buf, 3, ts, pid, 100, 'cat', podCgroup);
@@ -352,6 +352,7 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
     buf.writeUInt16LE(pathLen, FO.path_len);
     buf.writeUInt16LE(argLen, FO.arg_len);
     buf.writeUInt8(pathFlags, FO.path_flags);
+    buf.writeUInt8(writeFlags, FO.write_flags);
     path.copy(buf, FO.path, 0, Math.min(path.length, pathLen));
     arg.copy(buf, FO.path + pathLen);
     return buf;
@@ -387,6 +388,11 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
       open(1015n, 201, Buffer.from('/x'), 0, 3n, 3, Buffer.from('/x'), C.pathResolved | C.pathOutsideRoot),
       open(1016n, 201, Buffer.from('/t/x'), 0, 3n, 5, Buffer.from([0x2f, 0x74, 0xff, 0x41])),
       open(1017n, 201, Buffer.from('/t/x'), 0, 3n, 5, Buffer.from('')),
+      // Write intent and truncation bits: each one alone, and a "> existing log" with all it implies.
+      ...[C.fileWrite, C.fileTrunc, C.fileAppend, C.fileCreat, C.fileCreated, C.fileTruncatedExisting].map((w, i) =>
+        open(BigInt(1020 + i), 201, Buffer.from('/var/log/a'), 0o1101, 3n, 11, undefined, C.pathResolved, w)),
+      open(1030n, 201, Buffer.from('/var/log/auth.log'), 0o1101, 3n, 18, undefined, C.pathResolved,
+        C.fileWrite | C.fileTrunc | C.fileCreat | C.fileTruncatedExisting),
       exit(1018n, 201),
     ]),
     // Two CPU shards out of order, and a malformed open (path_len beyond its size) in the middle.
@@ -433,7 +439,7 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
     }
     assert.equal(drains, batches.length);
     assert.deepEqual(kinds, objectKinds);
-    assert.equal(kinds.length, 21);
+    assert.equal(kinds.length, 28);
     assert.equal(encoded.decoder.decodeErrors, objects.decoder.decodeErrors);
     assert.equal(encoded.decoder.decodeErrors, 2);
     const want = objects.encoder.take();
@@ -450,7 +456,14 @@ test('the encoded path writes the bytes start() + RawBatchEncoder.add() write, e
     assert.equal(decoded[12]?.fileOpen?.sensitiveWrite, true, 'the folded path is the one checked');
     assert.equal(decoded[13]?.fileOpen?.pathTruncated, true);
     assert.equal(decoded[14]?.fileOpen?.pathOutsideRoot, true);
-    assert.deepEqual(decoded.slice(18).map((e) => e.fileOpen?.path ?? e.exec?.filename), ['/bin/sh', '/c', '/a']);
+    const bits = (o: palisade.v1.IFileOpen | null | undefined): boolean[] =>
+      [o?.writeIntent, o?.oTrunc, o?.oAppend, o?.created, o?.truncatedExisting].map((b) => b === true);
+    assert.deepEqual(decoded.slice(17, 24).map((e) => bits(e.fileOpen)), [
+      [true, false, false, false, false], [false, true, false, false, false], [false, false, true, false, false],
+      [false, false, false, false, false], // O_CREAT asked has no field of its own (it is in flags)
+      [false, false, false, true, false], [false, false, false, false, true], [true, true, false, false, true],
+    ]);
+    assert.deepEqual(decoded.slice(25).map((e) => e.fileOpen?.path ?? e.exec?.filename), ['/bin/sh', '/c', '/a']);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -277,6 +277,7 @@ export class RecordEncoder {
       at + FO.path + pathLen, argLen,
       resolved ? pb.PathResolution.PATH_RESOLUTION_KERNEL : pb.PathResolution.PATH_RESOLUTION_NORMALISED,
       (pathFlags & PATH_TRUNCATED) !== 0, (pathFlags & PATH_OUTSIDE_ROOT) !== 0,
+      buf.readUInt8(at + FO.write_flags),
     );
   }
 }

@@ -7,7 +7,7 @@
 // Keep in sync with proto/palisade/v1/events.proto: field numbers and wire types below are the proto's; field order
 // is the generated encoder's (declaration order), so the output is byte-identical, not only decode-equal.
 // Kinds without a hand-written payload below go through the generated encoder for that payload only.
-import { pb, type palisade } from '@palisade/common';
+import { ABI, pb, type palisade } from '@palisade/common';
 
 type IRawEvent = palisade.v1.IRawEvent;
 type IProcess = palisade.v1.IProcess;
@@ -34,6 +34,12 @@ const TAG_BATCH_EVENT = (3 << 3) | 2;
 /** The kinds whose payload event() below writes (one line each); any other kind takes the generated encoder. */
 const HAND_ENCODED_KINDS: ReadonlySet<number> = new Set(Array.from({ length: 18 }, (_, i) => i + 1));
 const TAG_EVENT_PROCESS = (4 << 3) | 2;
+/** PAL_FILE_* bits of pal_file_open_event.write_flags (bpf/include/palisade.h). */
+const C_FILE_WRITE = ABI.constants.fileWrite;
+const C_FILE_TRUNC = ABI.constants.fileTrunc;
+const C_FILE_APPEND = ABI.constants.fileAppend;
+const C_FILE_CREATED = ABI.constants.fileCreated;
+const C_FILE_TRUNCATED_EXISTING = ABI.constants.fileTruncatedExisting;
 
 /** The NUL-terminated strings src[a, a + an) and src[b, b + bn) (cString's reading) are the same bytes. */
 function sameCString(src: Buffer, a: number, an: number, b: number, bn: number): boolean {
@@ -300,9 +306,10 @@ export class RawBatchEncoder {
     src: Buffer, pathAt: number, pathMax: number, path: string | undefined,
     flags: number, mode: number, result: number, syscall: string, sensitiveWrite: boolean,
     argAt: number, argMax: number, pathResolution: number, pathTruncated: boolean, pathOutsideRoot: boolean,
+    writeFlags: number,
   ): void {
     const tail = this.cachedTail(ancestors, comm, parentComm, cgroupId, cgroupPath, binary, euid, execId);
-    this.ensure(64 + tail.length + 3 * pathMax + 3 * argMax);
+    this.ensure(74 + tail.length + 3 * pathMax + 3 * argMax);
     const buf = this.buf;
     buf[this.pos] = TAG_BATCH_EVENT;
     const body = this.pos + 3;
@@ -359,6 +366,12 @@ export class RawBatchEncoder {
     this.int32Field(8, pathResolution);
     this.boolField(9, pathTruncated);
     this.boolField(10, pathOutsideRoot);
+    // Write intent and truncation (PAL_FILE_* bits of the record), as decodeFileOpen turns them into booleans.
+    this.boolField(11, (writeFlags & C_FILE_WRITE) !== 0);
+    this.boolField(12, (writeFlags & C_FILE_TRUNC) !== 0);
+    this.boolField(13, (writeFlags & C_FILE_APPEND) !== 0);
+    this.boolField(14, (writeFlags & C_FILE_CREATED) !== 0);
+    this.boolField(15, (writeFlags & C_FILE_TRUNCATED_EXISTING) !== 0);
     this.endLength(payload, 1);
     this.endLength(body, 2);
   }
@@ -455,6 +468,11 @@ export class RawBatchEncoder {
     if (m.pathResolution != null) this.int32Field(8, m.pathResolution);
     if (m.pathTruncated != null) this.boolField(9, m.pathTruncated);
     if (m.pathOutsideRoot != null) this.boolField(10, m.pathOutsideRoot);
+    if (m.writeIntent != null) this.boolField(11, m.writeIntent);
+    if (m.oTrunc != null) this.boolField(12, m.oTrunc);
+    if (m.oAppend != null) this.boolField(13, m.oAppend);
+    if (m.created != null) this.boolField(14, m.created);
+    if (m.truncatedExisting != null) this.boolField(15, m.truncatedExisting);
   };
 
   private readonly netConnect = (m: palisade.v1.INetConnect): void => {

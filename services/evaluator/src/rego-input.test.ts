@@ -97,7 +97,8 @@ describe('toRegoEvent', () => {
         ],
       },
       file_open: { path: '/etc/shadow', flags: 0o2000000, result: -13, syscall: 'openat', sensitive_write: false,
-        requested_path: '/etc/shadow', path_resolution: '' },
+        requested_path: '/etc/shadow', path_resolution: '', write_intent: false, o_trunc: false, o_append: false,
+        o_creat: false, created: false, truncated_existing: false },
       container: { id: CONTAINER_ID, runtime: 'containerd' },
       pod: {
         namespace: 'shop',
@@ -224,6 +225,30 @@ describe('toRegoEvent', () => {
       kind: pb.EventKind.EVENT_KIND_FILE_OPEN, process: { ...older, ancestors: [{ pid: 4200, comm: 'python3' }] } } }));
     assert.deepEqual(partial?.process.ancestors, [{ pid: 4200, binary: '', comm: 'python3', exec_id: '' }]);
     assert.equal(partial?.process.parent_binary, '');
+  });
+
+  it('gives rules the write intent and truncation facts of an open, and O_CREAT from its flags', () => {
+    const r = toRegoEvent(roundTrip({ event: { kind: pb.EventKind.EVENT_KIND_FILE_OPEN, process, fileOpen: {
+      path: '/var/log/auth.log', flags: 0o1101, result: 3, syscall: 'openat', writeIntent: true, oTrunc: true,
+      truncatedExisting: true } } }));
+    assert.equal(r?.file_open?.write_intent, true);
+    assert.equal(r?.file_open?.o_trunc, true);
+    assert.equal(r?.file_open?.o_creat, true);
+    assert.equal(r?.file_open?.o_append, false);
+    assert.equal(r?.file_open?.created, false);
+    assert.equal(r?.file_open?.truncated_existing, true);
+  });
+
+  it('passes a file_op link, symlink or truncation through with its new fields', () => {
+    const r = toRegoEvent(roundTrip({ event: { kind: pb.EventKind.EVENT_KIND_FILE_OP, process, fileOp: {
+      syscall: 'symlinkat', path: '/etc/shadow', newPath: '/tmp/x/innocent', symlinkText: '../../etc/shadow' } } }));
+    assert.equal(r?.file_op?.symlink_text, '../../etc/shadow');
+    assert.equal(r?.file_op?.path, '/etc/shadow');
+    assert.equal(r?.file_op?.length, 0);
+    const t = toRegoEvent(roundTrip({ event: { kind: pb.EventKind.EVENT_KIND_FILE_OP, process, fileOp: {
+      syscall: 'ftruncate', path: '/var/log/auth.log', length: 0, fd: 3 } } }));
+    assert.equal(t?.file_op?.fd, 3);
+    assert.equal(t?.file_op?.symlink_text, '');
   });
 
   it('rejects events without a raw event or with an unknown kind', () => {

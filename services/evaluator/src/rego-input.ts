@@ -8,6 +8,9 @@ export type RegoEventKind = EventKindName;
 
 export const REGO_EVENT_KINDS: readonly RegoEventKind[] = ABI.kinds.map((k) => k.name);
 
+/** O_CREAT (asm-generic/fcntl.h): file_open.o_creat is read from the flags the open passed. */
+const O_CREAT = 0o100;
+
 /** The kinds with a Rego shape of their own below; every other kind's payload is passed through. */
 type ShapedKind = 'exec' | 'exit' | 'file_open' | 'net_connect';
 type PassThroughKind = Exclude<RegoEventKind, ShapedKind>;
@@ -87,6 +90,16 @@ export interface RegoFileOpen {
   requested_path: string;
   /** "kernel" (walked from the opened file) | "normalised" (failed open: folded lexically) | "" (unknown) */
   path_resolution: 'kernel' | 'normalised' | '';
+  /** opened for writing (the file's f_mode; a failed open: O_WRONLY/O_RDWR asked) */
+  write_intent: boolean;
+  /** O_TRUNC, O_APPEND, O_CREAT as passed */
+  o_trunc: boolean;
+  o_append: boolean;
+  o_creat: boolean;
+  /** this open created the file (FMODE_CREATED) */
+  created: boolean;
+  /** O_TRUNC emptied a regular file that existed before the open: log wiping (`> /var/log/auth.log`) */
+  truncated_existing: boolean;
 }
 
 export interface RegoNetConnect {
@@ -281,6 +294,12 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
       sensitive_write: raw.fileOpen.sensitiveWrite ?? false,
       requested_path: raw.fileOpen.requestedPath || (raw.fileOpen.path ?? ''),
       path_resolution: pathResolution(raw.fileOpen.pathResolution),
+      write_intent: raw.fileOpen.writeIntent ?? false,
+      o_trunc: raw.fileOpen.oTrunc ?? false,
+      o_append: raw.fileOpen.oAppend ?? false,
+      o_creat: ((raw.fileOpen.flags ?? 0) & O_CREAT) !== 0,
+      created: raw.fileOpen.created ?? false,
+      truncated_existing: raw.fileOpen.truncatedExisting ?? false,
     };
   }
   if (raw.netConnect) {
