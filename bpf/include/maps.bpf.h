@@ -60,6 +60,7 @@ union pal_scratch {
 	struct pal_syscall_event sys;
 	struct pal_net_socket_event net_socket;
 	struct pal_dns_event dns;
+	struct pal_fd_dup_event fd_dup;
 };
 
 enum pal_stash_kind {

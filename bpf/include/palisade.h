@@ -39,7 +39,7 @@
 	X(PROCESS_KILL, 5, process_kill, enforcement, "the in-kernel filter sent SIGKILL")                     \
 	X(PROCESS_FORK, 6, fork, process, "a new thread group (fork/clone without CLONE_THREAD)")              \
 	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod and chown families")                               \
-	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send")                                \
+	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send; socket() of raw, packet, netlink and other uncommon sockets") \
 	X(DNS_QUERY, 9, dns_query, network, "a UDP datagram to port 53")                                       \
 	X(PRIV_SETID, 10, priv_setid, privilege, "setuid/setgid families")                                      \
 	X(CAPSET, 11, capset, privilege, "capset")                                                            \
@@ -50,7 +50,8 @@
 	X(BPF_PROG_LOAD, 16, bpf_prog_load, privilege, "bpf(BPF_PROG_LOAD)")                                    \
 	X(MEMFD_CREATE, 17, memfd_create, privilege, "memfd_create")                                           \
 	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")                              \
-	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)")
+	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)") \
+	X(FD_DUP, 21, fd_dup, network, "dup/dup2/dup3/fcntl(F_DUPFD) of a socket onto fd 0, 1 or 2 (a socket as stdio)")
 
 /* X(NAME, id, syscall): PAL_OP_<NAME> = id, the `op` of pal_syscall_event / pal_net_socket_event / pal_dns_event. */
 #define PAL_OPS(X)                                                                                            \
@@ -65,7 +66,8 @@
 	X(KILL, 40, kill) X(TKILL, 41, tkill) X(TGKILL, 42, tgkill)                                             \
 	X(ACCEPT, 50, accept) X(ACCEPT4, 51, accept4) X(BIND, 52, bind) X(LISTEN, 53, listen)                    \
 	X(SENDTO, 54, sendto) X(SENDMSG, 55, sendmsg) X(SENDMMSG, 56, sendmmsg) X(WRITE, 57, write)            \
-	X(USERFAULTFD, 58, userfaultfd)
+	X(USERFAULTFD, 58, userfaultfd)                                                                        \
+	X(SOCKET, 59, socket) X(DUP, 60, dup) X(DUP2, 61, dup2) X(DUP3, 62, dup3) X(FCNTL, 63, fcntl)
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -113,7 +115,9 @@
 	X(FILTER_PORT_ENTRIES, 1024, "destination port selectors")                                                \
 	X(FILTER_RATES, 64, "rate-limited selectors; a rate id is 1..64, 0 = none")                               \
 	X(FILTER_RATE_BUCKETS, 16384, "(rate id, tgid) token buckets, LRU")                                       \
-	X(FILTER_KINDS, 64, "event kinds a kind mask can name: 1..63")
+	X(FILTER_KINDS, 64, "event kinds a kind mask can name: 1..63")                                          \
+	X(SOCK_UNIX_PATH, 64, "bytes of an AF_UNIX socket's peer path kept in a pal_sock_info (NUL included)")   \
+	X(STDIO_FDS, 3, "fds checked for a socket at exec: 0, 1 and 2 (pal_exec_event.stdio)")
 
 /* X(GROUP, NAME, value): flag bits and small enums, PAL_<GROUP>_<NAME> = value. */
 #define PAL_CONSTANTS(X)                                                                                      \
@@ -134,7 +138,10 @@
 	X(FILTER, EMIT_KILL_EVENTS, 0x1) /* emit a PAL_EVENT_PROCESS_KILL record per kill */                       \
 	X(KILL_REASON, BINARY, 1)         /* pal_filter_comm matched */                                               \
 	X(KILL_REASON, PATH_PREFIX, 2)    /* pal_filter_prefix[rule] matched */                                       \
-	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */
+	X(OUTPUT, RINGBUF, 0) X(OUTPUT, PERFBUF, 1) /* PAL_OUTPUT_* */                                          \
+	X(SOCK, TYPE_MASK, 0xf)       /* socket(2) type: the low bits are SOCK_*, the rest flags (SOCK_NONBLOCK, SOCK_CLOEXEC) */ \
+	X(SOCK, PEER, 0x1)            /* pal_sock_info: addr/port (or unix_path) name the peer (a connected socket) */ \
+	X(SOCK, LOCAL, 0x2)           /* pal_sock_info: not connected: addr/port (or unix_path) are the local end */
 
 #define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
 enum pal_event_kind { PAL_EVENT_KINDS(PAL_X_KIND) };
@@ -191,6 +198,21 @@ struct pal_event_header {
 	char parent_comm[PAL_COMM_LEN];
 };
 
+/*
+ * What a socket is, read from a struct file (bpf/include/sock.bpf.h): struct socket's type, the sock's family and
+ * protocol, and the far end (inet/inet6: address and port; AF_UNIX: the peer's bound path). family 0 = not a socket.
+ */
+struct pal_sock_info {
+	__u16 family;        /* AF_* (sk->__sk_common.skc_family); 0 = the fd is not a socket (or unreadable) */
+	__u16 type;          /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, ... (struct socket's type) */
+	__u16 protocol;      /* sk->sk_protocol: IPPROTO_*, NETLINK_*, or AF_PACKET's ethertype (network order) */
+	__u16 port;          /* inet/inet6: the peer's port (PAL_SOCK_PEER) or the local one (PAL_SOCK_LOCAL), host order */
+	__u8 flags;          /* PAL_SOCK_* */
+	__u8 _pad0[3];
+	__u8 addr[16];       /* inet/inet6: the peer's (or local) address, network order; AF_INET uses the first 4 bytes */
+	char unix_path[PAL_SOCK_UNIX_PATH];  /* AF_UNIX: the peer's bound path ("\0name" = abstract); "" if unnamed */
+};
+
 /* Variable size: the record ends after args_len bytes of args. */
 struct pal_exec_event {
 	struct pal_event_header hdr;
@@ -208,6 +230,8 @@ struct pal_exec_event {
 	__u32 loginuid;      /* audit login uid; 0xffffffff = unset (or no CONFIG_AUDIT) */
 	char cwd[PAL_PATH_MAX];  /* absolute, through mount points; "" if unreadable */
 	char resolved[PAL_PATH_MAX];  /* bprm->file's path up to the task's root (PAL_EXEC_RESOLVED); "" if unreadable */
+	/* stdio sockets (sock.bpf.h): fds 0, 1, 2 of the new image; family 0 = that fd is not a socket */
+	struct pal_sock_info stdio[PAL_STDIO_FDS];
 	char args[PAL_ARGV_MAX_BYTES];
 };
 
@@ -317,6 +341,22 @@ struct pal_net_socket_event {
 	__u32 backlog;       /* listen only */
 	__u32 _pad1;
 	__u8 addr[16];       /* network byte order; AF_INET uses the first 4 bytes */
+	/* socket(2) (op SOCKET, emitted for the uncommon sockets only: bpf/README.md) and the socket's type for the rest */
+	__u32 sock_type;     /* the type argument as passed (SOCK_* | SOCK_NONBLOCK | SOCK_CLOEXEC); else socket->type */
+	__s32 sock_protocol; /* the protocol argument as passed (AF_PACKET: ethertype, network order); else sk_protocol */
+};
+
+/* A socket dup'ed onto fd 0, 1 or 2 (dup, dup2, dup3, fcntl F_DUPFD/F_DUPFD_CLOEXEC), emitted at sys_exit: only
+ * when the source fd is a socket and the new fd is 0..2 (or, for a failed dup2/dup3, was asked to be). */
+struct pal_fd_dup_event {
+	struct pal_event_header hdr;
+	__s64 result;        /* the new fd, or -errno */
+	__u16 op;            /* enum pal_op: DUP, DUP2, DUP3, FCNTL */
+	__u16 _pad0;
+	__s32 old_fd;
+	__s32 new_fd;        /* dup2/dup3: the fd asked for; fcntl: the lowest fd allowed (arg); dup: -1 */
+	__u32 flags;         /* dup3: O_CLOEXEC; fcntl: the cmd (F_DUPFD = 0, F_DUPFD_CLOEXEC = 1030) */
+	struct pal_sock_info sock;  /* the socket (read from the new fd on success, the old one on failure) */
 };
 
 /* A UDP datagram to port 53 (sendto/sendmsg/sendmmsg/write), emitted at sys_enter. The DNS message is copied raw

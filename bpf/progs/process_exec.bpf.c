@@ -10,6 +10,7 @@
 #include "stats.bpf.h"
 #include "task.bpf.h"
 #include "filter.bpf.h"
+#include "sock.bpf.h"
 
 /* Capabilities (cred after exec: what the new image runs with), namespaces and the audit login uid. */
 static __always_inline void exec__creds_and_ns(struct task_struct *task, struct pal_exec_event *e)
@@ -106,6 +107,7 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	if (exec__from_memfd(bprm))
 		e->flags |= PAL_EXEC_FROM_MEMFD;
 	exec__resolved(bprm, e);
+	sock__stdio(e->stdio); /* stdio sockets: fds 0..2 (sock.bpf.h) */
 
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);

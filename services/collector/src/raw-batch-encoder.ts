@@ -410,6 +410,9 @@ export class RawBatchEncoder {
     if (m.netNs != null) this.uint32Field(11, m.netNs);
     if (m.loginuid != null) this.uint32Field(12, m.loginuid);
     if (m.fromMemfd != null) this.boolField(13, m.fromMemfd);
+    if (m.resolvedFilename != null) this.stringField(14, m.resolvedFilename);
+    if (m.resolvedFilenameTruncated != null) this.boolField(15, m.resolvedFilenameTruncated);
+    if (m.stdioSockets != null) for (const s of m.stdioSockets) this.generated(16, s, pb.StdioSocket.encode);
   };
 
   private readonly exit = (m: palisade.v1.IProcessExit): void => {
