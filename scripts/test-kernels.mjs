@@ -36,6 +36,7 @@ const TEST_FILES = {
     'services/collector/dist/kernel-source.test.js',
     'services/collector/dist/process-ancestry.test.js',
     'test/dist/kernel/resolved-paths.test.js',
+    'test/dist/kernel/stdio-sockets.test.js',
   ],
 };
 
