@@ -39,6 +39,7 @@ const TEST_FILES = {
     'test/dist/kernel/exe.test.js',
     'test/dist/kernel/exec-signals.test.js',
     'test/dist/kernel/file-signals.test.js',
+    'test/dist/kernel/stdio-sockets.test.js',
   ],
 };
 

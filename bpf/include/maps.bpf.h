@@ -61,6 +61,7 @@ union pal_scratch {
 	struct pal_net_socket_event net_socket;
 	struct pal_dns_event dns;
 	struct pal_process_rename_event rename;
+	struct pal_fd_dup_event fd_dup;
 };
 
 enum pal_stash_kind {

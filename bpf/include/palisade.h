@@ -39,7 +39,7 @@
 	X(PROCESS_KILL, 5, process_kill, enforcement, "the in-kernel filter sent SIGKILL")                     \
 	X(PROCESS_FORK, 6, fork, process, "a new thread group (fork/clone without CLONE_THREAD)")              \
 	X(FILE_OP, 7, file_op, file, "unlink, rename, chmod, chown, link, symlink and truncate families")                               \
-	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send")                                \
+	X(NET_SOCKET, 8, net_socket, network, "accept, bind, listen, UDP send; socket() of raw, packet, netlink and other uncommon sockets") \
 	X(DNS_QUERY, 9, dns_query, network, "a UDP datagram to port 53")                                       \
 	X(PRIV_SETID, 10, priv_setid, privilege, "setuid/setgid families")                                      \
 	X(CAPSET, 11, capset, privilege, "capset")                                                            \
@@ -51,7 +51,8 @@
 	X(MEMFD_CREATE, 17, memfd_create, privilege, "memfd_create")                                           \
 	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")                              \
 	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)") \
-	X(PROCESS_RENAME, 20, process_rename, process, "a task's comm changed: prctl(PR_SET_NAME) or a write to /proc/<pid>/comm")
+	X(PROCESS_RENAME, 20, process_rename, process, "a task's comm changed: prctl(PR_SET_NAME) or a write to /proc/<pid>/comm") \
+	X(FD_DUP, 21, fd_dup, network, "dup/dup2/dup3/fcntl(F_DUPFD) of a socket onto fd 0, 1 or 2 (a socket as stdio)")
 
 /* X(NAME, id, syscall): PAL_OP_<NAME> = id, the `op` of pal_syscall_event / pal_net_socket_event / pal_dns_event. */
 #define PAL_OPS(X)                                                                                            \
@@ -69,7 +70,8 @@
 	X(USERFAULTFD, 58, userfaultfd)                                                                        \
 	X(PRCTL, 70, prctl) X(TASK_RENAME, 71, comm_write) /* PROCESS_RENAME via: prctl, or a /proc/<pid>/comm write */ \
 	X(LINK, 11, link) X(LINKAT, 12, linkat) X(SYMLINK, 13, symlink) X(SYMLINKAT, 14, symlinkat)              \
-	X(TRUNCATE, 15, truncate) X(FTRUNCATE, 16, ftruncate)
+	X(TRUNCATE, 15, truncate) X(FTRUNCATE, 16, ftruncate) \
+	X(SOCKET, 59, socket) X(DUP, 60, dup) X(DUP2, 61, dup2) X(DUP3, 62, dup3) X(FCNTL, 63, fcntl)
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -123,7 +125,9 @@
 	X(ENV_VALUE_MAX, 128, "bytes kept of an exec's LD_PRELOAD/LD_LIBRARY_PATH/LD_AUDIT value, NUL included")   \
 	X(ENV_CHUNK, 256, "bytes one environment read copies; a longer string takes more reads")                  \
 	X(ENV_SCAN_STEPS, 512, "environment reads per exec (one per string, plus one per further chunk of a long one)") \
-	X(ENV_SCAN_BYTES, 32768, "environment bytes scanned per exec; past either bound PAL_ENV_SCAN_INCOMPLETE")
+	X(ENV_SCAN_BYTES, 32768, "environment bytes scanned per exec; past either bound PAL_ENV_SCAN_INCOMPLETE") \
+	X(SOCK_UNIX_PATH, 64, "bytes of an AF_UNIX socket's peer path kept in a pal_sock_info (NUL included)")   \
+	X(STDIO_FDS, 3, "fds checked for a socket at exec: 0, 1 and 2 (pal_exec_event.stdio)")
 
 /* X(GROUP, NAME, value): flag bits and small enums, PAL_<GROUP>_<NAME> = value. */
 #define PAL_CONSTANTS(X)                                                                                      \
@@ -165,7 +169,10 @@
 	X(FILE, APPEND, 0x4)          /* O_APPEND was passed */                                                    \
 	X(FILE, CREAT, 0x8)           /* O_CREAT was passed */                                                     \
 	X(FILE, CREATED, 0x10)        /* the open created the file (f_mode & FMODE_CREATED) */                     \
-	X(FILE, TRUNCATED_EXISTING, 0x20) /* O_TRUNC on a regular file the open did not create: its data is gone */
+	X(FILE, TRUNCATED_EXISTING, 0x20) /* O_TRUNC on a regular file the open did not create: its data is gone */ \
+	X(SOCK, TYPE_MASK, 0xf)       /* socket(2) type: the low bits are SOCK_*, the rest flags (SOCK_NONBLOCK, SOCK_CLOEXEC) */ \
+	X(SOCK, PEER, 0x1)            /* pal_sock_info: addr/port (or unix_path) name the peer (a connected socket) */ \
+	X(SOCK, LOCAL, 0x2)           /* pal_sock_info: not connected: addr/port (or unix_path) are the local end */
 
 #define PAL_X_KIND(NAME, id, name, family, doc) PAL_EVENT_##NAME = id,
 enum pal_event_kind { PAL_EVENT_KINDS(PAL_X_KIND) };
@@ -222,6 +229,21 @@ struct pal_event_header {
 	char parent_comm[PAL_COMM_LEN];
 };
 
+/*
+ * What a socket is, read from a struct file (bpf/include/sock.bpf.h): struct socket's type, the sock's family and
+ * protocol, and the far end (inet/inet6: address and port; AF_UNIX: the peer's bound path). family 0 = not a socket.
+ */
+struct pal_sock_info {
+	__u16 family;        /* AF_* (sk->__sk_common.skc_family); 0 = the fd is not a socket (or unreadable) */
+	__u16 type;          /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, ... (struct socket's type) */
+	__u16 protocol;      /* sk->sk_protocol: IPPROTO_*, NETLINK_*, or AF_PACKET's ethertype (network order) */
+	__u16 port;          /* inet/inet6: the peer's port (PAL_SOCK_PEER) or the local one (PAL_SOCK_LOCAL), host order */
+	__u8 flags;          /* PAL_SOCK_* */
+	__u8 _pad0[3];
+	__u8 addr[16];       /* inet/inet6: the peer's (or local) address, network order; AF_INET uses the first 4 bytes */
+	char unix_path[PAL_SOCK_UNIX_PATH];  /* AF_UNIX: the peer's bound path ("\0name" = abstract); "" if unnamed */
+};
+
 /* Variable size: the record ends after args_len bytes of args. */
 struct pal_exec_event {
 	struct pal_event_header hdr;
@@ -250,6 +272,9 @@ struct pal_exec_event {
 	char env_ld_preload[PAL_ENV_VALUE_MAX];       /* values, "" unless the PAL_ENV_<NAME> bit is set */
 	char env_ld_library_path[PAL_ENV_VALUE_MAX];
 	char env_ld_audit[PAL_ENV_VALUE_MAX];
+	/* stdio sockets (sock.bpf.h): fds 0, 1, 2 of the new image; family 0 = that fd is not a socket */
+	struct pal_sock_info stdio[PAL_STDIO_FDS];
+	__u32 _pad_stdio;    /* 3 x 92 bytes: pads the fixed part to whole words (process_exec.bpf.c zeroes it by words) */
 	char args[PAL_ARGV_MAX_BYTES];
 };
 
@@ -365,6 +390,22 @@ struct pal_net_socket_event {
 	__u32 backlog;       /* listen only */
 	__u32 _pad1;
 	__u8 addr[16];       /* network byte order; AF_INET uses the first 4 bytes */
+	/* socket(2) (op SOCKET, emitted for the uncommon sockets only: bpf/README.md) and the socket's type for the rest */
+	__u32 sock_type;     /* the type argument as passed (SOCK_* | SOCK_NONBLOCK | SOCK_CLOEXEC); else socket->type */
+	__s32 sock_protocol; /* the protocol argument as passed (AF_PACKET: ethertype, network order); else sk_protocol */
+};
+
+/* A socket dup'ed onto fd 0, 1 or 2 (dup, dup2, dup3, fcntl F_DUPFD/F_DUPFD_CLOEXEC), emitted at sys_exit: only
+ * when the source fd is a socket and the new fd is 0..2 (or, for a failed dup2/dup3, was asked to be). */
+struct pal_fd_dup_event {
+	struct pal_event_header hdr;
+	__s64 result;        /* the new fd, or -errno */
+	__u16 op;            /* enum pal_op: DUP, DUP2, DUP3, FCNTL */
+	__u16 _pad0;
+	__s32 old_fd;
+	__s32 new_fd;        /* dup2/dup3: the fd asked for; fcntl: the lowest fd allowed (arg); dup: -1 */
+	__u32 flags;         /* dup3: O_CLOEXEC; fcntl: the cmd (F_DUPFD = 0, F_DUPFD_CLOEXEC = 1030) */
+	struct pal_sock_info sock;  /* the socket (read from the new fd on success, the old one on failure) */
 };
 
 /* A UDP datagram to port 53 (sendto/sendmsg/sendmmsg/write), emitted at sys_enter. The DNS message is copied raw

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Hook: syscalls accept/accept4/bind/listen enter+exit (AF_INET/AF_INET6 sockets only), and the sys_exit of UDP
- * sendto/sendmsg stashed by udp_send.bpf.c -> PAL_EVENT_NET_SOCKET (palisade.v1.NetSocket).
+ * sendto/sendmsg stashed by udp_send.bpf.c -> PAL_EVENT_NET_SOCKET (palisade.v1.NetSocket); and socket(2) enter+exit
+ * (op SOCKET) for the uncommon sockets only: not AF_UNIX, not a plain AF_INET/AF_INET6 TCP stream or UDP datagram
+ * socket (those are everywhere, and connect/bind/accept report them), so SOCK_RAW of any family, AF_PACKET,
+ * AF_NETLINK and the rest (ICMP datagram, SCTP, vsock, AF_ALG, ...) are seen, failures (EPERM) included.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -95,10 +98,14 @@ static __always_inline void net_socket__exit(void *ctx, long ret)
 	e->_pad0 = 0;
 	e->backlog = 0;
 	e->_pad1 = 0;
+	e->sock_type = 0;
+	e->sock_protocol = 0;
 	sk = sysev__inet_sock((int)st->args[0]);
 	if (sk) {
 		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 		e->protocol = sysev__sk_protocol(sk);
+		e->sock_type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+		e->sock_protocol = e->protocol;
 	}
 	switch (st->op) {
 	case PAL_OP_ACCEPT:
@@ -126,6 +133,79 @@ static __always_inline void net_socket__exit(void *ctx, long ret)
 	output__submit(ctx, e, sizeof(*e));
 out:
 	bpf_map_delete_elem(&pal_stash_args, &tid);
+}
+
+#define PAL_AF_UNIX_ 1
+#define PAL_SOCK_STREAM 1
+#define PAL_SOCK_DGRAM 2
+#define PAL_IPPROTO_TCP 6
+#define PAL_IPPROTO_UDP 17
+
+/* socket(2) calls that are not reported: AF_UNIX, and AF_INET/AF_INET6 TCP streams and UDP datagrams. */
+static __always_inline bool net_socket__common(__u32 family, __u32 type, __u32 protocol)
+{
+	__u32 t = type & PAL_SOCK_TYPE_MASK;
+
+	if (family == PAL_AF_UNIX_)
+		return true;
+	if (family != PAL_AF_INET && family != PAL_AF_INET6)
+		return false;
+	return (t == PAL_SOCK_STREAM && (protocol == 0 || protocol == PAL_IPPROTO_TCP)) ||
+	       (t == PAL_SOCK_DGRAM && (protocol == 0 || protocol == PAL_IPPROTO_UDP));
+}
+
+PAL_KIND(NET_SOCKET)
+SEC("tracepoint/syscalls/sys_enter_socket")
+int pal_socket_in(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 family = (__u32)ctx->args[0], type = (__u32)ctx->args[1], protocol = (__u32)ctx->args[2];
+	struct pal_stash_args st = {};
+
+	if (net_socket__common(family, type, protocol) || !sysev__wanted(PAL_EVENT_NET_SOCKET))
+		return 0;
+	st.kind = PAL_EVENT_NET_SOCKET;
+	st.op = PAL_OP_SOCKET;
+	st.args[0] = family;
+	st.args[1] = type;
+	st.args[2] = protocol;
+	sysev__stash(&st);
+	return 0;
+}
+
+/* The arguments as passed (the type with its flags), and the result: the fd or -errno (EPERM without CAP_NET_RAW). */
+PAL_KIND(NET_SOCKET)
+SEC("tracepoint/syscalls/sys_exit_socket")
+int pal_socket_out(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pal_net_socket_event *e;
+	struct pal_stash_args *st;
+	union pal_scratch *s;
+
+	st = bpf_map_lookup_elem(&pal_stash_args, &tid);
+	if (!st || st->kind != PAL_EVENT_NET_SOCKET || st->op != PAL_OP_SOCKET)
+		return 0;
+	s = output__scratch();
+	if (!s)
+		goto out;
+	e = &s->net_socket;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	e->result = ctx->ret;
+	e->op = PAL_OP_SOCKET;
+	e->family = (__u16)st->args[0];
+	e->port = 0;
+	/* protocol is an IPPROTO_* byte; other families' protocols (AF_PACKET's ethertype) are in sock_protocol only */
+	e->protocol = e->family == PAL_AF_INET || e->family == PAL_AF_INET6 ? (__u8)st->args[2] : 0;
+	e->_pad0 = 0;
+	e->backlog = 0;
+	e->_pad1 = 0;
+	e->sock_type = (__u32)st->args[1];
+	e->sock_protocol = (__s32)st->args[2];
+	task__fill_header(&e->hdr, PAL_EVENT_NET_SOCKET, sizeof(*e));
+	output__submit(ctx, e, sizeof(*e));
+out:
+	bpf_map_delete_elem(&pal_stash_args, &tid);
+	return 0;
 }
 
 PAL_KIND(NET_SOCKET)

@@ -11,6 +11,7 @@
 #include "task.bpf.h"
 #include "filter.bpf.h"
 #include "exec_env.bpf.h"
+#include "sock.bpf.h"
 
 /* Capabilities (cred after exec: what the new image runs with), namespaces and the audit login uid. */
 static __always_inline void exec__creds_and_ns(struct task_struct *task, struct pal_exec_event *e)
@@ -116,6 +117,7 @@ int BPF_PROG(pal_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	exec__resolved(bprm, e);
 	exec_env__origin(bprm, e);  /* issue 8: executable origin and LD_* environment (include/exec_env.bpf.h) */
 	exec_env__scan(task, e);
+	sock__stdio(e->stdio); /* stdio sockets: fds 0..2 (sock.bpf.h) */
 
 	arg_start = BPF_CORE_READ(task, mm, arg_start);
 	arg_end = BPF_CORE_READ(task, mm, arg_end);

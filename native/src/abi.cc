@@ -196,6 +196,7 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(exec, pal_exec_event, env_ld_preload);
   PAL_FIELD(exec, pal_exec_event, env_ld_library_path);
   PAL_FIELD(exec, pal_exec_event, env_ld_audit);
+  PAL_FIELD(exec, pal_exec_event, stdio);
   PAL_FIELD(exec, pal_exec_event, args);
   structs.Set("exec", Struct(env, sizeof(pal_exec_event), exec));
 
@@ -260,6 +261,8 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(sock, pal_net_socket_event, protocol);
   PAL_FIELD(sock, pal_net_socket_event, backlog);
   PAL_FIELD(sock, pal_net_socket_event, addr);
+  PAL_FIELD(sock, pal_net_socket_event, sock_type);
+  PAL_FIELD(sock, pal_net_socket_event, sock_protocol);
   structs.Set("netSocket", Struct(env, sizeof(pal_net_socket_event), sock));
 
   Napi::Object dns = Napi::Object::New(env);
@@ -281,6 +284,25 @@ Napi::Value Abi(const Napi::CallbackInfo& info) {
   PAL_FIELD(ren, pal_process_rename_event, new_comm);
   PAL_FIELD(ren, pal_process_rename_event, exe);
   structs.Set("processRename", Struct(env, sizeof(pal_process_rename_event), ren));
+  // stdio sockets and FD_DUP (bpf/include/sock.bpf.h)
+  Napi::Object si = Napi::Object::New(env);
+  PAL_FIELD(si, pal_sock_info, family);
+  PAL_FIELD(si, pal_sock_info, type);
+  PAL_FIELD(si, pal_sock_info, protocol);
+  PAL_FIELD(si, pal_sock_info, port);
+  PAL_FIELD(si, pal_sock_info, flags);
+  PAL_FIELD(si, pal_sock_info, addr);
+  PAL_FIELD(si, pal_sock_info, unix_path);
+  structs.Set("sockInfo", Struct(env, sizeof(pal_sock_info), si));
+
+  Napi::Object dup = Napi::Object::New(env);
+  PAL_FIELD(dup, pal_fd_dup_event, result);
+  PAL_FIELD(dup, pal_fd_dup_event, op);
+  PAL_FIELD(dup, pal_fd_dup_event, old_fd);
+  PAL_FIELD(dup, pal_fd_dup_event, new_fd);
+  PAL_FIELD(dup, pal_fd_dup_event, flags);
+  PAL_FIELD(dup, pal_fd_dup_event, sock);
+  structs.Set("fdDup", Struct(env, sizeof(pal_fd_dup_event), dup));
 
 
   out.Set("structs", structs);

@@ -116,6 +116,7 @@ test('decodes a batch of all four kinds with the common header', () => {
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://x'], argvTruncated: false,
     cgroupName: 'cri-containerd-abc.scope', cwd: '', cwdTruncated: false, capEffective: 0, capPermitted: 0, pidNs: 0,
     mntNs: 0, netNs: 0, loginuid: 0, fromMemfd: false, resolvedFilename: '', resolvedFilenameTruncated: false,
+    stdioSockets: [],
     env: {}, envScanIncomplete: false, envValueTruncated: false, envCount: 0, envBytes: 0, exeFsType: '',
     exeOnTmpfs: false, exeInTmpDir: false, exeOverlayLayer: pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UNSPECIFIED,
     exeCtimeUnixNano: 0, exeMtimeUnixNano: 0, containerStartUnixNano: 0, exeModifiedAfterContainerStart: false,
@@ -452,6 +453,8 @@ test('decodes process_kill, fork, net_socket and dns records', () => {
   sock.writeUInt16LE(8080, NS.port);
   sock.writeUInt8(6, NS.protocol);
   sock.writeUInt32LE(128, NS.backlog);
+  sock.writeUInt32LE(1, NS.sock_type);
+  sock.writeInt32LE(6, NS.sock_protocol);
   sock[NS.addr + 15] = 1;
   const DN = LAYOUT.dns.fields;
   const dns = Buffer.alloc(LAYOUT.dns.sizeof);
@@ -469,7 +472,7 @@ test('decodes process_kill, fork, net_socket and dns records', () => {
   assert.deepEqual(f?.fork, { childPid: 4242, exitSignal: 17 });
   assert.deepEqual(s?.netSocket, {
     syscall: 'listen', family: pb.AddressFamily.ADDRESS_FAMILY_INET6, addr: '::1', port: 8080, protocol: 'tcp',
-    backlog: 128, result: 0,
+    backlog: 128, result: 0, socketFamily: 'inet6', socketType: 'stream', socketTypeFlags: 0, socketProtocol: 6,
   });
   assert.deepEqual(d?.dnsQuery, {
     name: 'www.x', qtype: 28, qtypeName: 'AAAA', id: 0x1234, family: pb.AddressFamily.ADDRESS_FAMILY_INET,
@@ -492,4 +495,68 @@ test('sensitive writes: write/create/truncate under a sensitive prefix, not read
   assert.equal(isSensitiveWrite('/etc/passwd', 0), false, 'read-only');
   assert.equal(isSensitiveWrite('/tmp/etc/passwd', 1), false);
   assert.equal(isSensitiveWrite('/etcetera', 1), false);
+});
+
+/** A struct pal_sock_info at `at` (palisade.h). */
+function sockInfo(buf: Buffer, at: number, s: { family: number; type: number; protocol: number; port?: number;
+  flags: number; addr?: number[]; unixPath?: string }): void {
+  const SI = LAYOUT.sockInfo.fields;
+  buf.writeUInt16LE(s.family, at + SI.family);
+  buf.writeUInt16LE(s.type, at + SI.type);
+  buf.writeUInt16LE(s.protocol, at + SI.protocol);
+  buf.writeUInt16LE(s.port ?? 0, at + SI.port);
+  buf.writeUInt8(s.flags, at + SI.flags);
+  Buffer.from(s.addr ?? []).copy(buf, at + SI.addr);
+  if (s.unixPath !== undefined) buf.write(`${s.unixPath}\0`, at + SI.unix_path);
+}
+
+test('stdio sockets at exec, fd_dup and socket() records decode with family, type and the far end', () => {
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  // exec: fd 0 a connected TCP socket, fd 1 not a socket, fd 2 a unix socket with an abstract peer.
+  const exec = execRecord(['bash', '-i']);
+  const EX = LAYOUT.exec.fields;
+  const one = LAYOUT.sockInfo.sizeof;
+  sockInfo(exec, EX.stdio, { family: 2, type: 1, protocol: 6, port: 4444, flags: C.sockPeer, addr: [127, 0, 0, 1] });
+  sockInfo(exec, EX.stdio + 2 * one, { family: 1, type: 1, protocol: 0, flags: C.sockPeer, unixPath: '@pal' });
+  // fd_dup: dup2(3, 1) of a listening IPv6 socket (no peer: the local end).
+  const FD = LAYOUT.fdDup.fields;
+  const dup = Buffer.alloc(LAYOUT.fdDup.sizeof);
+  header(dup, { kind: C.kindFdDup, size: dup.length });
+  dup.writeBigInt64LE(1n, FD.result);
+  dup.writeUInt16LE(C.opDup2, FD.op);
+  dup.writeInt32LE(3, FD.old_fd);
+  dup.writeInt32LE(1, FD.new_fd);
+  sockInfo(dup, FD.sock, { family: 10, type: 1, protocol: 6, port: 8080, flags: C.sockLocal, addr: [...Array(15).fill(0), 1] });
+  // socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)) that failed with EPERM.
+  const NS = LAYOUT.netSocket.fields;
+  const sock = Buffer.alloc(LAYOUT.netSocket.sizeof);
+  header(sock, { kind: C.kindNetSocket, size: sock.length });
+  sock.writeBigInt64LE(-1n, NS.result);
+  sock.writeUInt16LE(C.opSocket, NS.op);
+  sock.writeUInt16LE(17, NS.family);
+  sock.writeUInt32LE(3 | 0x80000, NS.sock_type);
+  sock.writeInt32LE(0x0300, NS.sock_protocol);
+  const [e, d, s] = decoder.decode(Buffer.concat([exec, dup, sock]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.deepEqual(e?.exec?.stdioSockets, [
+    { fd: 0, family: 'inet', type: 'stream', protocol: 6, peerAddr: '127.0.0.1', peerPort: 4444, unixPath: '',
+      connected: true, localAddr: '', localPort: 0 },
+    { fd: 2, family: 'unix', type: 'stream', protocol: 0, peerAddr: '', peerPort: 0, unixPath: '@pal',
+      connected: true, localAddr: '', localPort: 0 },
+  ]);
+  assert.equal(d?.kind, pb.EventKind.EVENT_KIND_FD_DUP);
+  assert.deepEqual(d?.fdDup, {
+    syscall: 'dup2', oldFd: 3, newFd: 1, result: 1, family: 'inet6', type: 'stream', protocol: 6, peerAddr: '',
+    peerPort: 0, unixPath: '', flags: 0, connected: false, localAddr: '::1', localPort: 8080,
+  });
+  assert.deepEqual(s?.netSocket, {
+    syscall: 'socket', family: pb.AddressFamily.ADDRESS_FAMILY_UNSPECIFIED, addr: '', port: 0, protocol: '',
+    backlog: 0, result: -1, socketFamily: 'packet', socketType: 'raw', socketTypeFlags: 0x80000, socketProtocol: 768,
+  });
+  // A short fd_dup record is counted, not decoded.
+  const short = Buffer.from(dup.subarray(0, LAYOUT.fdDup.sizeof - 1));
+  short.writeUInt16LE(short.length, H.size);
+  assert.equal(decoder.decode(short).length, 0);
+  assert.equal(decoder.decodeErrors, 1);
 });

@@ -17,6 +17,8 @@ const SY = LAYOUT.syscall.fields;
 const NS = LAYOUT.netSocket.fields;
 const DN = LAYOUT.dns.fields;
 const PR = LAYOUT.processRename.fields;
+const SI = LAYOUT.sockInfo.fields;
+const FD = LAYOUT.fdDup.fields;
 const C = LAYOUT.constants;
 
 /** PAL_KILL_REASON_* -> ProcessKill.reason. */
@@ -150,9 +152,60 @@ export const SYSCALL_NAMES: Readonly<Record<number, string>> = {
   [C.syscallOpen]: 'open',
 };
 
-const IPPROTO_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
+const IPPROTO_NAMES: Readonly<Record<number, string>> = {
+  1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 255: 'raw',
+};
 const AF_INET = 2;
 const AF_INET6 = 10;
+const AF_UNIX = 1;
+
+/** AF_* -> the name StdioSocket.family, FdDup.family and NetSocket.socket_family carry (linux/socket.h). */
+const AF_NAMES: Readonly<Record<number, string>> = {
+  1: 'unix', 2: 'inet', 10: 'inet6', 16: 'netlink', 17: 'packet', 4: 'ipx', 5: 'appletalk', 9: 'x25', 15: 'key',
+  29: 'can', 30: 'tipc', 31: 'bluetooth', 38: 'alg', 40: 'vsock', 44: 'xdp', 45: 'mctp',
+};
+/** SOCK_* (the type without its flags) -> name. */
+const SOCK_TYPE_NAMES: Readonly<Record<number, string>> = {
+  1: 'stream', 2: 'dgram', 3: 'raw', 4: 'rdm', 5: 'seqpacket', 6: 'dccp', 10: 'packet',
+};
+
+export function socketFamilyName(af: number): string {
+  return AF_NAMES[af] ?? `af_${af}`;
+}
+
+export function socketTypeName(type: number): string {
+  return SOCK_TYPE_NAMES[type] ?? `type_${type}`;
+}
+
+/** A struct pal_sock_info (palisade.h) at `at`, as the fields StdioSocket and FdDup share; undefined: not a socket. */
+export function decodeSockInfo(buf: Buffer, at: number): Omit<palisade.v1.IStdioSocket, 'fd'> | undefined {
+  const family = buf.readUInt16LE(at + SI.family);
+  if (family === 0) return undefined;
+  const connected = (buf.readUInt8(at + SI.flags) & C.sockPeer) !== 0;
+  const inet = family === AF_INET || family === AF_INET6;
+  const addr = inet ? formatAddr(family, buf.subarray(at + SI.addr, at + SI.addr + 16)) : '';
+  const port = inet ? buf.readUInt16LE(at + SI.port) : 0;
+  return {
+    family: socketFamilyName(family),
+    type: socketTypeName(buf.readUInt16LE(at + SI.type)),
+    protocol: buf.readUInt16LE(at + SI.protocol),
+    peerAddr: connected ? addr : '',
+    peerPort: connected ? port : 0,
+    unixPath: family === AF_UNIX ? cString(buf, at + SI.unix_path, C.sockUnixPath) : '',
+    connected,
+    localAddr: connected ? '' : addr,
+    localPort: connected ? 0 : port,
+  };
+}
+
+function stdioSockets(buf: Buffer, at: number): palisade.v1.IStdioSocket[] {
+  const out: palisade.v1.IStdioSocket[] = [];
+  for (let fd = 0; fd < C.stdioFds; fd++) {
+    const s = decodeSockInfo(buf, at + EX.stdio + fd * LAYOUT.sockInfo.sizeof);
+    if (s !== undefined) out.push({ fd, ...s });
+  }
+  return out;
+}
 
 /**
  * Offset to add to a CLOCK_BOOTTIME timestamp (bpf_ktime_get_boot_ns) to get Unix time, from a pair of clock reads
@@ -467,6 +520,8 @@ export class EventDecoder {
         return this.decodeSyscall(buf, at, size);
       case C.kindProcessRename:
         return this.decodeProcessRename(buf, at, size);
+      case C.kindFdDup:
+        return this.decodeFdDup(buf, at, size);
       default:
         return undefined;
     }
@@ -544,6 +599,7 @@ export class EventDecoder {
         // Filled by the collector's ContainerStartCache (container-start.ts), which knows the cgroup.
         containerStartUnixNano: 0,
         exeModifiedAfterContainerStart: false,
+        stdioSockets: stdioSockets(buf, at),
       },
     };
   }
@@ -645,9 +701,35 @@ export class EventDecoder {
     };
   }
 
+  private decodeFdDup(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
+    if (size < LAYOUT.fdDup.sizeof) return undefined;
+    const sock = decodeSockInfo(buf, at + FD.sock) ?? {
+      family: '', type: '', protocol: 0, peerAddr: '', peerPort: 0, unixPath: '', connected: false, localAddr: '',
+      localPort: 0,
+    };
+    return {
+      timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
+      kind: pb.EventKind.EVENT_KIND_FD_DUP,
+      fdDup: {
+        syscall: OP_NAMES[buf.readUInt16LE(at + FD.op)] ?? '',
+        oldFd: buf.readInt32LE(at + FD.old_fd),
+        newFd: buf.readInt32LE(at + FD.new_fd),
+        result: i64(buf, at + FD.result),
+        family: sock.family, type: sock.type, protocol: sock.protocol,
+        peerAddr: sock.peerAddr, peerPort: sock.peerPort, unixPath: sock.unixPath,
+        flags: buf.readUInt32LE(at + FD.flags),
+        connected: sock.connected, localAddr: sock.localAddr, localPort: sock.localPort,
+      },
+    };
+  }
+
   private decodeNetSocket(buf: Buffer, at: number, size: number): palisade.v1.IRawEvent | undefined {
     if (size < LAYOUT.netSocket.sizeof) return undefined;
     const family = buf.readUInt16LE(at + NS.family);
+    const sockType = buf.readUInt32LE(at + NS.sock_type);
+    const sockProtocol = buf.readInt32LE(at + NS.sock_protocol);
+    const inet = family === AF_INET || family === AF_INET6;
+    const protocol = buf.readUInt8(at + NS.protocol);
     return {
       timeUnixNano: this.time(buf, at), cpu: buf.readUInt32LE(at + H.cpu), process: this.process(buf, at),
       kind: pb.EventKind.EVENT_KIND_NET_SOCKET,
@@ -656,9 +738,13 @@ export class EventDecoder {
         family: addressFamily(family),
         addr: formatAddr(family, buf.subarray(at + NS.addr, at + NS.addr + 16)),
         port: buf.readUInt16LE(at + NS.port),
-        protocol: IPPROTO_NAMES[buf.readUInt8(at + NS.protocol)] ?? '',
+        protocol: inet ? (IPPROTO_NAMES[protocol] ?? '') : '',
         backlog: buf.readUInt32LE(at + NS.backlog),
         result: i64(buf, at + NS.result),
+        socketFamily: family === 0 ? '' : socketFamilyName(family),
+        socketType: sockType === 0 ? '' : socketTypeName(sockType & C.sockTypeMask),
+        socketTypeFlags: (sockType & ~C.sockTypeMask) >>> 0,
+        socketProtocol: sockProtocol,
       },
     };
   }

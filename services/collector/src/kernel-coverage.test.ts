@@ -204,8 +204,11 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1
     const [port, cport] = lines[i] ?? [];
     const op = (name: string): Promise<RawEvent> => find(K.EVENT_KIND_NET_SOCKET, (x) => x.process?.pid === r.pid &&
       x.netSocket?.syscall?.startsWith(name) === true && x.netSocket.family === fam, `${name} ${host}`);
-    assert.deepEqual((await op('bind')).netSocket, { syscall: 'bind', family: fam, addr: host, port: 0, protocol: 'tcp', backlog: 0, result: 0 });
-    assert.deepEqual((await op('listen')).netSocket, { syscall: 'listen', family: fam, addr: host, port, protocol: 'tcp', backlog: 7, result: 0 });
+    // The socket's own family, type and protocol (socket_* fields, also what socket(2) of an uncommon one reports).
+    const kind = { socketFamily: fam === pb.AddressFamily.ADDRESS_FAMILY_INET ? 'inet' : 'inet6', socketType: 'stream',
+      socketTypeFlags: 0, socketProtocol: 6 };
+    assert.deepEqual((await op('bind')).netSocket, { syscall: 'bind', family: fam, addr: host, port: 0, protocol: 'tcp', backlog: 0, result: 0, ...kind });
+    assert.deepEqual((await op('listen')).netSocket, { syscall: 'listen', family: fam, addr: host, port, protocol: 'tcp', backlog: 7, result: 0, ...kind });
     const acc = await op('accept');
     assert.equal(acc.netSocket?.addr, host);
     assert.equal(acc.netSocket?.port, cport, 'the peer port');
@@ -214,6 +217,7 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1
   const udp = await find(K.EVENT_KIND_NET_SOCKET, (x) => x.process?.pid === r.pid && x.netSocket?.syscall === 'sendto', 'udp sendto');
   assert.deepEqual(udp.netSocket, {
     syscall: 'sendto', family: pb.AddressFamily.ADDRESS_FAMILY_INET, addr: '127.0.0.1', port: 9, protocol: 'udp', backlog: 0, result: 1,
+    socketFamily: 'inet', socketType: 'dgram', socketTypeFlags: 0, socketProtocol: 17,
   });
 });
 

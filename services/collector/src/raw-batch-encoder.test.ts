@@ -34,7 +34,13 @@ function corpus(): IRawEvent[] {
       filename: '/usr/bin/curl', argv: ['curl', '-s', '', UNICODE, LONG], argvTruncated: true, cgroupName: 'x.scope',
       cwd: LONG, cwdTruncated: false, capEffective: 0x1ffffffffff, capPermitted: 2 ** 40, pidNs: 4026531836,
       mntNs: 4026531841, netNs: 4026531840, loginuid: 4294967295, fromMemfd: true,
-      resolvedFilename: UNICODE, resolvedFilenameTruncated: true,
+      resolvedFilename: '/usr/bin/curl', resolvedFilenameTruncated: true,
+      stdioSockets: [
+        { fd: 0, family: 'inet', type: 'stream', protocol: 6, peerAddr: '127.0.0.1', peerPort: 4444, unixPath: '',
+          connected: true, localAddr: '', localPort: 0 },
+        { fd: 2, family: 'unix', type: 'stream', protocol: 0, peerAddr: '', peerPort: 0, unixPath: '@' + UNICODE,
+          connected: false, localAddr: '', localPort: 0 },
+      ],
       env: { LD_PRELOAD: '/tmp/evil.so', LD_LIBRARY_PATH: '', LD_AUDIT: LONG }, envScanIncomplete: true,
       envValueTruncated: false, envCount: 201, envBytes: 70000, exeFsType: 'overlay', exeOnTmpfs: false,
       exeInTmpDir: true, exeOverlayLayer: pb.ExeOverlayLayer.EXE_OVERLAY_LAYER_UPPER,
@@ -73,6 +79,12 @@ function corpus(): IRawEvent[] {
     { ...base, kind: pb.EventKind.EVENT_KIND_BPF_PROG_LOAD, process: proc(), bpfProgLoad: { progType: 2, insnCount: 100, progName: 'p', result: 7 } },
     { ...base, kind: pb.EventKind.EVENT_KIND_MEMFD_CREATE, process: proc(), memfdCreate: { name: 'x', flags: 1, result: 4 } },
     { ...base, kind: pb.EventKind.EVENT_KIND_SIGNAL, process: proc(), signal: { syscall: 'kill', targetPid: -1, targetTgid: 0, signal: 9, result: 0 } },
+    { ...base, kind: pb.EventKind.EVENT_KIND_NET_SOCKET, process: proc(), netSocket: {
+      syscall: 'socket', family: 0, addr: '', port: 0, protocol: '', backlog: 0, result: -1, socketFamily: 'packet',
+      socketType: 'raw', socketTypeFlags: 0x80800, socketProtocol: 768 } },
+    { ...base, kind: pb.EventKind.EVENT_KIND_FD_DUP, process: proc(), fdDup: {
+      syscall: 'dup2', oldFd: 3, newFd: 1, result: 1, family: 'inet6', type: 'stream', protocol: 6, peerAddr: '::1',
+      peerPort: 4444, unixPath: '', flags: 0, connected: true, localAddr: '', localPort: 0 } },
     // Sparse and odd: fields left out, no process, no payload, a long comm-like string, a generated message instance.
     { kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process: { pid: 1 }, exec: { filename: '/bin/x' } },
     { kind: pb.EventKind.EVENT_KIND_FILE_OPEN },

@@ -425,6 +425,7 @@ export class RawBatchEncoder {
     if (m.fromMemfd != null) this.boolField(13, m.fromMemfd);
     if (m.resolvedFilename != null) this.stringField(14, m.resolvedFilename);
     if (m.resolvedFilenameTruncated != null) this.boolField(15, m.resolvedFilenameTruncated);
+    if (m.stdioSockets != null) for (const s of m.stdioSockets) this.generated(16, s, pb.StdioSocket.encode);
     // exec environment and origin (issue 8, execenv)
     if (m.env != null) {
       // map<string, string>: one entry message per key (key = 1, value = 2), as protobufjs writes them.

@@ -170,6 +170,47 @@ describe('toRegoEvent', () => {
     assert.equal(exec?.exec?.exe_ctime_unix_nano, 1_700_000_001_000_000_000);
   });
 
+  it('maps an exec\'s stdio sockets and passes fd_dup and net_socket socket() through', () => {
+    const base = { node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST };
+    const exec = toRegoEvent(roundTrip({
+      ...base,
+      event: {
+        kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, process,
+        exec: { filename: '/bin/bash', argv: ['bash', '-i'], stdioSockets: [
+          { fd: 0, family: 'inet', type: 'stream', protocol: 6, peerAddr: '203.0.113.7', peerPort: 4444, connected: true },
+          { fd: 2, family: 'unix', type: 'stream', unixPath: '@x' },
+        ] },
+      },
+    }));
+    assert.deepEqual(exec?.exec?.stdio_sockets, [
+      { fd: 0, family: 'inet', type: 'stream', protocol: 6, peer_addr: '203.0.113.7', peer_port: 4444, unix_path: '',
+        connected: true, local_addr: '', local_port: 0 },
+      { fd: 2, family: 'unix', type: 'stream', protocol: 0, peer_addr: '', peer_port: 0, unix_path: '@x',
+        connected: false, local_addr: '', local_port: 0 },
+    ]);
+    const dup = toRegoEvent(roundTrip({
+      ...base,
+      event: { kind: pb.EventKind.EVENT_KIND_FD_DUP, process, fdDup: {
+        syscall: 'dup2', oldFd: 3, newFd: 1, result: 1, family: 'inet', peerAddr: '203.0.113.7', peerPort: 4444,
+        connected: true } },
+    }));
+    assert.equal(dup?.kind, 'fd_dup');
+    assert.deepEqual(dup?.fd_dup, {
+      syscall: 'dup2', old_fd: 3, new_fd: 1, result: 1, family: 'inet', type: '', protocol: 0,
+      peer_addr: '203.0.113.7', peer_port: 4444, unix_path: '', flags: 0, connected: true, local_addr: '',
+      local_port: 0,
+    });
+    const sock = toRegoEvent(roundTrip({
+      ...base,
+      event: { kind: pb.EventKind.EVENT_KIND_NET_SOCKET, process, netSocket: {
+        syscall: 'socket', socketFamily: 'packet', socketType: 'raw', socketTypeFlags: 0x80000, socketProtocol: 768,
+        result: 3 } },
+    }));
+    assert.equal(sock?.net_socket?.socket_family, 'packet');
+    assert.equal(sock?.net_socket?.socket_type, 'raw');
+    assert.equal(sock?.net_socket?.socket_protocol, 768);
+  });
+
   it('maps exec, exit and net_connect payloads', () => {
     const base = { node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST };
     const exec = toRegoEvent(roundTrip({
@@ -181,7 +222,7 @@ describe('toRegoEvent', () => {
       },
     }));
     assert.deepEqual(exec?.exec, {
-      filename: '/bin/sh', argv: ['sh', '-c', 'id'], cwd: '', from_memfd: false, cap_effective: 0,
+      filename: '/bin/sh', argv: ['sh', '-c', 'id'], cwd: '', from_memfd: false, cap_effective: 0, stdio_sockets: [],
       env: {}, env_scan_incomplete: false, env_value_truncated: false, env_count: 0, env_bytes: 0, exe_fs_type: '',
       exe_on_tmpfs: false, exe_in_tmp_dir: false, exe_overlay_layer: '', exe_ctime_unix_nano: 0,
       container_start_unix_nano: 0, exe_modified_after_container_start: false,

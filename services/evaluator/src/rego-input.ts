@@ -46,6 +46,24 @@ export interface RegoProcess {
   ancestors: RegoAncestor[];
 }
 
+/** One of fds 0..2 of an exec'd process that is a socket (proto StdioSocket; bpf/README.md "Sockets as stdio"). */
+export interface RegoStdioSocket {
+  fd: number;
+  /** "inet" | "inet6" | "unix" | "netlink" | "packet" | ... | "af_<n>" */
+  family: string;
+  /** "stream" | "dgram" | "raw" | "seqpacket" | ... */
+  type: string;
+  protocol: number;
+  /** the far end when connected ("" otherwise; then local_addr/local_port) */
+  peer_addr: string;
+  peer_port: number;
+  /** unix: the peer's bound path ("@name" abstract; "" for a socketpair) */
+  unix_path: string;
+  connected: boolean;
+  local_addr: string;
+  local_port: number;
+}
+
 export interface RegoExec {
   filename: string;
   argv: string[];
@@ -53,6 +71,8 @@ export interface RegoExec {
   /** fileless exec: the binary is a memfd or an unlinked file */
   from_memfd: boolean;
   cap_effective: number;
+  /** fds 0..2 that are sockets, lowest fd first; [] when none is (a reverse shell's stdio is one) */
+  stdio_sockets: RegoStdioSocket[];
   // exec environment and executable origin (bpf/README.md "Exec environment and executable origin")
   /** the watched variables present at exec (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT) -> value; absent when unset */
   env: Record<string, string>;
@@ -181,6 +201,14 @@ function family(f: number | null | undefined): RegoNetConnect['family'] {
   return 'unspecified';
 }
 
+function regoStdioSocket(s: palisade.v1.IStdioSocket): RegoStdioSocket {
+  return {
+    fd: s.fd ?? 0, family: s.family ?? '', type: s.type ?? '', protocol: s.protocol ?? 0, peer_addr: s.peerAddr ?? '',
+    peer_port: s.peerPort ?? 0, unix_path: s.unixPath ?? '', connected: s.connected ?? false,
+    local_addr: s.localAddr ?? '', local_port: s.localPort ?? 0,
+  };
+}
+
 function regoAncestor(a: palisade.v1.IAncestor): RegoAncestor {
   return { pid: a.pid ?? 0, binary: a.binary ?? '', comm: a.comm ?? '', exec_id: a.execId ?? '' };
 }
@@ -270,6 +298,7 @@ export function toRegoEvent(ev: palisade.v1.IEnrichedEvent): RegoEvent | undefin
       cwd: raw.exec.cwd ?? '',
       from_memfd: raw.exec.fromMemfd ?? false,
       cap_effective: Number(raw.exec.capEffective ?? 0),
+      stdio_sockets: (raw.exec.stdioSockets ?? []).map(regoStdioSocket),
       env: { ...(raw.exec.env ?? {}) },
       env_scan_incomplete: raw.exec.envScanIncomplete ?? false,
       env_value_truncated: raw.exec.envValueTruncated ?? false,
