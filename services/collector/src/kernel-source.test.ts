@@ -225,7 +225,7 @@ test('perf buffer mode delivers the same events', async (t) => {
   if (!needBpf(t) || cg === undefined) return;
   const ours = cg.id;
   const perfEvents: RawEvent[] = [];
-  const perf = new KernelSource({ mode: 'perfbuf', perfBufferPages: 16, cgroupWalkIntervalMs: 0 });
+  const perf = new KernelSource({ mode: 'perfbuf', perfBufferPages: 64, cgroupWalkIntervalMs: 0 });
   perf.start((batch) => perfEvents.push(...batch.filter((e) => e.process?.cgroupId === ours)));
   try {
     const { pid } = await runInCgroup(cg, 'exec cat /etc/hostname');
@@ -234,7 +234,8 @@ test('perf buffer mode delivers the same events', async (t) => {
     assert.deepEqual(exec.exec?.argv, ['cat', '/etc/hostname']);
     await waitFor('open event over perf buffer',
       () => perfEvents.find((e) => e.process?.pid === pid && e.fileOpen?.path === '/etc/hostname'));
-    assert.equal(perf.stats().kernel.perfbuf_lost, 0);
+    // Not perfbuf_lost == 0: the buffer carries every process on the node, and a burst elsewhere (a build, another
+    // test) can overrun it. What must hold is that an overrun is counted as perf loss, never decoded as garbage.
     assert.equal(perf.stats().decodeErrors, 0);
   } finally {
     perf.close();
