@@ -77,3 +77,22 @@ test('a cgroup id never looked for walks again soon; one a walk failed to find w
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a container removed before any walk saw it is still named by the leaf its exec carried', () => {
+  const root = mkdtempSync(join(tmpdir(), 'pal-cg-'));
+  try {
+    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 0, newIdWalkIntervalMs: 0 });
+    const leaf = `cri-containerd-${'ab'.repeat(32)}.scope`;
+    const gone = 987654321987;
+    assert.equal(resolver.resolve(gone), '', 'unknown, and no leaf learned yet');
+    resolver.learnLeaf(gone, leaf);
+    assert.equal(resolver.resolve(gone), leaf, 'the leaf alone, which names the container');
+    // A walk that finds the directory wins over the leaf.
+    const dir = join(root, 'kubepods.slice', leaf);
+    mkdirSync(dir, { recursive: true });
+    resolver.learnLeaf(ino(dir), leaf);
+    assert.equal(resolver.resolve(ino(dir)), `/kubepods.slice/${leaf}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -27,6 +27,8 @@ export interface CgroupResolverStats {
 }
 
 const MAX_MISSING = 10_000;
+/** Leaf names learned from exec records: bounded like `missing` (oldest first out). */
+const MAX_LEAVES = 10_000;
 
 export class CgroupResolver {
   private readonly root: string;
@@ -36,6 +38,13 @@ export class CgroupResolver {
   private readonly missing = new Map<number, number>();
   private readonly now: () => number;
   private byId = new Map<number, string>();
+  /**
+   * id -> the leaf cgroup name an exec record carried (ProcessExec.cgroup_name, read in the kernel). A short-lived
+   * container (a Job, a kubectl run, an attacker's throwaway pod) can be gone before any walk sees its directory;
+   * its exec still named the leaf, and the leaf alone names the container (the enricher parses it). Used only
+   * when no walk knows the id.
+   */
+  private readonly leaves = new Map<number, string>();
   private lastWalk = Number.NEGATIVE_INFINITY;
   private readonly counters = { walks: 0, hits: 0, misses: 0 };
 
@@ -46,7 +55,20 @@ export class CgroupResolver {
     this.now = opts.now ?? Date.now;
   }
 
-  /** "/a/b" for a cgroup at <root>/a/b, "/" for the root, "" when unknown even after a (permitted) walk. */
+  /**
+   * Remembers the leaf cgroup name the kernel gave with an exec in cgroup `id`, for when the directory is removed
+   * before a walk finds it. Cheap when the id is already known.
+   */
+  learnLeaf(id: number, leaf: string): void {
+    if (leaf === '' || this.byId.has(id) || this.leaves.get(id) === leaf) return;
+    if (this.leaves.size >= MAX_LEAVES) this.leaves.delete(this.leaves.keys().next().value as number);
+    this.leaves.set(id, leaf);
+  }
+
+  /**
+   * "/a/b" for a cgroup at <root>/a/b, "/" for the root; for a cgroup no walk found but whose exec named its leaf,
+   * that leaf name alone ("cri-containerd-<id>.scope", no slash); "" when unknown even after a (permitted) walk.
+   */
   resolve(id: number): string {
     const hit = this.byId.get(id);
     if (hit !== undefined) {
@@ -55,16 +77,17 @@ export class CgroupResolver {
     }
     this.counters.misses++;
     const interval = this.missing.has(id) ? this.minWalkIntervalMs : this.newIdWalkIntervalMs;
-    if (this.now() - this.lastWalk < interval) return '';
+    if (this.now() - this.lastWalk < interval) return this.leaves.get(id) ?? '';
     this.walk();
     const path = this.byId.get(id);
     if (path !== undefined) {
       this.missing.delete(id);
+      this.leaves.delete(id);
       return path;
     }
     if (this.missing.size >= MAX_MISSING) this.missing.clear();
     this.missing.set(id, this.now());
-    return '';
+    return this.leaves.get(id) ?? '';
   }
 
   stats(): CgroupResolverStats {

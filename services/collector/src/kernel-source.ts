@@ -189,6 +189,7 @@ export class KernelSource implements EventSource {
   private annotate(event: palisade.v1.IRawEvent): void {
     const proc = event.process;
     if (proc === null || proc === undefined) return;
+    if (event.exec?.cgroupName) this.resolver.learnLeaf(proc.cgroupId ?? 0, event.exec.cgroupName);
     proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
     this.processes.annotate(event);
     if (event.exec != null) this.starts.annotate(event);
@@ -236,6 +237,7 @@ export class RecordEncoder {
       if (event === undefined) continue;
       const proc = event.process;
       if (proc != null) {
+        if (event.exec?.cgroupName) this.resolver.learnLeaf(proc.cgroupId ?? 0, event.exec.cgroupName);
         proc.cgroupPath = this.resolver.resolve(proc.cgroupId ?? 0);
         this.processes.annotate(event);
         if (event.exec != null) this.starts?.annotate(event);
