@@ -6,6 +6,7 @@ import { runEnricher } from '@palisade/enricher';
 import { runEvaluator } from '@palisade/evaluator';
 import { runResponder } from '@palisade/responder';
 import { runEmbedded } from './embedded.js';
+import { runAttack } from './attack/index.js';
 import { runKafkaAcls } from './kafka-acls.js';
 
 const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc: string }> = {
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc
   evaluator: { run: runEvaluator, doc: 'runs the Rego policies (wasm) and emits alerts' },
   responder: { run: runResponder, doc: 'quarantines pods behind safety rails (dry-run by default)' },
   probe: { run: runProbe, doc: 'what this kernel supports: hooks, buffers, helpers, event kinds, enforcement' },
+  attack: { run: (src) => runAttack(src), doc: 'run rules\' triggers on this node (attack techniques, done safely): <rule-id>|all [--pod]' },
   'kafka-acls': { run: (src) => runKafkaAcls(src), doc: 'per-stage Kafka ACLs and topics: print them, or --apply as the admin' },
 };
 
