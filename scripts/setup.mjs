@@ -37,6 +37,8 @@ export const PINS = {
 const APT_PACKAGES = [
   'clang', 'llvm', 'libbpf-dev', 'bpftool', 'libelf-dev', 'zlib1g-dev', 'pkg-config', 'make', 'g++',
   'libbpf-tools', 'bpftrace',
+  // The benign workload corpus (test/benign/) rotates logs with the real tool.
+  'logrotate',
 ];
 
 const say = (msg) => process.stderr.write(`setup: ${msg}\n`);

@@ -63,3 +63,16 @@ temp_dirs := {"/tmp", "/var/tmp", "/dev/shm", "/run/shm"}
 interpreters := {
 	"python", "python2", "python3", "perl", "ruby", "php", "php-fpm", "node", "nodejs", "java", "lua", "tclsh",
 }
+
+# Parents that start shells as part of ordinary work (Falco's user_known_shell_spawn_binaries, curated): build tools
+# run recipes through sh -c, find -exec and xargs run commands, schedulers and supervisors run scripts, and a few
+# utilities run a shell by design. Interpreters (macros.interpreter) are allowed separately. Not here on purpose:
+# web and database servers, java and php-fpm (the parents of a command injection), editors (a shell escape).
+shell_spawners := {
+	"make", "gmake", "cmake", "ninja", "meson", "scons", "bazel", "gcc", "cc", "g++", "c++", "clang", "clang++",
+	"collect2", "npm", "npx", "yarn", "pnpm", "node-gyp", "pip", "pip3", "cargo", "rustc", "go",
+	"find", "xargs", "env", "nohup", "nice", "ionice", "timeout", "time", "flock", "watch", "parallel", "chroot",
+	"sudo", "su", "runuser", "setpriv", "login", "sshd", "ssh", "script", "tmux", "screen", "git",
+	"cron", "crond", "anacron", "logrotate", "run-parts", "systemd", "supervisord", "s6-supervise", "runsv",
+	"awk", "gawk", "mawk", "man", "less", "strace",
+}

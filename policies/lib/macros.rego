@@ -124,3 +124,21 @@ gained_root(e) if {
 	e.process.euid == 0
 	e.process.uid != 0
 }
+
+# An interpreter by name, any version suffix: python3, python3.11, perl5.36, ruby3.1, php8.2, node, lua5.4.
+# php-fpm and java are servers, not here: a shell under them is what a command injection looks like.
+interpreter(name) if regex.match(`^(python|perl|ruby|php|lua|tclsh|wish|pypy)[0-9.]*$`, name)
+
+interpreter(name) if name in {"node", "nodejs", "deno", "bun"}
+
+# A socket as stdio that reaches the network: an inet/inet6 socket with a peer (policies/README.md exec.stdio_sockets
+# and fd_dup). Any address, loopback included: a shell whose stdin is a TCP connection is a reverse shell wherever the
+# other end is.
+network_peer(s) if {
+	s.family in {"inet", "inet6"}
+	s.connected == true
+}
+
+peer_of(s) := sprintf("%s:%d", [s.peer_addr, s.peer_port]) if s.family == "inet"
+
+peer_of(s) := sprintf("[%s]:%d", [s.peer_addr, s.peer_port]) if s.family == "inet6"

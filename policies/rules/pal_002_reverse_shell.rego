@@ -1,13 +1,14 @@
 # METADATA
-# title: Shell or netcat spawned by a non-shell process in a container
+# title: Reverse shell in a container
 # description: >-
-#   A shell (lists.shells: sh, bash, dash, zsh, ash, ksh, mksh, csh, tcsh, fish) or netcat (lists.netcats: nc,
-#   ncat, netcat, socat) was executed in a container by a parent that is neither a shell nor the container runtime:
-#   the shape of a reverse shell from an exploited web server or interpreter. Parents that start container processes
-#   legitimately are excluded (macros.container_starter): runc (its comm is also "runc:[2:INIT]"), containerd-shim*,
-#   conmon, crun, youki, and the container init wrappers tini, dumb-init, docker-init and catatonit, which exec the
-#   entrypoint's "sh -c". An application that shells out
-#   (subprocess with shell=True, child_process.exec) matches too; exempt it by workload, not here.
+#   A shell, netcat-like tool or interpreter in a container whose stdin or stdout is a network connection: the
+#   shape of every reverse shell (`bash -i >& /dev/tcp/host/port 0>&1`, Python's os.dup2 onto a socket, `nc -e`,
+#   socat exec:, a bind shell's accepted connection), whatever started it. Two kernel signals: the exec of such a
+#   program with fds 0-2 checked for sockets (exec.stdio_sockets), and the dup2/dup3/fcntl that puts a connected
+#   inet socket onto fd 0 or 1 of a shell or interpreter (fd_dup). Any peer address counts, loopback included: a
+#   shell's stdin is never a TCP connection in ordinary work. Both alerts carry the peer as their key, so the dup
+#   and the exec of one attack fold into one alert. Not caught: a shell fed through a pipe by a separate network
+#   process (mkfifo + nc); PAL-006 sees the unexpected shell there.
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1059/004/
 # scope: package
@@ -16,34 +17,48 @@
 #   severity: critical
 #   mitre: T1059.004
 #   actions: [quarantine]
-#   event_kinds: [exec]
+#   event_kinds: [exec, fd_dup]
 package palisade.rules.pal_002
 
 import data.palisade.lib
 import data.palisade.lib.lists
 import data.palisade.lib.macros
 
-spawned := lists.shells | lists.netcats
+stdio_names := {0: "stdin", 1: "stdout"}
 
-alerts contains {"index": i, "rule_id": "PAL-002", "message": msg} if {
+alerts contains {"index": i, "rule_id": "PAL-002", "message": msg, "key": key} if {
 	some i, e in input.events
 	macros.spawned_process(e)
 	macros.in_container(e)
-	spawns_shell_or_netcat(e)
-	parent := e.process.parent_comm
-
-	# An unknown parent is not evidence of anything.
-	parent != ""
-	not parent in lists.shells
-	not macros.container_starter(parent)
-	msg := sprintf("%s (pid %d) was started by %s (ppid %d) in %s: possible reverse shell", [
-		e.exec.filename, e.process.pid, parent, e.process.ppid, lib.workload(e),
+	shell_like(e)
+	socks := [s | some s in object.get(e.exec, "stdio_sockets", []); s.fd in {0, 1}; macros.network_peer(s)]
+	count(socks) > 0
+	s := socks[0]
+	key := macros.peer_of(s)
+	msg := sprintf("%s (pid %d) started with its %s a %s connection to %s in %s: reverse shell", [
+		e.exec.filename, e.process.pid, stdio_names[s.fd], s.type, key, lib.workload(e),
 	])
 }
 
-# comm follows the executed file's name (busybox applets included: /bin/sh -> comm "sh"); the filename's basename
-# catches a renamed comm.
-spawns_shell_or_netcat(e) if {
-	some name in macros.proc_names(e)
-	name in spawned
+alerts contains {"index": i, "rule_id": "PAL-002", "message": msg, "key": key} if {
+	some i, e in input.events
+	e.kind == "fd_dup"
+	macros.in_container(e)
+	shell_like(e)
+	e.fd_dup.result in {0, 1}
+	macros.network_peer(e.fd_dup)
+	key := macros.peer_of(e.fd_dup)
+	msg := sprintf("%s (pid %d) made its %s a connection to %s (%s) in %s: reverse shell", [
+		macros.proc_name(e), e.process.pid, stdio_names[e.fd_dup.result], key, e.fd_dup.syscall, lib.workload(e),
+	])
+}
+
+shell_like(e) if {
+	some n in macros.proc_names(e)
+	n in (lists.shells | lists.netcats)
+}
+
+shell_like(e) if {
+	some n in macros.proc_names(e)
+	macros.interpreter(n)
 }

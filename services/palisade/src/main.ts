@@ -7,6 +7,7 @@ import { runEvaluator } from '@palisade/evaluator';
 import { runResponder } from '@palisade/responder';
 import { runPolicy } from './backtest.js';
 import { runEmbedded } from './embedded.js';
+import { runAttack } from './attack/index.js';
 import { runKafkaAcls } from './kafka-acls.js';
 import { runRules } from './rules-list.js';
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (src: ConfigSources) => Promise<void>; doc
   probe: { run: runProbe, doc: 'what this kernel supports: hooks, buffers, helpers, event kinds, enforcement' },
   rules: { run: (src) => runRules(src), doc: 'rules list [--tuning <path>] [--json]: every rule, enabled or not and why, severity, exceptions' },
   policy: { run: runPolicy, doc: 'policy backtest: run candidate rules over the retained enriched topic, diff against the current rules' },
+  attack: { run: (src) => runAttack(src), doc: 'run rules\' triggers on this node (attack techniques, done safely): <rule-id>|all [--pod]' },
   'kafka-acls': { run: (src) => runKafkaAcls(src), doc: 'per-stage Kafka ACLs and topics: print them, or --apply as the admin' },
 };
 
