@@ -20,6 +20,8 @@ export interface Trigger {
   what: string;
   /** Needs root (setuid files, namespaces, raw sockets). */
   root?: boolean;
+  /** Why this node cannot show the rule firing (a kernel without the hook), or undefined when it can. */
+  unavailable?: () => string | undefined;
   run(ctx: AttackContext): Promise<RunResult[]>;
 }
 
