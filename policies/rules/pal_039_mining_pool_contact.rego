@@ -1,13 +1,13 @@
 # METADATA
 # title: Mining pool contacted from a container (stratum port or pool name)
 # description: >-
-#   A connect from a container to a port miners' stratum protocol uses (3333, 4444, 5555, 7777, 14444, 14433,
-#   45700, 45560) on a non-loopback address, or a DNS query for a known mining pool (nanopool, minexmr,
-#   supportxmr, moneroocean, 2miners, f2pool, hashvault, c3pool, herominers, nicehash, unmineable, ...) or a name
-#   with a miner's label (xmr., xmr-*, monero*, stratum*, *pool.* followed by a coin). A listener in the same pod
-#   on one of these ports is not C2 (loopback is left alone). Deliberately not matched: pool.ntp.org and other
-#   names that merely contain "pool"; a stratum port alone is a weaker signal than a pool name, which is why this
-#   rule recommends no action (PAL-004's denied ports can block egress).
+#   A connect from a container to a port miners' stratum protocol uses (3333, 5555, 7777, 14444, 14433, 45700, 45560;
+#   4444 is left to PAL-004, whose default denied ports have it) on a non-loopback address, or a DNS query for a
+#   known mining pool (nanopool, minexmr, supportxmr, moneroocean, 2miners, f2pool, hashvault, c3pool, herominers,
+#   nicehash, unmineable, ...) or a name with a miner's label (xmr., xmr-*, monero*, stratum*, *pool.* followed by a
+#   coin). A listener in the same pod on one of these ports is not C2 (loopback is left alone). Deliberately not
+#   matched: pool.ntp.org and other names that merely contain "pool"; a stratum port alone is a weaker signal than a
+#   pool name, which is why this rule recommends no action (PAL-004's denied ports can block egress).
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1496/
 # scope: package
@@ -22,7 +22,7 @@ package palisade.rules.pal_039
 import data.palisade.lib
 import data.palisade.lib.attack
 
-stratum_ports := {3333, 4444, 5555, 7777, 14444, 14433, 45700, 45560}
+stratum_ports := {3333, 5555, 7777, 14444, 14433, 45700, 45560}
 
 pool_domains := {
 	"nanopool.org", "minexmr.com", "supportxmr.com", "moneroocean.stream", "2miners.com", "f2pool.com",

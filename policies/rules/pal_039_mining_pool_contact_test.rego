@@ -28,7 +28,8 @@ test_stratum_ports_and_pool_names_fire if {
 test_near_misses_do_not_fire if {
 	count(alerts_for([
 		f.connect("127.0.0.1", 3333),
-		f.connect6("::1", 4444),
+		f.connect6("::1", 5555),
+		f.connect("198.51.100.7", 4444),
 		f.connect("198.51.100.7", 443),
 		f.dns("pool.ntp.org"),
 		f.dns("2.debian.pool.ntp.org"),
