@@ -312,6 +312,9 @@ export const LIBRARY_TRIGGERS: readonly Trigger[] = [
     technique: 'T1496',
     what: 'connects to port 14444 of a TEST-NET address and looks up xmr-eu1.nanopool.org, in a network namespace of its own',
     root: true,
-    run: async (ctx) => [await ctx.run(inOwnNetns(pyConnect('198.51.100.7', 14444) + pyDnsQuery('xmr-eu1.nanopool.org')))],
+    // A miner stays connected; the trigger stays a moment too, as the pool's process would, rather than vanishing
+    // with its pod cgroup before the collector has mapped that cgroup to a container.
+    run: async (ctx) => [await ctx.run(inOwnNetns(pyDnsQuery('xmr-eu1.nanopool.org') + pyConnect('198.51.100.7', 14444) +
+      'import time\ntime.sleep(2)\n'))],
   },
 ];
