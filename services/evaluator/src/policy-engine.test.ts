@@ -247,7 +247,8 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
 
   it('counts alerts per rule and skips batches no rule reads without calling OPA', async () => {
     const fresh = await PolicyEngine.load(built);
-    assert.deepEqual([...fresh.eventKinds].sort(), ['exec', 'file_open', 'net_connect', 'process_kill']);
+    assert.deepEqual([...fresh.eventKinds].sort(), ['bpf_prog_load', 'capset', 'dns_query', 'exec', 'file_op', 'file_open',
+      'module_load', 'mount', 'namespace', 'net_connect', 'priv_setid', 'process_kill', 'ptrace', 'userfaultfd']);
     assert.deepEqual(fresh.evaluate([exit('pod'), exit('host'), { node: NODE }], NOW), []);
     assert.equal(fresh.evaluations, 0);
     assert.equal(fresh.eventsSkipped, 3);

@@ -9,6 +9,7 @@
 import { chmodSync, chownSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttackContext, RunResult } from './context.js';
+import { LIBRARY_TRIGGERS } from './library-triggers.js';
 
 export interface Trigger {
   /** The rule it is expected to fire (policies/rules, METADATA custom.id). */
@@ -19,6 +20,8 @@ export interface Trigger {
   what: string;
   /** Needs root (setuid files, namespaces, raw sockets). */
   root?: boolean;
+  /** Why this node cannot show the rule firing (a kernel without the hook), or undefined when it can. */
+  unavailable?: () => string | undefined;
   run(ctx: AttackContext): Promise<RunResult[]>;
 }
 
@@ -90,6 +93,8 @@ export const TRIGGERS: readonly Trigger[] = [
       return [await ctx.run(['unshare', '--net', PYTHON, '-c', py])];
     },
   },
+  // PAL-010 .. PAL-039, the rule library's part 1.
+  ...LIBRARY_TRIGGERS,
 ];
 
 export function triggersFor(rule: string): Trigger[] {
