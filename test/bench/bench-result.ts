@@ -1,4 +1,5 @@
 // The bench's result: the shape `npm run bench -- --json` prints, and the table is rendered from.
+import type { BaselineResult } from './baseline.js';
 import type { CollectorBenchResult } from './collector-bench.js';
 import type { EvaluatorBenchResult } from './evaluator-bench.js';
 import type { MachineInfo } from './machine-info.js';
@@ -12,6 +13,8 @@ export interface BenchResult {
   overhead?: OverheadBenchResult;
   evaluator?: EvaluatorBenchResult;
   pipeline?: PipelineBenchResult;
+  /** --baseline: the collector and overhead stages of an older commit, run first in the same bench run. */
+  baseline?: BaselineResult;
   total_seconds: number;
 }
 

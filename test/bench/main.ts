@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --json] [--only collector,overhead,evaluator,pipeline]
+// npm run bench [-- --json] [--only collector,overhead,evaluator,pipeline] [--baseline <rev>]
 //
 // Four measurements, in this order so each runs on an otherwise idle machine:
 //   collector  the real Collector (KernelSource -> Collector -> RawEventBatch -> MemoryBus) in this process (CPU 1)
@@ -9,10 +9,13 @@
 //   evaluator  PolicyEngine with the shipped rules over pre-built events: decisions/s inside evaluate().
 //   pipeline   real Kafka + the four services as processes, load from a pod cgroup: events/s carried end to end and
 //              alert latency (kernel timestamp to a user's consumer).
+// --baseline <rev> first runs the collector and overhead stages (those asked for) of an older commit, built once
+// into .cache/bench-baseline/ (baseline.ts), then this checkout's, and the table puts the two side by side.
 // Progress and the table go to stderr and stdout; with --json, stdout carries exactly one JSON object and the table
 // goes to stderr. Everything started (processes, the broker, cgroups, CPU pinning) is undone on exit, error or signal.
 import { parseArgs } from 'node:util';
 import { toJson, type BenchResult } from './bench-result.js';
+import { runBaseline } from './baseline.js';
 import { benchCollector } from './collector-bench.js';
 import { benchEvaluator } from './evaluator-bench.js';
 import { describeMachine } from './machine-info.js';
@@ -40,9 +43,11 @@ const PLAN = {
   latencyPhase: 'steady',
 };
 
-const USAGE = `usage: node test/dist/bench/main.js [--json] [--only ${STAGES.join(',')}]
-  --json   print one JSON object on stdout (the table goes to stderr)
-  --only   run only these measurements (comma-separated)
+const USAGE = `usage: node test/dist/bench/main.js [--json] [--only ${STAGES.join(',')}] [--baseline <rev>]
+  --json      print one JSON object on stdout (the table goes to stderr)
+  --only      run only these measurements (comma-separated)
+  --baseline  also run the collector and overhead stages of this commit (a git rev, or issue-8 for the commit before
+              issue 8's signals) in the same run, first, for a before/after pair
 Needs root (BPF, cgroups), a C compiler, clang, libbpf, opensnoop (libbpf-tools), java and the Kafka jars
 (node scripts/setup.mjs).
 `;
@@ -51,9 +56,12 @@ function log(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
 }
 
-function parse(): { json: boolean; stages: Set<Stage> } {
+function parse(): { json: boolean; stages: Set<Stage>; baseline: string | undefined } {
   const { values } = parseArgs({
-    options: { json: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', default: false } },
+    options: {
+      json: { type: 'boolean', default: false }, only: { type: 'string' }, baseline: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
   });
   if (values.help) { process.stdout.write(USAGE); process.exit(0); }
   const stages = new Set<Stage>();
@@ -61,11 +69,11 @@ function parse(): { json: boolean; stages: Set<Stage> } {
     if (!(STAGES as readonly string[]).includes(s)) throw new Error(`unknown stage ${JSON.stringify(s)}\n${USAGE}`);
     stages.add(s as Stage);
   }
-  return { json: values.json, stages };
+  return { json: values.json, stages, baseline: values.baseline };
 }
 
 async function run(teardown: Teardown): Promise<void> {
-  const { json, stages } = parse();
+  const { json, stages, baseline } = parse();
   const t0 = Date.now();
   const needsKernel = stages.has('collector') || stages.has('overhead') || stages.has('pipeline');
   if (needsKernel && process.getuid?.() !== 0) {
@@ -76,6 +84,11 @@ async function run(teardown: Teardown): Promise<void> {
   const openLoadBin = needsKernel ? buildOpenLoad() : '';
   const result: BenchResult = { machine, total_seconds: 0 };
 
+  if (baseline !== undefined) {
+    const kernelStages = (['collector', 'overhead'] as const).filter((s) => stages.has(s));
+    if (kernelStages.length === 0) throw new Error('--baseline compares the collector and overhead stages: --only names neither');
+    result.baseline = await runBaseline(baseline, kernelStages, log, teardown);
+  }
   if (stages.has('collector')) {
     log(`collector: ${PLAN.stormOpens.toLocaleString('en-US')} openat+close against the Collector, then KernelSource alone`);
     result.collector = await benchCollector({ openLoadBin, stormOpens: PLAN.stormOpens }, teardown);

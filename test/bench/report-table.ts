@@ -94,6 +94,26 @@ export function renderTable(r: BenchResult): string {
     out.push(`  rss MiB: ${Object.entries(p.rss_mib).map(([k, v]) => `${k} ${fix(v)}`).join(', ')}; ` +
       `start-up: Kafka ${fix(p.kafka_start_s)} s, services ${fix(p.services_start_s)} s, first alert ${fix(p.first_alert_s)} s`);
   }
+  const b = r.baseline;
+  if (b) {
+    out.push('', `before/after — baseline ${b.sha.slice(0, 12)} "${b.subject}" (run first, same machine, same run) ` +
+      'against this checkout');
+    const rows: string[][] = [['  measure', 'before', 'after', 'after ÷ before']];
+    const pair = (what: string, before: number | undefined, after: number | undefined, d = 2): void => {
+      if (before === undefined && after === undefined) return;
+      const ratio = before !== undefined && after !== undefined && before !== 0 ? fix(after / before, 2) : 'n/a';
+      rows.push([`  ${what}`, fix(before ?? Number.NaN, d), fix(after ?? Number.NaN, d), ratio]);
+    };
+    pair('collector cpu µs/event', b.collector?.cpu_us_per_event, r.collector?.cpu_us_per_event);
+    pair('KernelSource cpu µs/event', b.collector?.kernel_source_cpu_us_per_event, r.collector?.kernel_source_cpu_us_per_event);
+    pair('collector delivered /s', b.collector?.delivered_per_s, r.collector?.delivered_per_s, 0);
+    pair('collector lost', b.collector?.lost, r.collector?.lost, 0);
+    pair('overhead empty_hook', b.overhead?.empty_hook_ratio, r.overhead?.empty_hook_ratio);
+    pair('overhead filtered', b.overhead?.filtered_ratio, r.overhead?.filtered_ratio);
+    pair('overhead all_events', b.overhead?.all_events_ratio, r.overhead?.all_events_ratio);
+    pair('overhead opensnoop (drift check)', b.overhead?.opensnoop_ratio, r.overhead?.opensnoop_ratio);
+    out.push(...grid(rows));
+  }
   out.push('', `total ${fix(r.total_seconds)} s`);
   return out.join('\n') + '\n';
 }
