@@ -48,6 +48,7 @@ export function prepareBaseline(rev: string, log: (msg: string) => void): { dir:
   const ready = join(dir, '.bench-ready');
   if (existsSync(ready)) {
     log(`baseline ${sha.slice(0, 12)} (${subject}) already built in ${dir}`);
+    overlayInstrument(dir);
     return { dir, sha, subject };
   }
   log(`baseline: building ${sha.slice(0, 12)} (${subject}) in ${dir} (once; about two minutes)`);
@@ -59,11 +60,26 @@ export function prepareBaseline(rev: string, log: (msg: string) => void): { dir:
   // Relative symlinks (the npm workspaces' node_modules/@palisade/* -> ../../services/*) are copied as links, so they
   // point into the baseline's own services.
   cpSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  overlayInstrument(dir, false);
   const setup = spawnSync(process.execPath, ['scripts/setup.mjs', '--quiet', '--only', BASELINE_STEPS],
     { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
   if (setup.status !== 0) throw new Error(`baseline ${sha.slice(0, 12)}: setup --only ${BASELINE_STEPS} failed (exit ${setup.status})`);
   writeFileSync(ready, `${new Date().toISOString()}\n`);
   return { dir, sha, subject };
+}
+
+/**
+ * The bench itself is the instrument, not the thing measured: this checkout's test/bench/ replaces the baseline's,
+ * so a fix to how something is measured (a hook this kernel lacks, a counter read) applies to both sides alike. The
+ * collector, BPF and addon measured stay the baseline's.
+ */
+function overlayInstrument(dir: string, rebuild = true): void {
+  cpSync(join(REPO_ROOT, 'test/bench'), join(dir, 'test/bench'), {
+    recursive: true, filter: (src) => !src.includes(`${join('test', 'bench')}/dist`),
+  });
+  if (!rebuild) return;
+  const r = spawnSync(process.execPath, ['scripts/setup.mjs', '--quiet', '--only', 'build'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`baseline: rebuilding its bench with this checkout's test/bench failed (exit ${r.status})`);
 }
 
 /** Runs the baseline's own bench for these stages and returns its JSON result. */

@@ -2,7 +2,7 @@
 // collector's own object (bpf-sections.ts), so it attaches exactly the sections the collector does, whatever bpf/
 // holds today; loaded and held by empty-hooks-loader.c.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/service-process.js';
 import { bpfProgramSections } from './bpf-sections.js';
@@ -41,10 +41,21 @@ export function emptyProgramsSource(sections: readonly string[]): string {
   return lines.join('\n') + '\n';
 }
 
+const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+/** A tracepoint section ("tracepoint/syscalls/sys_enter_x", "tp/...") names an event tracefs has; others are kept. */
+export function hookExists(section: string): boolean {
+  const m = /^(?:tracepoint|tp)\/([^/]+)\/([^/]+)$/.exec(section);
+  if (m === null) return true;
+  return TRACEFS.some((t) => existsSync(join(t, 'events', m[1]!, m[2]!)));
+}
+
 /** Compiles the empty twin of `collectorObject` (clang -target bpf) and the loader (cc … -lbpf). */
 export function buildEmptyHooks(collectorObject: string): EmptyHooksBuild {
   mkdirSync(OUT_DIR, { recursive: true });
-  const sections = bpfProgramSections(collectorObject);
+  // Only hooks this kernel has: the collector leaves out an optional program whose tracepoint is missing (module
+  // syscalls on a kernel without CONFIG_MODULES), so the floor must too, or the loader fails to attach.
+  const sections = bpfProgramSections(collectorObject).filter(hookExists);
   if (sections.length === 0) throw new Error(`${collectorObject} has no program sections`);
   const source = join(OUT_DIR, 'empty-hooks.bpf.c');
   const object = join(OUT_DIR, 'empty-hooks.bpf.o');
