@@ -394,4 +394,10 @@ export const LIBRARY_TRIGGERS_2: readonly Trigger[] = [
         'chattr -i "$HOME/implant" 2>/dev/null; shred -u "$HOME/notes"; true')];
     },
   },
+  {
+    rule: 'PAL-048',
+    technique: 'T1105',
+    what: 'the trigger\'s shell (the container\'s first process) copies true into the scratch dir after it started, then runs the copy',
+    run: async (ctx) => [await ctx.sh('sleep 1; cp /usr/bin/true "$HOME/drifted" && chmod 755 "$HOME/drifted" && "$HOME/drifted"')],
+  },
 ];
