@@ -44,6 +44,11 @@ function refused(files: BundleFiles, reason: string, message: RegExp): void {
   });
 }
 
+/** The rules the build shipped (build/policies/metadata.json), whatever their number. */
+function shippedRules(): { id: string }[] {
+  return (JSON.parse(readFileSync(join(root, 'build/policies/metadata.json'), 'utf8')) as { rules: { id: string }[] }).rules;
+}
+
 describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() }, () => {
   it('carries the wasm, the data and the rule metadata in its manifest, with a content revision', () => {
     const files = built();
@@ -52,7 +57,8 @@ describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() 
     assert.deepEqual(m.wasm, [{ entrypoint: 'palisade/main/alerts', module: '/policy.wasm' }]);
     const b = parseBundle(files);
     assert.equal(b.revision, m.revision);
-    assert.deepEqual(b.rules.map((r) => r.id), ['PAL-001', 'PAL-002', 'PAL-003', 'PAL-004', 'PAL-005']);
+    assert.deepEqual(b.rules.map((r) => r.id), shippedRules().map((r) => r.id));
+    assert.ok(b.rules.length >= 40, `${b.rules.length} rules`);
     assert.deepEqual(b.rules.find((r) => r.id === 'PAL-004')?.eventKinds, ['net_connect']);
     assert.deepEqual(b.data, JSON.parse(readFileSync(join(root, 'build/policies/data.json'), 'utf8')));
     assert.equal(Buffer.compare(b.wasm, readFileSync(join(root, 'build/policies/policy.wasm'))), 0);
@@ -63,7 +69,7 @@ describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() 
     if (!need(t, opa.error === undefined, 'no opa binary at ~/go/bin/opa')) return;
     assert.equal(opa.status, 0, opa.stderr);
     const out = JSON.parse(opa.stdout) as { manifest: { revision: string; metadata: { palisade: { rules: unknown[] } } } };
-    assert.equal(out.manifest.metadata.palisade.rules.length, 5);
+    assert.equal(out.manifest.metadata.palisade.rules.length, shippedRules().length);
   });
 
   it('has one digest whatever its container: a repacked tarball of the same files digests the same', () => {
@@ -84,7 +90,7 @@ describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() 
       ['data.json', readFileSync(join(root, 'build/policies/data.json'))],
       ['metadata.json', readFileSync(join(root, 'build/policies/metadata.json'))],
     ]);
-    assert.equal(parseBundle(dir).rules.length, 5);
+    assert.equal(parseBundle(dir).rules.length, shippedRules().length);
     assert.equal(parseBundle(dir).revision, '');
   });
 });

@@ -28,13 +28,13 @@ const POD = { namespace: 'shop', name: 'web-1', uid: 'uid-web', owner: { kind: '
   image: 'registry.example.com/shop/web:1.4.2', node: 'node-a' };
 
 let pid = 5000;
-/** bash -p by node, euid 0 for uid 1000 (PAL-002 + PAL-003), and a connect to 4444 (PAL-004). */
+/** bash -p by nginx, euid 0 for uid 1000 (PAL-003 + PAL-006), and a connect to 4444 (PAL-004). */
 function batch(): palisade.v1.IEnrichedEventBatch {
   const ev = (event: palisade.v1.IRawEvent): palisade.v1.IEnrichedEvent =>
     ({ node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_ENRICHED, pod: POD, event });
   return { node: 'node-a', events: [
     ev({ kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC, timeUnixNano: Date.now() * 1e6,
-      process: { pid: ++pid, ppid: 1, uid: 1000, euid: 0, comm: 'bash', parentComm: 'node', binary: '/bin/bash', cgroupId: 9 },
+      process: { pid: ++pid, ppid: 1, uid: 1000, euid: 0, comm: 'bash', parentComm: 'nginx', binary: '/bin/bash', cgroupId: 9 },
       exec: { filename: '/bin/bash', argv: ['bash', '-p'] } }),
     ev({ kind: pb.EventKind.EVENT_KIND_NET_CONNECT, timeUnixNano: Date.now() * 1e6,
       process: { pid: ++pid, comm: 'curl', binary: '/usr/bin/curl', cgroupId: 9 },
@@ -80,9 +80,9 @@ async function start(t: TestContext, tuning: string) {
 describe('composeEvaluator with --tuning', { skip: buildPolicies() }, () => {
   test('a single file tunes the published alerts', async (t) => {
     const file = join(dir, 'tuning.yaml');
-    writeFileSync(file, `${HEAD}rules:\n  PAL-004: {enabled: false}\n  PAL-002: {severity: low}\n`);
+    writeFileSync(file, `${HEAD}rules:\n  PAL-004: {enabled: false}\n  PAL-006: {severity: low}\n`);
     const { round } = await start(t, file);
-    assert.deepEqual(await round(), [['PAL-002', 'low'], ['PAL-003', 'high']]);
+    assert.deepEqual(await round(), [['PAL-003', 'high'], ['PAL-006', 'low']]);
   });
 
   test('a folder is merged, re-applied when it changes, and a bad change keeps the previous tuning', async (t) => {
@@ -92,22 +92,22 @@ describe('composeEvaluator with --tuning', { skip: buildPolicies() }, () => {
     writeFileSync(join(folder, '20-web.yaml'),
       `${HEAD}rules:\n  PAL-003:\n    exceptions:\n      - {name: web-sudo, workload: Deployment/web, user: 1000}\n`);
     const { round, metric } = await start(t, folder);
-    // The exception on PAL-003 leaves PAL-002 on the very same event alone.
-    assert.deepEqual(await round(), [['PAL-002', 'critical']]);
+    // The exception on PAL-003 leaves PAL-006 on the very same event alone.
+    assert.deepEqual(await round(), [['PAL-006', 'medium']]);
     assert.equal(await metric('palisade_evaluator_alerts_excepted_total', { rule_id: 'PAL-003', exception: 'web-sudo' }), 1);
 
-    // Live change: PAL-004 back on (its file removed), PAL-002 lowered.
+    // Live change: PAL-004 back on (its file removed), PAL-006 lowered.
     rmSync(join(folder, '10-off.yaml'));
     writeFileSync(join(folder, '30-sev.json'), JSON.stringify({ apiVersion: 'palisade.dev/v1alpha1', kind: 'RuleTuning',
-      rules: { 'PAL-002': { severity: 'medium' } } }));
+      rules: { 'PAL-006': { severity: 'low' } } }));
     await waitFor('the new tuning', () => metric('palisade_evaluator_tuning_reloads_total'));
     await waitFor('the folder settles', async () => (await metric('palisade_evaluator_tuning_reloads_total')) >= 1 &&
-      JSON.stringify(await round()) === JSON.stringify([['PAL-002', 'medium'], ['PAL-004', 'medium']]));
+      JSON.stringify(await round()) === JSON.stringify([['PAL-006', 'low'], ['PAL-004', 'medium']]));
 
     // A bad file: refused, counted, and the tuning in force stays.
-    writeFileSync(join(folder, '40-bad.yaml'), `${HEAD}rules:\n  PAL-042: {enabled: false}\n`);
+    writeFileSync(join(folder, '40-bad.yaml'), `${HEAD}rules:\n  PAL-999: {enabled: false}\n`);
     await waitFor('the refusal counted', async () => (await metric('palisade_evaluator_tuning_reload_errors_total')) === 1);
-    assert.deepEqual(await round(), [['PAL-002', 'medium'], ['PAL-004', 'medium']]);
+    assert.deepEqual(await round(), [['PAL-006', 'low'], ['PAL-004', 'medium']]);
   });
 
   test('a tuning that does not load stops the start as a config error', async () => {

@@ -86,6 +86,18 @@ function exec(where: Where, filename: string, over: palisade.v1.IProcess, pid = 
   });
 }
 
+/** A reverse shell: bash whose stdin is a TCP connection (PAL-002). */
+function reverseShell(where: Where, pid = 4242): palisade.v1.IEnrichedEvent {
+  return enriched(where, {
+    kind: pb.EventKind.EVENT_KIND_PROCESS_EXEC,
+    timeUnixNano: TIME,
+    process: proc(pid, { comm: 'bash', parentComm: 'bash', binary: '/bin/bash' }),
+    exec: { filename: '/bin/bash', argv: ['bash', '-i'], stdioSockets: [
+      { fd: 0, family: 'inet', type: 'stream', protocol: 6, peerAddr: '203.0.113.7', peerPort: 4444, connected: true },
+    ] },
+  });
+}
+
 function connect(where: Where, dport: number, pid = 4242): palisade.v1.IEnrichedEvent {
   return enriched(where, {
     kind: pb.EventKind.EVENT_KIND_NET_CONNECT,
@@ -150,7 +162,8 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
   it('fires each rule on its case, with its metadata', () => {
     const cases: [palisade.v1.IEnrichedEvent, string, palisade.v1.Severity, string, string[]][] = [
       [fileOpen('pod', '/etc/sudoers.d/90-cloud-init-users'), 'PAL-001', pb.Severity.SEVERITY_HIGH, 'T1003.008', ['quarantine']],
-      [exec('pod', '/bin/bash', { comm: 'bash', parentComm: 'node' }), 'PAL-002', pb.Severity.SEVERITY_CRITICAL, 'T1059.004', ['quarantine']],
+      [reverseShell('pod'), 'PAL-002', pb.Severity.SEVERITY_CRITICAL, 'T1059.004', ['quarantine']],
+      [exec('pod', '/bin/bash', { comm: 'bash', parentComm: 'nginx' }), 'PAL-006', pb.Severity.SEVERITY_MEDIUM, 'T1059.004', []],
       [exec('pod', '/usr/bin/passwd', { comm: 'passwd', parentComm: 'bash', uid: 1000, euid: 0 }), 'PAL-003', pb.Severity.SEVERITY_HIGH, 'T1548.001', ['quarantine']],
       [connect('pod', 31337), 'PAL-004', pb.Severity.SEVERITY_MEDIUM, 'T1571', ['deny_egress']],
     ];
@@ -225,7 +238,7 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
           break;
         case 5:
           events.push(exec('pod', '/bin/sh', { comm: 'sh', parentComm: 'nginx', uid: 33, euid: 0 }, pid));
-          want.push(`PAL-002:${NODE}:${pid}:${TIME}`, `PAL-003:${NODE}:${pid}:${TIME}`);
+          want.push(`PAL-003:${NODE}:${pid}:${TIME}`, `PAL-006:${NODE}:${pid}:${TIME}`);
           break;
         default:
           events.push(exec('pod', '/bin/ls', { comm: 'ls', parentComm: 'sh' }, pid));
@@ -247,8 +260,10 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
 
   it('counts alerts per rule and skips batches no rule reads without calling OPA', async () => {
     const fresh = await PolicyEngine.load(built);
-    assert.deepEqual([...fresh.eventKinds].sort(), ['bpf_prog_load', 'capset', 'dns_query', 'exec', 'file_op', 'file_open',
-      'module_load', 'mount', 'namespace', 'net_connect', 'priv_setid', 'process_kill', 'ptrace', 'userfaultfd']);
+    // The kinds the shipped rules' METADATA names, no more: every other kind is skipped before OPA.
+    const meta = JSON.parse(readFileSync(built.metadataPath, 'utf8')) as { rules: { event_kinds: string[] }[] };
+    assert.deepEqual([...fresh.eventKinds].sort(), [...new Set(meta.rules.flatMap((r) => r.event_kinds))].sort());
+    assert.ok(!fresh.eventKinds.has('exit') && !fresh.eventKinds.has('fork'), 'no rule reads exit or fork');
     assert.deepEqual(fresh.evaluate([exit('pod'), exit('host'), { node: NODE }], NOW), []);
     assert.equal(fresh.evaluations, 0);
     assert.equal(fresh.eventsSkipped, 3);
@@ -284,7 +299,7 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'palisade-policy-'));
     after(() => rmSync(dir, { recursive: true, force: true }));
     const meta = JSON.parse(readFileSync(built.metadataPath, 'utf8')) as { rules: { id: string }[] };
-    // PAL-003 reads exec events, which PAL-002 also reads, so they still reach OPA.
+    // PAL-003 reads exec events, which PAL-002 and PAL-006 also read, so they still reach OPA.
     meta.rules = meta.rules.filter((r) => r.id !== 'PAL-003');
     const metadataPath = join(dir, 'metadata.json');
     writeFileSync(metadataPath, JSON.stringify(meta));
