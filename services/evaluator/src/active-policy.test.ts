@@ -1,7 +1,6 @@
 // The policy swapped while it runs: from a directory, a bundle.tar.gz, and a bundle server this test starts, polled
 // with ETags. A bad bundle is refused and counted, and the old policy keeps evaluating.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,20 +9,15 @@ import { dirname, join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Metrics, pb, silentLogger, type palisade } from '@palisade/common';
-import { skipUnless, waitFor } from '@palisade/common/testing';
+import { waitFor } from '@palisade/common/testing';
 import { ActivePolicy, type ActivePolicyOptions } from './active-policy.js';
 import { readTarGz, writeTarGz, type BundleFiles } from './bundle.js';
 import { bundleSource } from './bundle-source.js';
+import { buildPolicies } from './built-policies.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const BUNDLE = join(root, 'build/policies/bundle.tar.gz');
 
-function buildPolicies(): string | false {
-  const r = spawnSync(process.execPath, [join(root, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return false;
-  if (r.status === 3) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
-  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
-}
 
 /** The built bundle with PAL-004's denied ports replaced and its own revision. */
 function variant(revision: string, deniedPorts: number[]): BundleFiles {

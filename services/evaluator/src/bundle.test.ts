@@ -7,18 +7,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { need, skipUnless } from '@palisade/common/testing';
+import { need } from '@palisade/common/testing';
 import { BundleError, digestOf, parseBundle, readTarGz, writeTarGz, type BundleFiles } from './bundle.js';
+import { buildPolicies } from './built-policies.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const BUNDLE = join(root, 'build/policies/bundle.tar.gz');
 
-function buildPolicies(): string | false {
-  const r = spawnSync(process.execPath, [join(root, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return false;
-  if (r.status === 3) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
-  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
-}
 
 function built(): BundleFiles {
   return readTarGz(readFileSync(BUNDLE));

@@ -1,28 +1,22 @@
 // The evaluator as composed from its config (what `palisade evaluator` and embedded mode run), with --tuning: the
 // real rules in OPA wasm over the in-process bus, tuned from a folder that changes while it runs.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MemoryBus, Metrics, TOPICS, pb, silentLogger, type palisade } from '@palisade/common';
-import { skipUnless, waitFor } from '@palisade/common/testing';
+import { waitFor } from '@palisade/common/testing';
 import { composeEvaluator } from './compose.js';
 import { loadEvaluatorConfig } from './config.js';
+import { buildPolicies } from './built-policies.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const HEAD = 'apiVersion: palisade.dev/v1alpha1\nkind: RuleTuning\n';
 const dir = mkdtempSync(join(tmpdir(), 'palisade-compose-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function buildPolicies(): string | false {
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return false;
-  if (r.status === 3) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
-  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
-}
 
 const POD = { namespace: 'shop', name: 'web-1', uid: 'uid-web', owner: { kind: 'Deployment', name: 'web' }, containerId: 'c1',
   image: 'registry.example.com/shop/web:1.4.2', node: 'node-a' };

@@ -1,5 +1,4 @@
 // The evaluator over the in-process bus with a scripted engine: enriched batches in, alerts out.
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,20 +7,15 @@ import {
   MemoryBus, Metrics, PalisadeError, TOPICS, ephemeralAlertKeys, pb, silentLogger, type AlertSigner, type IncomingMessage,
   type palisade,
 } from '@palisade/common';
-import { skipUnless, waitFor } from '@palisade/common/testing';
+import { waitFor } from '@palisade/common/testing';
 import { Evaluator, type AlertEngine } from './evaluator.js';
 import { PolicyEngine } from './policy-engine.js';
+import { buildPolicies } from './built-policies.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BUILT = { wasmPath: join(ROOT, 'build/policies/policy.wasm'), metadataPath: join(ROOT, 'build/policies/metadata.json') };
 
 /** The skip option: false once the policies are built (a no-op when up to date); without opa, the reason. */
-function buildPolicies(): string | false {
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return false;
-  if (r.status === 3) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
-  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
-}
 
 const NODE = 'node-1';
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { errorCode, pb, type palisade } from '@palisade/common';
-import { skipUnless } from '@palisade/common/testing';
 import { PolicyEngine, mergeData, parseMetadata, type PolicyEngineOptions } from './policy-engine.js';
+import { buildPolicies } from './built-policies.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const built = {
@@ -19,12 +19,6 @@ const built = {
 const NO_OPA_EXIT = 3; // scripts/build-policies.mjs
 
 /** The skip option: false once the policies are built; without an opa binary, the reason (or a failure on CI). */
-function buildPolicies(): string | false {
-  const r = spawnSync(process.execPath, [join(root, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return false;
-  if (r.status === NO_OPA_EXIT) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
-  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
-}
 const skip = buildPolicies();
 
 const NODE = 'node-a';

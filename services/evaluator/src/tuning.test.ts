@@ -1,16 +1,15 @@
 // Tuning files: parsing, validation, merging a folder, provenance; and the tuning applied by the real rules in OPA
 // wasm (policies/lib/tuning.rego): severity override, disabled rules, exceptions that stay on their own rule.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PalisadeError, pb, type palisade } from '@palisade/common';
-import { skipUnless } from '@palisade/common/testing';
 import { PolicyEngine } from './policy-engine.js';
 import { loadTuning, parseTuning, ruleStatuses, tuningData, tuningFiles, type Tuning } from './tuning.js';
+import { buildPolicies } from './built-policies.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BUILT = { wasmPath: join(ROOT, 'build/policies/policy.wasm'), metadataPath: join(ROOT, 'build/policies/metadata.json') };
@@ -211,12 +210,6 @@ const connect4444 = inPod({
   netConnect: { family: pb.AddressFamily.ADDRESS_FAMILY_INET, daddr: '203.0.113.7', dport: 4444, result: 0 },
 });
 
-function buildPolicies(): string | false {
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-policies.mjs'), '--quiet'], { encoding: 'utf8' });
-  if (r.status === 0) return false;
-  if (r.status === 3) return skipUnless(false, `policies not built: ${r.stderr.trim()}`);
-  throw new Error(`scripts/build-policies.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
-}
 
 describe('tuning applied by the compiled rules', { skip: buildPolicies() }, () => {
   let engine: PolicyEngine;
