@@ -5,10 +5,15 @@
 // 6.1), so every CI run loads and attaches every program on the kernel most nodes run, not only on this host's. When
 // qemu or that kernel is missing, that stage fails when CI=true and is skipped, saying so, elsewhere.
 //
+// One real Kubernetes control plane (etcd + kube-apiserver, test/support/kube-cluster.ts) serves every test file
+// of the run: it starts here, its handle goes to the files through PALISADE_TEST_KUBE, and it stops at the end.
+// Without the binaries the files that need it start (or fail to start) their own, and say why.
+//
 //   node scripts/test.mjs [--unit | --e2e | --no-kernels] [extra node --test flags]
 //   --unit, --e2e: subsets, without the 6.1 stage      --no-kernels: everything but the 6.1 stage
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { opaSources } from './build-policies.mjs';
@@ -45,9 +50,28 @@ if (!e2e) {
   if (r.status !== 0) { process.stderr.write('test: opa test failed\n'); process.exit(r.status ?? 1); }
 }
 if (files.length === 0) { process.stderr.write('test: no test files found; did the build run?\n'); process.exit(1); }
-const r = spawnSync(process.execPath, [
-  '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...extra, ...files,
-], { stdio: 'inherit', cwd: root });
+const kube = await import(join(root, 'test/dist/support/kube-cluster.js'));
+let cluster;
+const env = { ...process.env };
+const kubeWhy = kube.kubeUnavailableReason();
+if (kubeWhy === undefined) {
+  process.stderr.write('test: starting the shared Kubernetes API server (etcd + kube-apiserver)\n');
+  cluster = await kube.startKubeCluster();
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-kube-handle-'));
+  kube.writeHandle(cluster, join(dir, 'handle.json'));
+  env[kube.SHARED_KUBE_ENV] = join(dir, 'handle.json');
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+} else {
+  process.stderr.write(`test: no shared Kubernetes API server: ${kubeWhy}\n`);
+}
+// Not spawnSync: a signal to this process must still reach the cluster's exit handlers.
+const r = await new Promise((resolve) => {
+  const child = spawn(process.execPath, [
+    '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...extra, ...files,
+  ], { stdio: 'inherit', cwd: root, env });
+  child.on('exit', (code, signal) => resolve({ status: code ?? (signal === null ? 1 : 128) }));
+});
+await cluster?.stop();
 let status = r.status ?? 1;
 if (kernels) {
   process.stderr.write('test: the kernel matrix\'s quick set on Linux 6.1 in qemu (scripts/test-kernels.mjs)\n');

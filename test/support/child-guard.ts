@@ -37,7 +37,9 @@ export function killOnExit(child: ChildProcess): () => void {
 export function startWatchdog(pid: number, dir = '', opts: { group?: boolean } = {}): ChildProcess {
   // group: pid leads its own process group (spawned detached), and the whole group goes: `npm start` leaves its
   // node child behind otherwise.
-  const script = `read _; kill -9 ${opts.group === true ? '-- -"$1"' : '"$1"'} 2>/dev/null; [ -z "$2" ] || rm -rf "$2"`;
+  // It ignores the signals a process-group kill (the test runner's, a shell's ^C) sends: it must outlive its target
+  // to kill it.
+  const script = `trap '' TERM INT HUP; read _; kill -9 ${opts.group === true ? '-- -"$1"' : '"$1"'} 2>/dev/null; [ -z "$2" ] || rm -rf "$2"`;
   const dog = spawn('sh', ['-c', script, 'watchdog', String(pid), dir], { stdio: ['pipe', 'ignore', 'ignore'] });
   dog.unref();
   // The pipe must not keep this process alive on its own either.

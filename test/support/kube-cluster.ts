@@ -3,6 +3,12 @@
 // system:masters), a helper that mints ServiceAccount tokens (the TokenRequest API, as kubelet does), and a kubectl.
 // Everything stops on stop(), on exit, and (the watchdog) on the exits that run no handler.
 //
+// Suites share one server: scripts/test.mjs starts a cluster for the whole run and hands its handle (a JSON file:
+// URL, CA, admin certificate, serving certificate) to every test file through PALISADE_TEST_KUBE;
+// sharedKubeCluster() attaches to it, or, for a file run on its own, starts one for the process. A shared handle's
+// stop() leaves the server running. Tests on a shared server keep to namespaces of their own (uniqueNamespace()).
+// A test that needs different server flags (the forced-410 configuration) starts its own with startKubeCluster().
+//
 // What a control plane without controller-manager, scheduler and kubelet means for tests (the measured facts are in
 // issue 10): the ServiceAccount admission plugin is off (no controller creates "default" accounts), pods need
 // spec.nodeName and stay Pending, container ids and pod IPs come from patching the status subresource, deletes use
@@ -30,10 +36,27 @@ export interface ApiResponse {
   body: unknown;
 }
 
+/** What another process needs to use a running cluster: written by startKubeCluster(), read by attach. */
+export interface KubeClusterHandle {
+  server: string;
+  caFile: string;
+  /** The admin client certificate (system:masters) and its key. */
+  adminCertFile: string;
+  adminKeyFile: string;
+  /** The API server's serving certificate (127.0.0.1) and key, for a proxy clients should trust alike. */
+  serverCertFile: string;
+  serverKeyFile: string;
+  kubeconfig: string;
+  /** The directory of kube-apiserver, etcd, kubectl (and helm). */
+  binDir: string;
+}
+
 export interface KubeCluster {
   /** https://127.0.0.1:<port> */
   server: string;
   caFile: string;
+  /** Everything a client needs, serialisable (see writeHandle / attachKubeCluster). */
+  handle: KubeClusterHandle;
   /** An admin kubeconfig (system:masters), for tests and for the stages under test. */
   kubeconfig: string;
   /** Writes a kubeconfig that authenticates with a bearer token (a ServiceAccount's). */
@@ -46,11 +69,11 @@ export interface KubeCluster {
   api(method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse>;
   /** The same request authenticated with a bearer token instead of the admin certificate. */
   apiAs(token: string, method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse>;
-  /** SIGTERM both, SIGKILL after a grace period; removes the data directory. Idempotent. */
+  /** SIGTERM both, SIGKILL after a grace period; removes the data directory. Idempotent. A no-op on a shared cluster. */
   stop(): Promise<void>;
 }
 
-function binDir(): string | undefined {
+export function kubeBinDir(): string | undefined {
   const current = join(REPO_ROOT, '.cache/kube/current');
   if (!existsSync(current)) return undefined;
   return join(REPO_ROOT, '.cache/kube', readFileSync(current, 'utf8').trim(), 'bin');
@@ -58,7 +81,7 @@ function binDir(): string | undefined {
 
 /** Why a cluster cannot be started here, or undefined. */
 export function kubeUnavailableReason(): string | undefined {
-  const bin = binDir();
+  const bin = kubeBinDir();
   if (bin === undefined) return 'the Kubernetes binaries are not built: node scripts/fetch-kube.mjs (setup does)';
   for (const tool of ['etcd', 'kube-apiserver', 'kubectl']) {
     if (!existsSync(join(bin, tool))) return `${join(bin, tool)} is missing: node scripts/fetch-kube.mjs`;
@@ -101,7 +124,7 @@ async function stopProc(p: Proc): Promise<void> {
 export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<KubeCluster> {
   const why = kubeUnavailableReason();
   if (why !== undefined) throw new Error(why);
-  const bin = binDir()!;
+  const bin = kubeBinDir()!;
   const dir = mkdtempSync(join(tmpdir(), 'palisade-kube-'));
   const ca = createTestCa(dir);
   const admin = ca.issueClient('palisade-test-admin', 'system:masters');
@@ -133,33 +156,12 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
   const kubeconfig = join(dir, 'admin.kubeconfig');
   writeFileSync(kubeconfig, kubeconfigYaml(server, ca.caFile, `    client-certificate: ${admin.certFile}\n    client-key: ${admin.keyFile}\n`));
 
-  const send = (auth: { token: string } | 'admin', method: string, path: string, body?: unknown,
-    contentType = 'application/json'): Promise<ApiResponse> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const tls = auth === 'admin' ? { cert: readFileSync(admin.certFile), key: readFileSync(admin.keyFile) } : {};
-      const req = request(`${server}${path}`, {
-        method, ca: readFileSync(ca.caFile), ...tls,
-        headers: {
-          accept: 'application/json',
-          ...(payload !== undefined && { 'content-type': contentType }),
-          ...(auth !== 'admin' && { authorization: `Bearer ${auth.token}` }),
-        },
-        timeout: 10_000,
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => {
-          let parsed: unknown = text;
-          try { parsed = JSON.parse(text); } catch { /* not JSON: /readyz answers text */ }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
-  const api = (method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse> =>
-    send('admin', method, path, body, contentType);
+  const handle: KubeClusterHandle = {
+    server, caFile: ca.caFile, adminCertFile: admin.certFile, adminKeyFile: admin.keyFile,
+    serverCertFile: ca.serverCertFile, serverKeyFile: ca.serverKeyFile, kubeconfig, binDir: bin,
+  };
+  const client = clientFor(handle, stop);
+  const api = client.api;
 
   try {
     const timeoutMs = opts.startTimeoutMs ?? 120_000;
@@ -206,16 +208,49 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     throw err;
   }
 
+  return client;
+}
+
+/** The client side of a cluster: requests as the admin or a token, kubectl, token minting. */
+function clientFor(handle: KubeClusterHandle, stop: () => Promise<void>): KubeCluster {
+  const { server, caFile, adminCertFile, adminKeyFile, kubeconfig } = handle;
+  const send = (auth: { token: string } | 'admin', method: string, path: string, body?: unknown,
+    contentType = 'application/json'): Promise<ApiResponse> =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const tls = auth === 'admin' ? { cert: readFileSync(adminCertFile), key: readFileSync(adminKeyFile) } : {};
+      const req = request(`${server}${path}`, {
+        method, ca: readFileSync(caFile), ...tls,
+        headers: {
+          accept: 'application/json',
+          ...(payload !== undefined && { 'content-type': contentType }),
+          ...(auth !== 'admin' && { authorization: `Bearer ${auth.token}` }),
+        },
+        timeout: 10_000,
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => {
+          let parsed: unknown = text;
+          try { parsed = JSON.parse(text); } catch { /* not JSON: /readyz answers text */ }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  const api = (method: string, path: string, body?: unknown, contentType?: string): Promise<ApiResponse> =>
+    send('admin', method, path, body, contentType);
   const kubectl = (args: string[], input?: string): string => {
-    const r = spawnSync(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input, timeout: 60_000 });
+    const r = spawnSync(join(handle.binDir, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input, timeout: 60_000 });
     if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
     return r.stdout;
   };
 
   return {
-    server, caFile: ca.caFile, kubeconfig, kubectl, api, stop,
+    server, caFile, handle, kubeconfig, kubectl, api, stop,
     apiAs: (token, method, path, body, contentType) => send({ token }, method, path, body, contentType),
-    writeTokenKubeconfig: (path, token) => writeFileSync(path, kubeconfigYaml(server, ca.caFile, `    token: ${token}\n`)),
+    writeTokenKubeconfig: (path, token) => writeFileSync(path, kubeconfigYaml(server, caFile, `    token: ${token}\n`)),
     async mintToken(namespace, serviceAccount, expirationSeconds = 3600) {
       await ensure(api, `/api/v1/namespaces/${namespace}`, '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
       await ensure(api, `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}`, `/api/v1/namespaces/${namespace}/serviceaccounts`,
@@ -227,6 +262,38 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       return token;
     },
   };
+}
+
+/** The environment variable scripts/test.mjs sets to the shared cluster's handle file. */
+export const SHARED_KUBE_ENV = 'PALISADE_TEST_KUBE';
+
+/** Writes the handle for other processes (scripts/test.mjs hands it to every test file). */
+export function writeHandle(cluster: KubeCluster, file: string): void {
+  writeFileSync(file, `${JSON.stringify(cluster.handle, null, 2)}\n`);
+}
+
+/** A client for a cluster another process runs (its handle file); stop() leaves that cluster alone. */
+export function attachKubeCluster(file: string): KubeCluster {
+  const handle = JSON.parse(readFileSync(file, 'utf8')) as KubeClusterHandle;
+  return clientFor(handle, () => Promise.resolve());
+}
+
+let shared: Promise<KubeCluster> | undefined;
+
+/**
+ * The run's shared cluster (scripts/test.mjs starts it) or, when this file runs on its own, one for this process,
+ * stopped when it exits. stop() on the result is a no-op; use your own namespaces.
+ */
+export function sharedKubeCluster(): Promise<KubeCluster> {
+  shared ??= (async () => {
+    const file = process.env[SHARED_KUBE_ENV];
+    if (file !== undefined && file !== '' && existsSync(file)) return attachKubeCluster(file);
+    const own = await startKubeCluster();
+    // The process-exit kill and the watchdog stop the servers; the handle's stop() must not end them for the
+    // other suites of this process.
+    return { ...own, stop: () => Promise.resolve() };
+  })();
+  return shared;
 }
 
 async function ensure(
