@@ -16,6 +16,13 @@ function kubeBinDir(): string | undefined {
   return join(REPO_ROOT, '.cache/kube', readFileSync(current, 'utf8').trim(), 'bin');
 }
 
+/** A binary set-up built next to helm (kubectl, kube-apiserver). */
+export function kubeTool(name: string): string {
+  const bin = kubeBinDir();
+  if (bin === undefined) throw new Error(helmUnavailableReason());
+  return join(bin, name);
+}
+
 /** Why helm cannot run here, or undefined. */
 export function helmUnavailableReason(): string | undefined {
   const bin = kubeBinDir();
