@@ -114,7 +114,7 @@ test('the collector holds capabilities, not privileged: hostPID, BTF, bpffs, tra
     return spec.volumes.find((v) => v.name === m?.name)?.hostPath?.path;
   };
   for (const [path, host] of [['/sys/kernel/btf', '/sys/kernel/btf'], ['/sys/fs/bpf', '/sys/fs/bpf'],
-    ['/sys/kernel/tracing', '/sys/kernel/tracing'], ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']] as const) {
+    ['/sys/kernel/tracing', '/sys/kernel/tracing'], ['/host/sys/fs/cgroup', '/sys/fs/cgroup']] as const) {
     assert.equal(hostOf(path), host, path);
     assert.equal(mounts.get(path)?.readOnly, true, `${path} must be read-only`);
   }
@@ -122,6 +122,8 @@ test('the collector holds capabilities, not privileged: hostPID, BTF, bpffs, tra
   assert.equal(hostOf('/var/lib/palisade'), '/var/lib/palisade');
   assert.notEqual(mounts.get('/var/lib/palisade')?.readOnly, true);
   assert.equal(value(c, 'PALISADE_COLLECTOR_STATE_DIR'), '/var/lib/palisade');
+  assert.equal(value(c, 'PALISADE_CGROUP_ROOT'), '/host/sys/fs/cgroup', 'the collector resolves cgroups where the host\'s are mounted');
+  assert.ok([...mounts.keys()].every((p) => !p.startsWith('/sys/fs/cgroup')), 'nothing mounted into the pod\'s own read-only cgroupfs');
   assert.equal(envOf(c).get('NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
 
   // SYS_ADMIN only when asked for, and then the API server needs allowPrivilegeEscalation.
