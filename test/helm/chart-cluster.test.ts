@@ -13,7 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { skipUnless, waitFor } from '@palisade/common/testing';
 import { PodCache } from '@palisade/enricher/dist/pod-cache.js';
 import { quarantineClients, quarantinePod } from '@palisade/responder/dist/quarantine.js';
-import { helmUnavailableReason, kubeTool, render, type K8sObject } from '../support/helm.js';
+import { CHART_DIR, helm, helmUnavailableReason, kubeTool, render, type K8sObject } from '../support/helm.js';
 import { kubeUnavailableReason, startKubeCluster, uniqueNamespace, type KubeCluster } from '../support/kube-cluster.js';
 import { TLS_SASL_VALUES, nameOf } from './values-fixtures.js';
 
@@ -229,4 +229,29 @@ test('RBAC with each stage\'s own token: every call the stage makes succeeds, ev
   const updated = await k.apiAs(token, 'PUT', `${npPath}/palisade-quarantine`, created.body);
   assert.equal(updated.status, 200, JSON.stringify(updated.body));
   assert.equal((await k.apiAs(token, 'DELETE', `${npPath}/palisade-quarantine`)).status, 403);
+});
+
+test('helm install as the README does it (labelled namespace, Secrets, TLS + SASL), then helm uninstall', { skip }, async () => {
+  assert.ok(kube);
+  const ns = uniqueNamespace('readme');
+  kube.kubectl(['create', 'namespace', ns]);
+  kube.kubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=privileged',
+    'pod-security.kubernetes.io/warn=restricted', 'pod-security.kubernetes.io/audit=restricted']);
+  kube.kubectl(['-n', ns, 'create', 'secret', 'generic', 'palisade-alert-signing', '--from-literal=signing.key=x', '--from-literal=verify.pem=y']);
+  kube.kubectl(['-n', ns, 'create', 'secret', 'generic', 'kafka-ca', '--from-literal=ca.crt=x']);
+  kube.kubectl(['-n', ns, 'create', 'secret', 'generic', 'palisade-kafka', ...['collector', 'enricher', 'evaluator', 'responder'].map((s) => `--from-literal=${s}=pw`)]);
+  const release = `r${ns.slice(-8)}`;
+  const install = helm(['install', release, CHART_DIR, '-n', ns, '--kubeconfig', kube.kubeconfig,
+    '--set-json', 'kafka.brokers=["kafka-0.kafka:9093"]', '--set', 'kafka.tls.enabled=true', '--set', 'kafka.tls.caSecret=kafka-ca',
+    '--set', 'kafka.sasl.enabled=true', '--set', 'kafka.sasl.passwordSecret=palisade-kafka']);
+  assert.equal(install.status, 0, install.stderr);
+  assert.match(install.stdout, /STATUS: deployed/);
+  const ds = await kube.api('GET', `/apis/apps/v1/namespaces/${ns}/daemonsets/${release}-palisade-collector`);
+  assert.equal(ds.status, 200);
+  const env = (ds.body as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } })
+    .spec.template.spec.containers[0]?.env ?? [];
+  assert.equal(env.find((e) => e.name === 'PALISADE_KAFKA_SECURITY_PROTOCOL')?.value, 'SASL_SSL');
+  const uninstall = helm(['uninstall', release, '-n', ns, '--kubeconfig', kube.kubeconfig]);
+  assert.equal(uninstall.status, 0, uninstall.stderr);
+  assert.equal((await kube.api('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${release}-palisade-responder`)).status, 404);
 });
