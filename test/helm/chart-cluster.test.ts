@@ -15,7 +15,7 @@ import { PodCache } from '@palisade/enricher/dist/pod-cache.js';
 import { quarantineClients, quarantinePod } from '@palisade/responder/dist/quarantine.js';
 import { CHART_DIR, helm, helmUnavailableReason, kubeTool, render, type K8sObject } from '../support/helm.js';
 import { kubeUnavailableReason, startKubeCluster, uniqueNamespace, type KubeCluster } from '../support/kube-cluster.js';
-import { TLS_SASL_VALUES, nameOf } from './values-fixtures.js';
+import { ALL_OPTIONS_VALUES, TLS_SASL_VALUES, nameOf } from './values-fixtures.js';
 
 const why = helmUnavailableReason() ?? kubeUnavailableReason();
 const skip = skipUnless(why === undefined, why ?? '');
@@ -63,9 +63,9 @@ async function createPod(k: KubeCluster, ns: string, name: string): Promise<stri
   return (r.body as { metadata: { uid: string } }).metadata.uid;
 }
 
-test('the rendered manifests pass a server-side dry-run apply with zero errors: defaults, and TLS + SASL', { skip }, async () => {
+test('the rendered manifests pass a server-side dry-run apply with zero errors: defaults, TLS + SASL, every option on', { skip }, async () => {
   assert.ok(kube);
-  for (const values of [{}, TLS_SASL_VALUES]) {
+  for (const values of [{}, TLS_SASL_VALUES, ALL_OPTIONS_VALUES]) {
     const ns = uniqueNamespace('chart');
     const { objects, yaml } = render({ namespace: ns, release: `rel-${ns.slice(-8)}`, values: { ...values, namespace: { create: true } } });
     // A dry run persists nothing, so the namespace the other objects go into must exist first.

@@ -9,7 +9,7 @@ import { enricherSchema } from '@palisade/enricher';
 import { evaluatorSchema } from '@palisade/evaluator';
 import { responderSchema } from '@palisade/responder';
 import { CHART_DIR, find, helm, helmTemplate, helmUnavailableReason, render, type K8sObject } from '../support/helm.js';
-import { STAGES, TLS_SASL_VALUES, nameOf, type Stage } from './values-fixtures.js';
+import { ALL_OPTIONS_VALUES, STAGES, TLS_SASL_VALUES, nameOf, type Stage } from './values-fixtures.js';
 
 const why = helmUnavailableReason();
 const opts = { skip: skipUnless(why === undefined, why ?? '') };
@@ -23,7 +23,7 @@ interface Container {
   livenessProbe?: { httpGet: { path: string; port: string } }; readinessProbe?: { httpGet: { path: string; port: string } };
   startupProbe?: { httpGet: { path: string; port: string } };
 }
-interface Volume { name: string; hostPath?: { path: string; type?: string }; secret?: { secretName: string; items?: { key: string; path: string }[] } }
+interface Volume { name: string; hostPath?: { path: string; type?: string }; secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] } }
 interface PodSpec {
   serviceAccountName: string; automountServiceAccountToken?: boolean; hostPID?: boolean;
   securityContext?: Record<string, unknown>; containers: Container[]; volumes: Volume[];
@@ -47,8 +47,11 @@ test('helm lint --strict passes with the default values and with TLS + SASL', op
   assert.equal(plain.status, 0, plain.stdout + plain.stderr);
   assert.match(plain.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   assert.doesNotMatch(plain.stdout, /\[(WARNING|ERROR)\]/);
-  const secured = helm(['lint', '--strict', CHART_DIR, '--set-json', `kafka=${JSON.stringify(TLS_SASL_VALUES.kafka)}`]);
-  assert.equal(secured.status, 0, secured.stdout + secured.stderr);
+  for (const values of [TLS_SASL_VALUES, ALL_OPTIONS_VALUES]) {
+    const r = helm(['lint', '--strict', CHART_DIR, ...Object.entries(values).flatMap(([k, v]) => ['--set-json', `${k}=${JSON.stringify(v)}`])]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /\[(WARNING|ERROR)\]/);
+  }
 });
 
 test('defaults render a DaemonSet, three Deployments, a ServiceAccount per stage, RBAC for two and three PDBs', opts, () => {
@@ -186,7 +189,7 @@ test('namespace.create makes the namespace with Pod Security labels: enforce pri
 });
 
 test('every env variable the chart sets is a key of that stage\'s config schema', opts, () => {
-  for (const values of [{}, TLS_SASL_VALUES, { collector: { tracingPolicyConfigMap: 'tp' }, evaluator: { tuningConfigMap: 't', policyBundle: 'https://b/x.tar.gz' } }]) {
+  for (const values of [{}, TLS_SASL_VALUES, ALL_OPTIONS_VALUES]) {
     const { objects } = render({ values });
     for (const stage of STAGES) {
       const known = new Set(Object.values(SCHEMAS[stage]).map((k) => k.env));
@@ -222,6 +225,7 @@ test('TLS + SASL: SASL_SSL, the CA, each stage\'s own user, client certificate a
     assert.deepEqual(fileIn('PALISADE_KAFKA_CERT_FILE'), { secret: `kafka-${stage}-cert`, key: 'tls.crt' });
     assert.deepEqual(fileIn('PALISADE_KAFKA_KEY_FILE'), { secret: `kafka-${stage}-cert`, key: 'tls.key' });
     assert.deepEqual(fileIn('PALISADE_KAFKA_PASSWORD_FILE'), { secret: 'kafka-passwords', key: stage });
+    for (const v of spec.volumes) if (v.secret !== undefined) assert.equal(v.secret.defaultMode, 0o440, `${stage}: Secret ${v.secret.secretName} mode`);
     const passwordItems = spec.volumes.filter((v) => v.secret?.secretName === 'kafka-passwords').flatMap((v) => v.secret?.items ?? []);
     assert.deepEqual(passwordItems.map((i) => i.key), [stage], `${stage} mounts only its own password`);
   }

@@ -20,3 +20,17 @@ export const TLS_SASL_VALUES = {
 
 /** Object name of a stage for the release name the tests use (`palisade`). */
 export const nameOf = (stage: Stage): string => `palisade-${stage}`;
+
+/** Every optional branch of the templates switched on at once (on top of TLS + SASL), so each renders and validates. */
+export const ALL_OPTIONS_VALUES = {
+  ...TLS_SASL_VALUES,
+  image: { repository: 'registry.example:5000/sec/palisade', digest: `sha256:${'b'.repeat(64)}`, pullPolicy: 'Always' },
+  imagePullSecrets: ['regcred'],
+  logLevel: 'debug',
+  collector: { tracingPolicyConfigMap: 'palisade-tracing', sysAdmin: true, seccompProfile: 'Unconfined', priorityClassName: '',
+    nodeSelector: { 'kubernetes.io/os': 'linux' }, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'sec', effect: 'NoSchedule' }],
+    bufferMode: 'perfbuf', maxUnavailable: 3 },
+  enricher: { replicas: 3, nodeSelector: { pool: 'system' }, tolerations: [{ operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }] },
+  evaluator: { tuningConfigMap: 'palisade-tuning', policyBundle: 'https://bundles.example/palisade.tar.gz', pdbMaxUnavailable: 0 },
+  responder: { dryRun: false, protectedNamespaces: ['kube-system', 'monitoring'], maxActionsPerMinute: 30, replicas: 1 },
+};

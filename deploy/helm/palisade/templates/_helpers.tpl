@@ -101,6 +101,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 - name: kafka-ca
   secret:
     secretName: {{ $k.tls.caSecret }}
+    defaultMode: 288 # 0440: read by the owner and the pod's group only
     items:
       - key: {{ $k.tls.caKey }}
         path: {{ $k.tls.caKey }}
@@ -110,6 +111,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 - name: kafka-client-cert
   secret:
     secretName: {{ $cert }}
+    defaultMode: 288 # 0440: read by the owner and the pod's group only
     items:
       - key: tls.crt
         path: tls.crt
@@ -120,6 +122,7 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 - name: kafka-sasl
   secret:
     secretName: {{ required "kafka.sasl.passwordSecret is required when kafka.sasl.enabled" $k.sasl.passwordSecret }}
+    defaultMode: 288 # 0440: read by the owner and the pod's group only
     items:
       - key: {{ .stage }}
         path: password
