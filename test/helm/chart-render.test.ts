@@ -3,12 +3,15 @@
 // values ask for. Needs only the helm binary.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { skipUnless } from '@palisade/common/testing';
 import { collectorSchema } from '@palisade/collector';
 import { enricherSchema } from '@palisade/enricher';
 import { evaluatorSchema } from '@palisade/evaluator';
 import { responderSchema } from '@palisade/responder';
 import { CHART_DIR, find, helm, helmTemplate, helmUnavailableReason, render, type K8sObject } from '../support/helm.js';
+import { REPO_ROOT } from '../support/service-process.js';
 import { ALL_OPTIONS_VALUES, STAGES, TLS_SASL_VALUES, nameOf, type Stage } from './values-fixtures.js';
 
 const why = helmUnavailableReason();
@@ -261,4 +264,12 @@ test('combinations the stages would refuse are refused at render time, naming th
   const noSecret = helmTemplate({ values: { kafka: { sasl: { enabled: true } } } });
   assert.notEqual(noSecret.status, 0);
   assert.match(noSecret.stderr, /kafka\.sasl\.passwordSecret is required/);
+});
+
+test('the README\'s capability table names exactly the capabilities the chart can give the collector', opts, () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Install on a cluster (Helm)'), readme.indexOf('**The namespace.**'));
+  const inReadme = [...section.matchAll(/^\| `CAP_([A-Z_]+)` \|/gm)].map((m) => m[1]);
+  const caps = (container(render().objects, 'collector').securityContext as { capabilities: { add: string[] } }).capabilities.add;
+  assert.deepEqual(inReadme, [...caps, 'SYS_ADMIN']);
 });
