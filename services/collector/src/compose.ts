@@ -9,6 +9,7 @@ import type { CollectorConfig } from './config.js';
 import type { EventSource, EventSourceStats, SourceProgram } from './event-source.js';
 import { KernelSource } from './kernel-source.js';
 import type { KernelFilter } from './kernel-filter-compile.js';
+import type { ParseOptions } from './filter-policy.js';
 import { PolicyWatcher } from './policy-watcher.js';
 import { ArgvRedactor } from './redact.js';
 import { Spool } from './spool.js';
@@ -36,10 +37,11 @@ export class PolicedSource implements EventSource {
   readonly watcher: PolicyWatcher;
 
   constructor(private readonly inner: FilterableSource, opts: {
-    path: string; checkIntervalMs: number; logger: Logger; metrics: Metrics;
+    path: string; checkIntervalMs: number; logger: Logger; metrics: Metrics; parse?: ParseOptions;
   }) {
     this.watcher = new PolicyWatcher({
       path: opts.path, checkIntervalMs: opts.checkIntervalMs, logger: opts.logger, metrics: opts.metrics,
+      ...(opts.parse !== undefined && { parse: opts.parse }),
       apply: (policy) => inner.setFilter({ ...policy.filter, emitKillEvents: true }),
     });
   }
@@ -76,13 +78,14 @@ export function composeCollector(cfg: CollectorConfig, shared: { bus: Bus; metri
     maxBatchBytes: cfg.maxBatchBytes,
     perfBufferPages: cfg.perfBufferPages,
     ignoreSelf: cfg.ignoreSelf,
+    cgroupRoot: cfg.cgroupRoot,
     redactor: new ArgvRedactor({ enabled: cfg.redactArgs, patterns: cfg.redactPatterns }),
     ...(cfg.bpfObject !== '' && { objectPath: isAbsolute(cfg.bpfObject) ? cfg.bpfObject : resolve(cfg.bpfObject) }),
   });
   const logger = shared.logger.child({ stage: 'collector' });
   const source = new PolicedSource(kernel, {
     path: cfg.policy !== '' ? resolve(cfg.policy) : DEFAULT_TRACING_POLICY,
-    checkIntervalMs: cfg.policyCheckIntervalMs, logger, metrics: shared.metrics,
+    checkIntervalMs: cfg.policyCheckIntervalMs, logger, metrics: shared.metrics, parse: { cgroupRoot: cfg.cgroupRoot },
   });
   const spool = openSpool(cfg, logger);
   const service = new Collector({

@@ -1,5 +1,6 @@
 // The collector's configuration: one schema, resolved once in main.ts.
 import { bool, commonKeys, int, list, loadConfig, oneOf, str, type ConfigSources, type ResolvedConfig } from '@palisade/common';
+import { DEFAULT_CGROUP2_ROOT } from './cgroup-resolver.js';
 
 export const collectorSchema = {
   ...commonKeys,
@@ -23,6 +24,9 @@ export const collectorSchema = {
     'reloaded on change; empty: policies/tracing/default.yaml of this installation', 'PALISADE_TRACING_POLICY', ''),
   policyCheckIntervalMs: int('How often the TracingPolicy file is re-checked besides fs.watch; 0: load once, never reload',
     'PALISADE_TRACING_POLICY_CHECK_MS', 5000, 0),
+  cgroupRoot: str('Where the host\'s cgroup2 hierarchy is mounted: event cgroup ids resolve to paths below it, and ' +
+    'TracingPolicy cgroup paths are relative to it (in a pod: the host\'s cgroup2 mounted read-only, e.g. /host/sys/fs/cgroup)',
+  'PALISADE_CGROUP_ROOT', DEFAULT_CGROUP2_ROOT),
   ignoreSelf: bool('Drop events of the collector\'s own process, so its work does not feed back into the pipeline',
     'PALISADE_COLLECTOR_IGNORE_SELF', true),
   stateDir: str('Where the collector keeps the last moment it was alive (so a restart reports how long the node was ' +
