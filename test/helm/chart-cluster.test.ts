@@ -14,7 +14,7 @@ import { skipUnless, waitFor } from '@palisade/common/testing';
 import { PodCache } from '@palisade/enricher/dist/pod-cache.js';
 import { quarantineClients, quarantinePod } from '@palisade/responder/dist/quarantine.js';
 import { CHART_DIR, helm, helmUnavailableReason, kubeTool, render, type K8sObject } from '../support/helm.js';
-import { kubeUnavailableReason, startKubeCluster, uniqueNamespace, type KubeCluster } from '../support/kube-cluster.js';
+import { kubeUnavailableReason, sharedKubeCluster, uniqueNamespace, type KubeCluster } from '../support/kube-cluster.js';
 import { ALL_OPTIONS_VALUES, TLS_SASL_VALUES, nameOf } from './values-fixtures.js';
 
 const why = helmUnavailableReason() ?? kubeUnavailableReason();
@@ -24,7 +24,7 @@ let dir = '';
 
 before(async () => {
   if (skip) return;
-  kube = await startKubeCluster();
+  kube = await sharedKubeCluster();
   dir = mkdtempSync(join(tmpdir(), 'palisade-chart-'));
 });
 
