@@ -35,7 +35,8 @@ alerts contains {"index": i, "rule_id": "PAL-012", "message": msg} if {
 	some i, e in input.events
 	e.kind == "file_open"
 	attack.in_container(e)
-	regex.match(token_path, e.file_open.path)
+	# The set lookup before the regex: most opens are not by one of these tools.
 	e.process.comm in tools
+	regex.match(token_path, e.file_open.path)
 	msg := sprintf("%s read the service-account token %s in %s", [attack.who(e), e.file_open.path, lib.workload(e)])
 }
