@@ -30,16 +30,15 @@ credential_files := {
 	"Docker registry credentials": `/\.docker/config\.json$`,
 }
 
-any_credential_file := concat("|", [concat("", ["(?:", p, ")"]) | some p in credential_files])
-
 owners := {"aws", "kubectl", "helm", "docker", "k9s"}
 
 alerts contains {"index": i, "rule_id": "PAL-011", "message": msg} if {
 	some i, e in input.events
 	e.kind == "file_open"
 	attack.in_container(e)
-	# One regex for all the patterns first: on the opens that match none (nearly all), one match instead of five.
-	regex.match(any_credential_file, e.file_open.path)
+	# Every pattern starts with "/\." (a dot directory; the test pins it): a substring test spares the five regexes
+	# on nearly every open.
+	contains(e.file_open.path, "/.")
 	some what, pattern in credential_files
 	regex.match(pattern, e.file_open.path)
 	not e.process.comm in owners
