@@ -37,6 +37,9 @@ export interface EvaluatorEngineResult {
   events_to_opa: number;
   events_skipped: number;
   seconds: number;
+  /** Events ÷ this process' user+system CPU seconds inside evaluate(): steadier than wall time on a shared machine. */
+  decisions_per_cpu_s: number;
+  cpu_seconds: number;
   batch_ms: Distribution;
   /** Wasm calls (by kind: one per kind per batch). */
   evaluations: number;
@@ -56,22 +59,25 @@ export interface EvaluatorBenchResult extends EvaluatorEngineResult {
   dispatch_speedup?: number;
   /**
    * The first rule library, or why it could not be built (then only the absolute figures stand). `ratio` is the
-   * shipped rules' decisions_per_s over the baseline's: how many times slower the full library is.
+   * baseline's decisions_per_s over the shipped rules': how many times slower the full library is (`cpu_ratio` the
+   * same by CPU time).
    */
-  baseline?: (EvaluatorEngineResult & { rev: string; sha: string; subject: string; ratio: number }) | { rev: string; error: string };
+  baseline?: (EvaluatorEngineResult & { rev: string; sha: string; subject: string; ratio: number; cpu_ratio: number }) |
+    { rev: string; error: string };
 }
 
 interface Timed {
   engine: PolicyEngine;
   batchMs: number[];
   totalNs: bigint;
+  cpuUs: number;
   alerts: number;
   before: { evaluated: number; skipped: number; evaluations: number; byRule: Map<string, number> };
 }
 
 function timed(engine: PolicyEngine): Timed {
   return {
-    engine, batchMs: [], totalNs: 0n, alerts: 0,
+    engine, batchMs: [], totalNs: 0n, cpuUs: 0, alerts: 0,
     before: {
       evaluated: engine.eventsEvaluated, skipped: engine.eventsSkipped, evaluations: engine.evaluations,
       byRule: new Map(engine.alertsByRule),
@@ -90,6 +96,8 @@ function resultOf(t: Timed, events: number): EvaluatorEngineResult {
     events_to_opa: toOpa,
     events_skipped: t.engine.eventsSkipped - t.before.skipped,
     seconds,
+    decisions_per_cpu_s: events / (t.cpuUs / 1e6),
+    cpu_seconds: t.cpuUs / 1e6,
     batch_ms: distribution(t.batchMs),
     evaluations: t.engine.evaluations - t.before.evaluations,
     dispatch: t.engine.dispatch,
@@ -133,10 +141,13 @@ export async function benchEvaluator(opts: EvaluatorBenchOptions): Promise<Evalu
   batches.forEach((batch, b) => {
     for (let k = 0; k < runs.length; k++) {
       const run = runs[(b + k) % runs.length]!;
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       run.alerts += run.engine.evaluate(batch, now).length;
       const dt = process.hrtime.bigint() - t0;
+      const cpu = process.cpuUsage(c0);
       run.totalNs += dt;
+      run.cpuUs += cpu.user + cpu.system;
       run.batchMs.push(Number(dt) / 1e6);
     }
   });
@@ -154,7 +165,11 @@ export async function benchEvaluator(opts: EvaluatorBenchOptions): Promise<Evalu
     ...(single && { single, dispatch_speedup: shipped.decisions_per_s / single.decisions_per_s }),
     ...(baseline && {
       baseline: 'dir' in baseline && base
-        ? { ...base, rev: baseline.rev, sha: baseline.sha, subject: baseline.subject, ratio: base.decisions_per_s / shipped.decisions_per_s }
+        ? {
+          ...base, rev: baseline.rev, sha: baseline.sha, subject: baseline.subject,
+          ratio: base.decisions_per_s / shipped.decisions_per_s,
+          cpu_ratio: base.decisions_per_cpu_s / shipped.decisions_per_cpu_s,
+        }
         : { rev: baselineRev ?? '', error: 'error' in baseline ? baseline.error : 'not loaded' },
     }),
   };
