@@ -36,6 +36,7 @@ alerts contains {"index": i, "rule_id": "PAL-011", "message": msg} if {
 	some i, e in input.events
 	e.kind == "file_open"
 	attack.in_container(e)
+
 	# Every pattern starts with "/\." (a dot directory; the test pins it): a substring test spares the five regexes
 	# on nearly every open.
 	contains(e.file_open.path, "/.")

@@ -37,6 +37,7 @@ alerts contains {"index": i, "rule_id": "PAL-033", "message": msg} if {
 	attack.in_container(e)
 	runner(e)
 	script := concat(" ", array.slice(e.exec.argv, 1, count(e.exec.argv)))
+
 	# Every pattern needs curl or wget (the test pins it): substring tests spare the regexes on every other script.
 	downloads(script)
 	some pattern in fetch_and_run
