@@ -3,8 +3,8 @@
 //
 // Dispatch by kind: the build compiles one entrypoint per event kind (palisade/kinds/<kind>/alerts, the alerts of only
 // the rules whose event_kinds name that kind; scripts/build-policies.mjs), and evaluate() groups a batch by kind and
-// calls each kind's entrypoint once per chunk of at most batchSize events. A file open is then evaluated by the 15
-// rules that read file opens, not by all 45. Crossing into the wasm, copying the input in and parsing it is the fixed
+// calls each kind's entrypoint once per chunk of at most batchSize events. A file open is then evaluated only by the
+// rules that read file opens (15 of 45 today). Crossing into the wasm, copying the input in and parsing it is the fixed
 // cost of a call, so the events of one kind still go as one batch. A wasm without the kind entrypoints (a bundle
 // built by hand with only -e palisade/main/alerts) is evaluated through palisade/main/alerts, every rule over the
 // whole batch, as before. Events of kinds no enabled rule reads never reach OPA.
@@ -27,8 +27,8 @@ export function kindEntrypoint(kind: RegoEventKind): string {
 
 /**
  * How evaluate() calls the wasm: "kind", each kind's events through its own entrypoint (the default when the wasm has
- * them all); "single", the whole batch through palisade/main/alerts. Both give the same alerts (policy-engine.test.ts
- * checks it over the bench's event mix); "single" is there for that check and the bench.
+ * them all); "single", the whole batch through palisade/main/alerts. Both give the same alerts
+ * (test/bench/kind-dispatch.test.ts checks it over the bench's event mix); "single" is there for that check and the bench.
  */
 export type PolicyDispatch = 'kind' | 'single';
 export const DEFAULT_BATCH_SIZE = 512;
