@@ -11,10 +11,8 @@ package palisade.lib.attack
 
 import data.palisade.lib
 
-o_accmode := 3
-
-# O_CREAT (0100) | O_TRUNC (01000)
-o_creat_trunc := 576
+# O_ACCMODE (3: O_WRONLY or O_RDWR) | O_CREAT (0100) | O_TRUNC (01000): any of these bits is write intent.
+o_write_bits := 579
 
 shells := {"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"}
 
@@ -34,9 +32,18 @@ in_container(e) if e.container != null
 who(e) := sprintf("%s (pid %d, uid %d)", [e.process.comm, e.process.pid, e.process.uid])
 
 # The open can change the file: write access, create or truncate.
-write_intent(flags) if bits.and(flags, o_accmode) != 0
+# The flags of the usual read-only opens: O_RDONLY with any of O_CLOEXEC, O_LARGEFILE, O_NONBLOCK and O_DIRECTORY
+# (attack_lists_test.rego checks it is exactly those and that none has a write bit). Nearly every open is one of
+# these, and a set lookup is a fraction of what bits.and costs in the wasm (about 1.5 µs a call, once per file open).
+read_only_flags := {
+	0, 2048, 32768, 34816, 65536, 67584, 98304, 100352,
+	524288, 526336, 557056, 559104, 589824, 591872, 622592, 624640,
+}
 
-write_intent(flags) if bits.and(flags, o_creat_trunc) != 0
+write_intent(flags) if {
+	not flags in read_only_flags
+	bits.and(flags, o_write_bits) != 0
+}
 
 rename_syscalls := {"rename", "renameat", "renameat2"}
 
@@ -61,6 +68,16 @@ change(e) := {"path": e.file_open.path, "how": sprintf("opened %s for writing", 
 }
 
 # Strictly below dir ("/etc" -> "/etc/x", not "/etc" nor "/etcx").
+# The changes (change above) that container processes make in this batch, by event index. The persistence rules
+# (PAL-015..021, PAL-027) iterate this instead of every event: it is computed once per evaluation, where calling
+# change(e) in each rule cost each rule a few microseconds per file event (issue 9, "Measure and report").
+container_changes[i] := c if {
+	some i, e in input.events
+	e.kind in {"file_open", "file_op"}
+	in_container(e)
+	c := change(e)
+}
+
 below(path, dir) if startswith(path, concat("", [dir, "/"]))
 
 below_any(path, dirs) if {

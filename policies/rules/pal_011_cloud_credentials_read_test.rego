@@ -39,3 +39,10 @@ test_near_misses_do_not_fire if {
 		f.host(cat("/root/.aws/credentials")),
 	])) == 0
 }
+
+# The rule tests contains(path, "/.") before the regexes: every pattern must need a dot directory.
+test_every_pattern_starts_with_a_dot_directory if {
+	every pattern in pal_011.credential_files {
+		startswith(pattern, `/\.`)
+	}
+}

@@ -24,6 +24,9 @@ alerts contains {"index": i, "rule_id": "PAL-013", "message": msg} if {
 	some i, e in input.events
 	e.kind == "file_open"
 	attack.in_container(e)
+
+	# The pattern is anchored at "/proc/": a prefix test spares the regex on every other open.
+	startswith(e.file_open.path, "/proc/")
 	m := regex.find_all_string_submatch_n(`^/proc/([0-9]+)/(task/[0-9]+/)?(environ|mem)$`, e.file_open.path, 1)
 	count(m) == 1
 	target := to_number(m[0][1])

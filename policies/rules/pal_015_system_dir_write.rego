@@ -35,10 +35,8 @@ root_caches := {
 root_histories := {".lesshst", ".viminfo", ".wget-hsts"}
 
 alerts contains {"index": i, "rule_id": "PAL-015", "message": msg} if {
-	some i, e in input.events
-	e.kind in {"file_open", "file_op"}
-	attack.in_container(e)
-	c := attack.change(e)
+	some i, c in attack.container_changes
+	e := input.events[i]
 	attack.below_any(c.path, system_dirs)
 	not attack.specific_persistence(c.path)
 	not attack.package_manager_lineage(e)

@@ -21,10 +21,8 @@ import data.palisade.lib
 import data.palisade.lib.attack
 
 alerts contains {"index": i, "rule_id": "PAL-018", "message": msg} if {
-	some i, e in input.events
-	e.kind in {"file_open", "file_op"}
-	attack.in_container(e)
-	c := attack.change(e)
+	some i, c in attack.container_changes
+	e := input.events[i]
 	attack.authorized_keys_path(c.path)
 	msg := sprintf("%s %s in %s", [attack.who(e), c.how, lib.workload(e)])
 }

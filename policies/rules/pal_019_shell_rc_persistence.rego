@@ -22,10 +22,8 @@ import data.palisade.lib
 import data.palisade.lib.attack
 
 alerts contains {"index": i, "rule_id": "PAL-019", "message": msg} if {
-	some i, e in input.events
-	e.kind in {"file_open", "file_op"}
-	attack.in_container(e)
-	c := attack.change(e)
+	some i, c in attack.container_changes
+	e := input.events[i]
 	attack.shell_rc_path(c.path)
 
 	# A package being installed lays down its own files; PAL-034 reports the package manager.

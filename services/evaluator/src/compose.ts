@@ -45,7 +45,7 @@ export async function composeEvaluator(cfg: EvaluatorConfig, shared: { bus: Bus;
     tuning.start();
   }
   logger.info('policies loaded', { source: location, revision: engine.revision, rules: [...engine.rules.keys()],
-    eventKinds: [...engine.eventKinds] });
+    eventKinds: [...engine.eventKinds], dispatch: engine.engine.dispatch });
   if (signer) logger.info('alerts are signed', { keyId: signer.keyId });
   else logger.warn('alerts are not signed (no --alert-signing-key-file): a responder will refuse every one of them');
   const m = shared.metrics;

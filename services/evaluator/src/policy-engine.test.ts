@@ -3,13 +3,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { errorCode, pb, type palisade } from '@palisade/common';
 import { PolicyEngine, mergeData, parseMetadata, type PolicyEngineOptions } from './policy-engine.js';
 import { buildPolicies } from './built-policies.js';
+import { readTarGz } from './bundle.js';
+import { need } from '@palisade/common/testing';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const built = {
@@ -246,10 +248,16 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
       assert.equal(a.id, `${a.ruleId}:${NODE}:${a.event?.event?.process?.pid}:${a.event?.event?.timeUnixNano}`);
       assert.ok(events.includes(a.event ?? {}));
     }
-    // No rule reads exit events: they never reach OPA. The rest go in chunks of 512.
+    // No rule reads exit events: they never reach OPA. The rest go by kind, each kind in chunks of 512.
     assert.equal(engine.eventsSkipped - before.skipped, exits);
     assert.equal(engine.eventsEvaluated - before.evaluated, 1000 - exits);
-    assert.equal(engine.evaluations - before.evaluations, Math.ceil((1000 - exits) / 512));
+    const byKind = new Map<unknown, number>();
+    for (const e of events) {
+      const kind = e.event?.kind;
+      if (kind !== pb.EventKind.EVENT_KIND_PROCESS_EXIT) byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+    }
+    assert.equal(engine.dispatch, 'kind');
+    assert.equal(engine.evaluations - before.evaluations, [...byKind.values()].reduce((n, c) => n + Math.ceil(c / 512), 0));
   });
 
   it('counts alerts per rule and skips batches no rule reads without calling OPA', async () => {
@@ -263,10 +271,11 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
     assert.equal(fresh.eventsSkipped, 3);
     fresh.evaluate([fileOpen('pod', '/etc/shadow'), fileOpen('pod', '/etc/sudoers'), connect('pod', 4444)], NOW);
     assert.deepEqual(Object.fromEntries(fresh.alertsByRule), { 'PAL-001': 2, 'PAL-004': 1 });
-    assert.equal(fresh.evaluations, 1);
+    // One call for the file opens' entrypoint, one for the connect's.
+    assert.equal(fresh.evaluations, 2);
     assert.equal(fresh.eventsEvaluated, 3);
     assert.deepEqual(fresh.evaluate([], NOW), []);
-    assert.equal(fresh.evaluations, 1);
+    assert.equal(fresh.evaluations, 2);
   });
 
   it('takes the denied ports from data, overridable at load', async () => {
@@ -274,6 +283,36 @@ describe('PolicyEngine with the compiled policies', { skip }, () => {
     assert.deepEqual(custom.evaluate([connect('pod', 4444), connect('pod', 8080, 7)], NOW).map((a) => a.id), [
       `PAL-004:${NODE}:7:${TIME}`,
     ]);
+  });
+
+  it('calls main\'s entrypoint once per chunk with dispatch "single", with the same alerts', async () => {
+    const single = await PolicyEngine.load({ ...built, dispatch: 'single' });
+    assert.equal(single.dispatch, 'single');
+    const events = [fileOpen('pod', '/etc/shadow', 1), connect('pod', 4444, 2), fileOpen('pod', '/etc/sudoers', 3),
+      exec('pod', '/bin/sh', { comm: 'sh', parentComm: 'nginx', uid: 33, euid: 0 }, 4)];
+    const want = engine.evaluate(events, NOW).map((a) => a.id);
+    assert.deepEqual(single.evaluate(events, NOW).map((a) => a.id), want);
+    assert.equal(want.length, 5);
+    assert.equal(single.evaluations, 1);
+  });
+
+  it('falls back to main\'s entrypoint for a wasm built without the kind entrypoints', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'palisade-policy-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    // What a user gets from the README's plain `opa build -t wasm -e palisade/main/alerts`.
+    const opa = spawnSync(join(homedir(), 'go/bin/opa'), ['build', '-t', 'wasm', '-e', 'palisade/main/alerts', '--ignore',
+      '*_test.rego', '--ignore', 'tracing', join(root, 'policies'), '-o', join(dir, 'bundle.tar.gz')], { encoding: 'utf8' });
+    if (!need(t, opa.error === undefined, 'no opa binary at ~/go/bin/opa')) return;
+    assert.equal(opa.status, 0, opa.stderr);
+    const wasm = readTarGz(readFileSync(join(dir, 'bundle.tar.gz'))).get('policy.wasm');
+    assert.ok(wasm, 'opa build wrote no policy.wasm');
+    writeFileSync(join(dir, 'policy.wasm'), wasm);
+    const plain = { ...built, wasmPath: join(dir, 'policy.wasm'), dataPath: join(root, 'build/policies/data.json') };
+    const fallback = await PolicyEngine.load(plain);
+    assert.equal(fallback.dispatch, 'single');
+    const events = [fileOpen('pod', '/etc/shadow', 1), connect('pod', 4444, 2)];
+    assert.deepEqual(fallback.evaluate(events, NOW).map((a) => a.id), engine.evaluate(events, NOW).map((a) => a.id));
+    await rejectsWith(PolicyEngine.load({ ...plain, dispatch: 'kind' }), 'POLICY_LOAD_FAILED');
   });
 
   it('chunks at batchSize and keeps indexes across chunks', async () => {

@@ -1,8 +1,13 @@
 // Runs the compiled Rego rules (policies/, built by scripts/build-policies.mjs) over enriched events with the OPA wasm
 // SDK, and turns what they report into Alert messages.
 //
-// One wasm call per batch (chunked at batchSize): crossing into the wasm, copying the input in and parsing it is the
-// fixed cost, and every rule walks the whole batch in one pass. Events of kinds no rule reads never reach OPA.
+// Dispatch by kind: the build compiles one entrypoint per event kind (palisade/kinds/<kind>/alerts, the alerts of only
+// the rules whose event_kinds name that kind; scripts/build-policies.mjs), and evaluate() groups a batch by kind and
+// calls each kind's entrypoint once per chunk of at most batchSize events. A file open is then evaluated only by the
+// rules that read file opens (15 of 45 today). Crossing into the wasm, copying the input in and parsing it is the fixed
+// cost of a call, so the events of one kind still go as one batch. A wasm without the kind entrypoints (a bundle
+// built by hand with only -e palisade/main/alerts) is evaluated through palisade/main/alerts, every rule over the
+// whole batch, as before. Events of kinds no enabled rule reads never reach OPA.
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
@@ -12,6 +17,20 @@ import { EMPTY_TUNING, isEnabled, tuningData, type Tuning } from './tuning.js';
 
 /** Keep in sync with ENTRYPOINT in scripts/build-policies.mjs and policies/main.rego. */
 export const POLICY_ENTRYPOINT = 'palisade/main/alerts';
+/** Keep in sync with KIND_ENTRYPOINT_PREFIX in scripts/build-policies.mjs. */
+export const KIND_ENTRYPOINT_PREFIX = 'palisade/kinds/';
+
+/** The entrypoint the build generates for the rules that read `kind`. */
+export function kindEntrypoint(kind: RegoEventKind): string {
+  return `${KIND_ENTRYPOINT_PREFIX}${kind}/alerts`;
+}
+
+/**
+ * How evaluate() calls the wasm: "kind", each kind's events through its own entrypoint (the default when the wasm has
+ * them all); "single", the whole batch through palisade/main/alerts. Both give the same alerts
+ * (test/bench/kind-dispatch.test.ts checks it over the bench's event mix); "single" is there for that check and the bench.
+ */
+export type PolicyDispatch = 'kind' | 'single';
 export const DEFAULT_BATCH_SIZE = 512;
 /** 64 KiB pages. Wasm memory only grows; the cap turns a runaway batch into POLICY_EVAL_FAILED, not an OOM kill. */
 export const DEFAULT_MAX_MEMORY_PAGES = 8192;
@@ -46,6 +65,8 @@ export interface PolicyEngineOptions {
   /** Events per wasm evaluation. */
   batchSize?: number;
   maxMemoryPages?: number;
+  /** Default "kind" when the wasm has every kind's entrypoint, else "single". */
+  dispatch?: PolicyDispatch;
 }
 
 /**
@@ -87,6 +108,8 @@ export interface PolicyParts {
   onExcepted?: (ruleId: string, exception: string) => void;
   batchSize?: number;
   maxMemoryPages?: number;
+  /** Default "kind" when the wasm has every kind's entrypoint, else "single". */
+  dispatch?: PolicyDispatch;
 }
 
 const SEVERITY: Readonly<Record<RuleSeverity, palisade.v1.Severity>> = {
@@ -201,11 +224,25 @@ function parseHits(raw: unknown, batchLength: number): RuleHit[] {
     hits.push({ index, ruleId, message, key: key ?? '', ...(severity !== undefined && { severity }),
       ...(exceptedBy !== undefined && { exceptedBy }) });
   }
-  return hits.sort((a, b) => a.index - b.index || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+  return hits;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A hit with the event it is about, for sorting the hits of several wasm calls into one order. */
+interface PlacedHit {
+  hit: RuleHit;
+  /** Position in evaluate()'s selected events. */
+  at: number;
 }
 
 export class PolicyEngine {
   readonly #policy: LoadedPolicy;
+  /** Entrypoint ids in the wasm: main's, and each kind's when dispatching by kind (else empty). */
+  readonly #mainEntrypoint: number;
+  readonly #kindEntrypoints: ReadonlyMap<RegoEventKind, number>;
   readonly #rules: ReadonlyMap<string, RuleMetadata>;
   #kinds: ReadonlySet<RegoEventKind>;
   readonly #batchSize: number;
@@ -218,9 +255,12 @@ export class PolicyEngine {
   #eventsSkipped = 0;
   readonly #alertsByRule = new Map<string, number>();
 
-  private constructor(policy: LoadedPolicy, rules: readonly RuleMetadata[], batchSize: number, data: Record<string, unknown>,
+  private constructor(policy: LoadedPolicy, entrypoints: { main: number; kinds: ReadonlyMap<RegoEventKind, number> },
+    rules: readonly RuleMetadata[], batchSize: number, data: Record<string, unknown>,
     onExcepted: ((ruleId: string, exception: string) => void) | undefined) {
     this.#policy = policy;
+    this.#mainEntrypoint = entrypoints.main;
+    this.#kindEntrypoints = entrypoints.kinds;
     this.#rules = new Map(rules.map((r) => [r.id, r]));
     this.#kinds = new Set(rules.flatMap((r) => r.eventKinds));
     this.#batchSize = batchSize;
@@ -258,6 +298,7 @@ export class PolicyEngine {
       wasm, rules, data: baseData, where: opts.wasmPath, batchSize,
       ...(opts.data && { overlay: opts.data }), ...(opts.maxMemoryPages !== undefined && { maxMemoryPages: opts.maxMemoryPages }),
       ...(opts.tuning && { tuning: opts.tuning }), ...(opts.onExcepted && { onExcepted: opts.onExcepted }),
+      ...(opts.dispatch && { dispatch: opts.dispatch }),
     });
   }
 
@@ -278,10 +319,24 @@ export class PolicyEngine {
       throw new PolicyLoadError('bad_data', `cannot set the data of ${parts.where}`, err);
     }
     const entrypoints: unknown = policy.entrypoints;
-    if (!isRecord(entrypoints) || !Object.hasOwn(entrypoints, POLICY_ENTRYPOINT)) {
+    const main = isRecord(entrypoints) ? entrypoints[POLICY_ENTRYPOINT] : undefined;
+    if (!isRecord(entrypoints) || !Object.hasOwn(entrypoints, POLICY_ENTRYPOINT) || typeof main !== 'number') {
       throw new PolicyLoadError('wrong_entrypoint', `${parts.where} has no entrypoint ${POLICY_ENTRYPOINT}`);
     }
-    const engine = new PolicyEngine(policy, parts.rules, batchSize, data, parts.onExcepted);
+    // By kind only when every kind a rule reads has its entrypoint: a kind without one would lose its rules' alerts.
+    const kinds = new Map<RegoEventKind, number>();
+    for (const k of new Set(parts.rules.flatMap((r) => r.eventKinds))) {
+      const id = entrypoints[kindEntrypoint(k)];
+      if (typeof id === 'number') kinds.set(k, id);
+    }
+    const complete = [...new Set(parts.rules.flatMap((r) => r.eventKinds))].every((k) => kinds.has(k));
+    if (parts.dispatch === 'kind' && !complete) {
+      throw new PolicyLoadError('wrong_entrypoint', `${parts.where} lacks the per-kind entrypoints (${KIND_ENTRYPOINT_PREFIX}<kind>/alerts): ` +
+        'build it with scripts/build-policies.mjs');
+    }
+    const byKind = parts.dispatch !== 'single' && complete;
+    const engine = new PolicyEngine(policy, { main, kinds: byKind ? kinds : new Map() }, parts.rules, batchSize, data,
+      parts.onExcepted);
     if (parts.tuning) engine.setTuning(parts.tuning);
     return engine;
   }
@@ -317,7 +372,12 @@ export class PolicyEngine {
     return this.#kinds;
   }
 
-  /** Wasm evaluations run (one per chunk of at most batchSize events). */
+  /** How evaluate() calls the wasm (PolicyDispatch). */
+  get dispatch(): PolicyDispatch {
+    return this.#kindEntrypoints.size > 0 ? 'kind' : 'single';
+  }
+
+  /** Wasm evaluations run: by kind, one per kind per chunk of at most batchSize events of that kind; else one per chunk. */
   get evaluations(): number {
     return this.#evaluations;
   }
@@ -350,26 +410,50 @@ export class PolicyEngine {
     }
     this.#eventsSkipped += events.length - selected.length;
 
-    const alerts: palisade.v1.IAlert[] = [];
-    for (let start = 0; start < selected.length; start += this.#batchSize) {
-      const batch = selected.slice(start, start + this.#batchSize);
+    // Chunks of positions in `selected`: by kind, each kind's events in order; else the batch as it came.
+    const chunks: { entrypoint: number; at: number[] }[] = [];
+    const chunk = (entrypoint: number, at: number[]): void => {
+      for (let start = 0; start < at.length; start += this.#batchSize) {
+        chunks.push({ entrypoint, at: at.slice(start, start + this.#batchSize) });
+      }
+    };
+    if (this.#kindEntrypoints.size > 0) {
+      const byKind = new Map<RegoEventKind, number[]>();
+      selected.forEach(({ rego }, at) => {
+        const group = byKind.get(rego.kind);
+        if (group) group.push(at);
+        else byKind.set(rego.kind, [at]);
+      });
+      // #kinds only holds kinds some rule reads, and every such kind has its entrypoint (create checked).
+      for (const [kind, at] of byKind) chunk(this.#kindEntrypoints.get(kind)!, at);
+    } else {
+      chunk(this.#mainEntrypoint, selected.map((_, at) => at));
+    }
+
+    const placed: PlacedHit[] = [];
+    for (const { entrypoint, at } of chunks) {
       let raw: unknown;
       try {
-        raw = this.#policy.evaluate({ events: batch.map((e) => e.rego) }, POLICY_ENTRYPOINT);
+        raw = this.#policy.evaluate({ events: at.map((i) => selected[i]!.rego) }, entrypoint);
       } catch (err) {
         throw new PalisadeError('POLICY_EVAL_FAILED', `policy evaluation failed: ${describe(err)}`, { cause: err });
       }
       this.#evaluations++;
-      this.#eventsEvaluated += batch.length;
-      for (const hit of parseHits(raw, batch.length)) {
-        if (hit.exceptedBy !== undefined) {
-          this.#onExcepted?.(hit.ruleId, hit.exceptedBy);
-          continue;
-        }
-        // parseHits checked the index against batch.length.
-        const { source, rego } = batch[hit.index]!;
-        alerts.push(this.#alert(hit, source, rego, nowUnixNano));
+      this.#eventsEvaluated += at.length;
+      // parseHits checked the index against the chunk's length.
+      for (const hit of parseHits(raw, at.length)) placed.push({ hit, at: at[hit.index]! });
+    }
+    // Ordered by event, then rule id (then message: one rule may say two things about one event), whatever the calls.
+    placed.sort((a, b) => a.at - b.at || compareStrings(a.hit.ruleId, b.hit.ruleId) || compareStrings(a.hit.message, b.hit.message));
+
+    const alerts: palisade.v1.IAlert[] = [];
+    for (const { hit, at } of placed) {
+      if (hit.exceptedBy !== undefined) {
+        this.#onExcepted?.(hit.ruleId, hit.exceptedBy);
+        continue;
       }
+      const { source, rego } = selected[at]!;
+      alerts.push(this.#alert(hit, source, rego, nowUnixNano));
     }
     return alerts;
   }
