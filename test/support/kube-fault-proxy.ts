@@ -49,6 +49,8 @@ export interface RequestRecord {
   watch: boolean;
   /** True when the answer came from failNext() rather than the server. */
   injected: boolean;
+  /** When the request reached the proxy (Date.now()): the gaps between a client's retries. */
+  at: number;
   /** A failNext({ status: 'hang', apply: true }) request: the server answered `upstreamStatus`, the client got nothing. */
   withheld?: boolean;
   upstreamStatus?: number;
@@ -139,7 +141,7 @@ export async function startFaultProxy(kube: KubeCluster): Promise<FaultProxy> {
     const rec: RequestRecord = {
       method: (req.method ?? 'GET').toUpperCase(), path: url.pathname, query,
       ...(contentType !== undefined && { contentType }), ...(parsed !== undefined && { body: parsed }),
-      status: 0, watch: query.watch === 'true' || query.watch === '1', injected: false,
+      status: 0, watch: query.watch === 'true' || query.watch === '1', injected: false, at: Date.now(),
     };
     requests.push(rec);
     const fault = take(rec);

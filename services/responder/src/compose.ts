@@ -24,9 +24,10 @@ export function composeResponder(cfg: ResponderConfig, shared: { bus: Bus; metri
   }
   logger.info('responder configured', { dryRun: cfg.dryRun, kubernetes: kube?.server ?? null, protectedNamespaces,
     trustedAlertKeys: verifier.keyIds });
+  // In the order quarantine.ts makes the calls: the policy first, so a pod is never labelled without it.
   const describe = (pod: PodTarget): string[] => [
-    `PATCH pods/${pod.namespace}/${pod.name} labels ${cfg.quarantineLabel}=true`,
     `CREATE networkpolicies/${pod.namespace}/${cfg.networkPolicyName} (deny all egress from ${cfg.quarantineLabel}=true)`,
+    `PATCH pods/${pod.namespace}/${pod.name} labels ${cfg.quarantineLabel}=true`,
   ];
   const service = new Responder({
     resilience: stageResilience(cfg),
