@@ -200,9 +200,12 @@ enum pal_constant { PAL_CONSTANTS(PAL_X_CONST) };
  *   anything else is optional: attached when the running kernel has its hook, else reported
  *   (palisade_collector_program_attached{program} = 0, /readyz detail, `palisade probe`).
  *   PAL_KIND(NAME): the event kind the program produces (PAL_EVENT_<NAME>), so a probe can say which kinds are seen.
+ *   PAL_UNLESS(TRACEPOINT): a fallback, left out (reported as not needed) when the kernel has TRACEPOINT
+ *   ("syscalls/sys_enter_finit_module"), whose own programs then produce the events.
  */
 #define PAL_REQUIRED __attribute__((btf_decl_tag("palisade:required")))
 #define PAL_KIND(NAME) __attribute__((btf_decl_tag("palisade:kind=" #NAME)))
+#define PAL_UNLESS(TRACEPOINT) __attribute__((btf_decl_tag("palisade:unless=" TRACEPOINT)))
 
 /* Read-only config (.rodata), set by userspace between open and load. */
 struct pal_config {

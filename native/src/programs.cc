@@ -14,6 +14,7 @@ namespace {
 
 constexpr const char* kTagRequired = "palisade:required";
 constexpr const char* kTagKind = "palisade:kind=";
+constexpr const char* kTagUnless = "palisade:unless=";
 
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -90,6 +91,7 @@ std::vector<ProgramInfo> ReadPrograms(bpf_object* obj) {
       if (p.name != func) continue;
       if (strcmp(tag, kTagRequired) == 0) p.required = true;
       if (strncmp(tag, kTagKind, strlen(kTagKind)) == 0) p.kind = KindIdByCName(tag + strlen(kTagKind));
+      if (strncmp(tag, kTagUnless, strlen(kTagUnless)) == 0) p.unless = tag + strlen(kTagUnless);
     }
   }
   return out;
@@ -106,6 +108,8 @@ void ProbeHooks(std::vector<ProgramInfo>* programs, const btf* vmlinux) {
         missing = "tracefs is not mounted";
       } else if (!IsDir(tracefs + "/events/" + target)) {
         missing = "no tracepoint " + target;
+      } else if (!p.unless.empty() && IsDir(tracefs + "/events/" + p.unless)) {
+        missing = "not needed: this kernel has tracepoint " + p.unless;
       }
     } else if (p.hook == "tp_btf" || p.hook == "raw_tp") {
       // A raw tracepoint exists iff the kernel declares btf_trace_<name> for it; without BTF tp_btf cannot load.
@@ -155,6 +159,7 @@ Napi::Array ProgramsToJs(Napi::Env env, const std::vector<ProgramInfo>& programs
     o.Set("required", Napi::Boolean::New(env, p.required));
     const char* kind = KindName(p.kind);
     o.Set("kind", kind != nullptr ? kind : "");
+    o.Set("unless", p.unless);
     o.Set("supported", Napi::Boolean::New(env, p.supported));
     o.Set("attached", Napi::Boolean::New(env, p.attached));
     o.Set("reason", p.reason);

@@ -2,29 +2,36 @@
 // times (some the current rules alert on, some only a candidate rule does, some too old for --since), then the command
 // runs as its own process with a candidate rule folder (the repository's rules, minus PAL-004, plus a PAL-900 rule,
 // with PAL-003's severity raised). The report's per-rule counts, workloads and diff, the shadow topic and the JSONL
-// file are checked, and that nothing reached palisade.alerts and the run's consumer group is gone afterwards.
+// file are checked, and that nothing reached palisade.alerts and the run's consumer group is gone afterwards. The same
+// candidate as a bundle.tar.gz and as an unpacked bundle folder gives the same diff; the shipped bundle
+// (build/policies/bundle.tar.gz) against the current rules gives none; a bad bundle is refused with the reason.
 // Without java, the Kafka jars or opa the suite skips locally and fails under CI=true.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { BACKTEST_DEFAULTS, TOPICS, aclPlan, applyAclPlan, createBus, createLogger, loadConfig, pb, topicConfigs, topicKeys, type palisade } from '@palisade/common';
-import { skipUnless, waitFor } from '@palisade/common/testing';
+import { need, skipUnless, waitFor } from '@palisade/common/testing';
 import { REPO_ROOT } from '../support/service-process.js';
 import { kafkaUnavailableReason, secureKafkaUnavailableReason, startKafka, type RunningKafka } from './broker.js';
 
 const HOUR = 3_600_000;
 const CLI = join(REPO_ROOT, 'services/palisade/dist/main.js');
+/** The bundle scripts/build-policies.mjs writes beside the built folder: the shipped rules as an OPA bundle. */
+const SHIPPED_BUNDLE = join(REPO_ROOT, 'build/policies/bundle.tar.gz');
 
 function opaUnavailableReason(): string | undefined {
   const candidates = [join(homedir(), 'go/bin/opa'), 'opa'];
   if (!candidates.some((bin) => spawnSync(bin, ['version'], { stdio: 'ignore' }).status === 0)) {
     return 'no opa binary (node scripts/setup.mjs builds it)';
   }
-  if (!existsSync(join(REPO_ROOT, 'build/policies/policy.wasm'))) return 'build/policies is not built (node scripts/setup.mjs)';
+  if (!existsSync(join(REPO_ROOT, 'build/policies/policy.wasm')) || !existsSync(SHIPPED_BUNDLE)) {
+    return 'build/policies is not built (node scripts/setup.mjs)';
+  }
   return undefined;
 }
 
@@ -113,13 +120,34 @@ alerts contains {"index": i, "rule_id": "PAL-900", "message": msg} if {
 }
 `;
 
+/** Unpacks a bundle.tar.gz (ustar, as opa and build-policies.mjs write it) into a folder: an OPA bundle folder. */
+function unpackBundle(tarGz: string, into: string): void {
+  const tar = gunzipSync(readFileSync(tarGz));
+  for (let off = 0; off + 512 <= tar.length;) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) return;
+    const field = (at: number, len: number): string => h.subarray(at, at + len).toString('utf8').replace(/\0.*$/s, '');
+    const size = parseInt(field(124, 12).trim() || '0', 8);
+    const prefix = field(257, 6).startsWith('ustar') ? field(345, 155) : '';
+    const name = (prefix ? `${prefix}/` : '') + field(0, 100);
+    if (String.fromCharCode(h[156] || 0x30) === '0') {
+      const to = join(into, name.replace(/^\/+/, ''));
+      mkdirSync(dirname(to), { recursive: true });
+      writeFileSync(to, tar.subarray(off + 512, off + 512 + size));
+    }
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`${tarGz}: no end-of-archive marker`);
+}
+
 interface RuleRow {
   ruleId: string; severity: string; inCandidate: boolean; inCurrent: boolean; candidate: number; current: number;
   new: number; gone: number; changed: number; workloads: { workload: string; count: number }[];
 }
 interface Report {
   group: string; records: number; events: number; retentionMs: number | null; rules: RuleRow[];
-  candidate: { rules: number; buildMs: number | null };
+  candidate: { rules: number; buildMs: number | null; form: string; revision: string | null };
+  current: { rules: number; form: string };
   alertsWritten: { topic: string | null; file: string | null; count: number };
 }
 
@@ -143,6 +171,27 @@ async function topicRecords(kafka: Kafka, admin: Admin, topic: string): Promise<
     await consumer.disconnect();
   }
   return out;
+}
+
+/** What the candidate (PAL-004 removed, PAL-900 added, PAL-003 raised) gives over the recent events, in any form. */
+function assertCandidateDiff(report: Report, stdout: string): void {
+  const rule = (id: string): RuleRow => {
+    const r = report.rules.find((x) => x.ruleId === id);
+    assert.ok(r, `rule ${id} in the report: ${stdout}`);
+    return r;
+  };
+  const shape = (r: RuleRow) => ({ candidate: r.candidate, current: r.current, new: r.new, gone: r.gone, changed: r.changed });
+  assert.deepEqual(shape(rule('PAL-001')), { candidate: 3, current: 3, new: 0, gone: 0, changed: 0 });
+  assert.deepEqual(rule('PAL-001').workloads, [{ workload: 'shop/Deployment/web', count: 3 }]);
+  assert.deepEqual(shape(rule('PAL-003')), { candidate: 2, current: 2, new: 0, gone: 0, changed: 2 }, 'severity raised: changed');
+  assert.equal(rule('PAL-003').severity, 'critical');
+  assert.deepEqual(rule('PAL-003').workloads, [{ workload: 'batch/Job/etl', count: 2 }]);
+  assert.deepEqual(shape(rule('PAL-004')), { candidate: 0, current: 2, new: 0, gone: 2, changed: 0 });
+  assert.deepEqual([rule('PAL-004').inCandidate, rule('PAL-004').inCurrent], [false, true]);
+  assert.deepEqual(shape(rule('PAL-900')), { candidate: 3 + 1, current: 0, new: 4, gone: 0, changed: 0 });
+  assert.deepEqual([rule('PAL-900').inCandidate, rule('PAL-900').inCurrent], [true, false]);
+  assert.deepEqual(rule('PAL-900').workloads, [{ workload: 'shop/Deployment/web', count: 3 }, { workload: 'batch/Job/etl', count: 1 }]);
+  for (const id of ['PAL-002', 'PAL-005']) assert.deepEqual(shape(rule(id)), { candidate: 0, current: 0, new: 0, gone: 0, changed: 0 });
 }
 
 const countBy = (xs: string[]): Record<string, number> => {
@@ -225,11 +274,6 @@ describe('palisade policy backtest on a real broker', { skip, timeout: 600_000 }
       '--shadow-topic', 'palisade.backtest.test', '--json', '--progress-interval-ms', '200']);
     assert.equal(run.code, 0, `backtest failed:\n${run.stderr}`);
     const report = JSON.parse(run.stdout) as Report;
-    const rule = (id: string): RuleRow => {
-      const r = report.rules.find((x) => x.ruleId === id);
-      assert.ok(r, `rule ${id} in the report: ${run.stdout}`);
-      return r;
-    };
     assert.equal(report.records, 6, 'the old record is left out by --since');
     assert.equal((report as unknown as { outsideTime: number }).outsideTime, 1, 'published after the recent ones, so in range but skipped by its timestamp');
     assert.equal(report.events, 14);
@@ -237,18 +281,7 @@ describe('palisade policy backtest on a real broker', { skip, timeout: 600_000 }
     assert.ok(report.candidate.buildMs !== null && report.candidate.buildMs > 0, 'the Rego folder was built');
     assert.match(report.group, /^palisade-backtest-\d{8}T\d{6}Z-[0-9a-f]{8}$/);
 
-    const shape = (r: RuleRow) => ({ candidate: r.candidate, current: r.current, new: r.new, gone: r.gone, changed: r.changed });
-    assert.deepEqual(shape(rule('PAL-001')), { candidate: 3, current: 3, new: 0, gone: 0, changed: 0 });
-    assert.deepEqual(rule('PAL-001').workloads, [{ workload: 'shop/Deployment/web', count: 3 }]);
-    assert.deepEqual(shape(rule('PAL-003')), { candidate: 2, current: 2, new: 0, gone: 0, changed: 2 }, 'severity raised: changed');
-    assert.equal(rule('PAL-003').severity, 'critical');
-    assert.deepEqual(rule('PAL-003').workloads, [{ workload: 'batch/Job/etl', count: 2 }]);
-    assert.deepEqual(shape(rule('PAL-004')), { candidate: 0, current: 2, new: 0, gone: 2, changed: 0 });
-    assert.deepEqual([rule('PAL-004').inCandidate, rule('PAL-004').inCurrent], [false, true]);
-    assert.deepEqual(shape(rule('PAL-900')), { candidate: 3 + 1, current: 0, new: 4, gone: 0, changed: 0 });
-    assert.deepEqual([rule('PAL-900').inCandidate, rule('PAL-900').inCurrent], [true, false]);
-    assert.deepEqual(rule('PAL-900').workloads, [{ workload: 'shop/Deployment/web', count: 3 }, { workload: 'batch/Job/etl', count: 1 }]);
-    for (const id of ['PAL-002', 'PAL-005']) assert.deepEqual(shape(rule(id)), { candidate: 0, current: 0, new: 0, gone: 0, changed: 0 });
+    assertCandidateDiff(report, run.stdout);
 
     // The candidate's alerts, and only them, in the file and on the shadow topic.
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { ruleId: string; event: { pod: { namespace: string } } });
@@ -282,6 +315,48 @@ describe('palisade policy backtest on a real broker', { skip, timeout: 600_000 }
     const shadow = await topicRecords(kafka, admin, 'palisade.backtest.alerts');
     assert.equal(shadow.length, announced);
     assert.deepEqual(only(countBy(shadow.map((s) => s.ruleId)), WATCHED), { 'PAL-001': 1, 'PAL-900': 1 });
+    await nothingOnAlerts();
+    await noBacktestGroups();
+  });
+
+  it('the candidate as a bundle.tar.gz and as a bundle folder: the same diff as its Rego folder', async () => {
+    const out = join(dir, 'candidate-bundle');
+    const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build-policies.mjs'), '--policies', candidateDir, '--out', out,
+      '--quiet'], { encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+    const bundleDir = join(dir, 'candidate-bundle-dir');
+    unpackBundle(join(out, 'bundle.tar.gz'), bundleDir);
+    assert.ok(existsSync(join(bundleDir, '.manifest')) && !existsSync(join(bundleDir, 'metadata.json')),
+      'the folder is a bundle: the rule metadata is only in its .manifest');
+    for (const [policy, form] of [[join(out, 'bundle.tar.gz'), 'bundle'], [bundleDir, 'bundle-dir']] as const) {
+      const run = await backtest(['--kafka', broker.brokers.join(','), '--policy', policy, '--since', '6h', '--out',
+        join(dir, `alerts-${form}.jsonl`), '--json']);
+      assert.equal(run.code, 0, `backtest of ${policy} failed:\n${run.stderr}`);
+      const report = JSON.parse(run.stdout) as Report;
+      assert.equal(report.candidate.form, form);
+      assert.equal(report.candidate.buildMs, null, 'a bundle is not built');
+      assert.match(report.candidate.revision ?? '', /^[0-9a-f]{16}$/, 'the revision build-policies.mjs wrote in the manifest');
+      assert.equal(report.current.form, 'built');
+      assert.equal(report.records, 6);
+      assertCandidateDiff(report, run.stdout);
+      const lines = readFileSync(join(dir, `alerts-${form}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { ruleId: string });
+      assert.deepEqual(only(countBy(lines.map((l) => l.ruleId)), WATCHED), { 'PAL-001': 3, 'PAL-003': 2, 'PAL-900': 4 });
+    }
+    await nothingOnAlerts();
+    await noBacktestGroups();
+  });
+
+  it('the shipped bundle (build/policies/bundle.tar.gz) against the current rules: the same rules, no difference', async () => {
+    const run = await backtest(['--kafka', broker.brokers.join(','), '--policy', SHIPPED_BUNDLE, '--since', '6h',
+      '--out', join(dir, 'alerts-shipped.jsonl')]);
+    assert.equal(run.code, 0, `backtest failed:\n${run.stderr}`);
+    const n = shippedRuleCount();
+    assert.match(run.stdout, new RegExp(`\\(${n} rules, bundle revision [0-9a-f]{16}\\) against \\S+ \\(${n} rules, built folder\\)`));
+    assert.match(run.stdout, /^PAL-001\s+high\s+3\s+3\s+0\s+0\s+0\s+shop\/Deployment\/web 3$/m);
+    assert.match(run.stdout, /^PAL-004\s+medium\s+2\s+2\s+0\s+0\s+0\s+shop\/Deployment\/web 2$/m);
+    for (const line of run.stdout.split('\n').filter((l) => /^PAL-\d+/.test(l))) {
+      assert.match(line, /^PAL-\d{3}\s+\w+\s+(\d+)\s+\1\s+0\s+0\s+0(\s|$)/, `no new, gone or changed alerts: ${line}`);
+    }
     await nothingOnAlerts();
     await noBacktestGroups();
   });
@@ -361,5 +436,35 @@ describe('palisade policy backtest refuses what it cannot do', () => {
       '--shadow-topic', TOPICS.alerts]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /--shadow-topic palisade\.alerts is a pipeline topic/);
+  });
+
+  it('a bad bundle: refused before anything runs, saying what is wrong with it', async (t) => {
+    const d = mkdtempSync(join(tmpdir(), 'palisade-backtest-bad-'));
+    t.after(() => rmSync(d, { recursive: true, force: true }));
+    const run = async (policy: string): Promise<Run> => backtest(['--kafka', '127.0.0.1:1', '--policy', policy, '--since', '6h']);
+    const notGzip = join(d, 'not-gzip.tar.gz');
+    writeFileSync(notGzip, 'this is no bundle\n');
+    let r = await run(notGzip);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--policy .*not-gzip\.tar\.gz.* is not a usable OPA bundle \(corrupt\): not a gzip stream/);
+    assert.match(r.stderr, /bundle\.tar\.gz, as scripts\/build-policies\.mjs makes them/, 'it says which forms are read');
+
+    if (!need(t, existsSync(SHIPPED_BUNDLE), 'build/policies/bundle.tar.gz is not built (node scripts/setup.mjs)')) return;
+    const truncated = join(d, 'truncated.tar.gz');
+    const tar = gunzipSync(readFileSync(SHIPPED_BUNDLE));
+    writeFileSync(truncated, gzipSync(tar.subarray(0, Math.floor(tar.length / 2))));
+    r = await run(truncated);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /is not a usable OPA bundle \(corrupt\): tar: /);
+
+    // A plain `opa build` of someone's rules: no rule metadata in the manifest.
+    const plain = join(d, 'plain');
+    unpackBundle(SHIPPED_BUNDLE, plain);
+    const manifest = JSON.parse(readFileSync(join(plain, '.manifest'), 'utf8')) as Record<string, unknown>;
+    delete manifest.metadata;
+    writeFileSync(join(plain, '.manifest'), JSON.stringify(manifest));
+    r = await run(plain);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /is not a usable OPA bundle \(missing_metadata\): the bundle carries no rule metadata/);
   });
 });

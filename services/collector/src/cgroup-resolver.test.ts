@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -94,5 +94,55 @@ test('a container removed before any walk saw it is still named by the leaf its 
     assert.equal(resolver.resolve(ino(dir)), `/kubepods.slice/${leaf}`);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a cgroup a walk found keeps its path after it is removed and a later walk no longer sees it', () => {
+  // A throwaway pod: its first event made the walk that found it; its last events are read after its directory is
+  // gone and another pod's first event has made the resolver walk again. They must still name the pod.
+  const root = mkdtempSync(join(tmpdir(), 'pal-cg-'));
+  try {
+    const resolver = new CgroupResolver({ root, minWalkIntervalMs: 0, newIdWalkIntervalMs: 0 });
+    const leaf = `cri-containerd-${'cd'.repeat(32)}.scope`;
+    const pod = join(root, 'kubepods.slice', 'kubepods-besteffort-pod1.slice');
+    const dir = join(pod, leaf);
+    mkdirSync(dir, { recursive: true });
+    const id = ino(dir);
+    const path = `/kubepods.slice/kubepods-besteffort-pod1.slice/${leaf}`;
+    resolver.learnLeaf(id, leaf);
+    assert.equal(resolver.resolve(id), path);
+    mkdirSync(join(root, 'next-pod'));
+    rmdirSync(dir);
+    rmdirSync(pod);
+    assert.equal(resolver.resolve(ino(join(root, 'next-pod'))), '/next-pod', 'the next pod made a walk');
+    assert.equal(resolver.stats().entries, 3, 'the walk no longer sees the removed cgroup');
+    const walks = resolver.stats().walks;
+    assert.equal(resolver.resolve(id), path, 'the removed pod\'s late event keeps its full path (pod and container)');
+    resolver.learnLeaf(id, leaf);
+    assert.equal(resolver.resolve(id), path, 'a late exec\'s leaf does not replace the full path');
+    assert.equal(resolver.stats().walks, walks, 'and costs no walk');
+    assert.equal(resolver.stats().removed, 2, 'the container and its pod slice');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a removed real cgroup keeps its path after the next walk', (t: TestContext) => {
+  if (!need(t, process.getuid?.() === 0, 'creating a cgroup needs root')) return;
+  const name = `palisade-test-${randomBytes(4).toString('hex')}`;
+  const dir = join(DEFAULT_CGROUP2_ROOT, name);
+  const next = `${dir}-next`;
+  mkdirSync(dir);
+  try {
+    const resolver = new CgroupResolver({ minWalkIntervalMs: 0, newIdWalkIntervalMs: 0 });
+    const id = ino(dir);
+    assert.equal(resolver.resolve(id), `/${name}`);
+    rmdirSync(dir);
+    mkdirSync(next);
+    assert.notEqual(ino(next), id, 'cgroupfs gives a new cgroup a new id');
+    assert.equal(resolver.resolve(ino(next)), `/${name}-next`);
+    assert.equal(resolver.resolve(id), `/${name}`);
+  } finally {
+    for (const d of [dir, next]) if (existsSync(d)) rmdirSync(d);
   }
 });

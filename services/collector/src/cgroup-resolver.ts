@@ -3,6 +3,12 @@
 // A miss triggers a new walk. An id no walk has looked for yet (a pod that just started: its first events are the
 // ones an attack needs seen) walks again after only newIdWalkIntervalMs; an id a walk already failed to find (a
 // cgroup removed before we looked) waits minWalkIntervalMs, so vanished cgroups cannot make us walk on every event.
+//
+// A cgroup a walk found keeps its path after it is removed (bounded, oldest first out): the collector reads events
+// after the kernel wrote them, and under load well after, so a short-lived pod's last events (the attack a
+// throwaway pod was made for) are often read once its directory is gone and another pod's first event has made us
+// walk again. Forgetting it then would make those events a host process's. Safe because cgroup ids are never reused
+// (on 64-bit kernels the kernfs id is the inode number, allocated increasing).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -24,11 +30,15 @@ export interface CgroupResolverStats {
   hits: number;
   misses: number;
   entries: number;
+  /** Removed cgroups still remembered by their path. */
+  removed: number;
 }
 
 const MAX_MISSING = 10_000;
 /** Leaf names learned from exec records: bounded like `missing` (oldest first out). */
 const MAX_LEAVES = 10_000;
+/** Paths of removed cgroups, kept for their late events (oldest first out). */
+const MAX_REMOVED = 10_000;
 
 export class CgroupResolver {
   private readonly root: string;
@@ -45,6 +55,8 @@ export class CgroupResolver {
    * when no walk knows the id.
    */
   private readonly leaves = new Map<number, string>();
+  /** id -> path of a cgroup an earlier walk found and a later one did not (removed since); see the header. */
+  private readonly removed = new Map<number, string>();
   private lastWalk = Number.NEGATIVE_INFINITY;
   private readonly counters = { walks: 0, hits: 0, misses: 0 };
 
@@ -60,7 +72,7 @@ export class CgroupResolver {
    * before a walk finds it. Cheap when the id is already known.
    */
   learnLeaf(id: number, leaf: string): void {
-    if (leaf === '' || this.byId.has(id) || this.leaves.get(id) === leaf) return;
+    if (leaf === '' || this.byId.has(id) || this.removed.has(id) || this.leaves.get(id) === leaf) return;
     if (this.leaves.size >= MAX_LEAVES) this.leaves.delete(this.leaves.keys().next().value as number);
     this.leaves.set(id, leaf);
   }
@@ -70,7 +82,7 @@ export class CgroupResolver {
    * that leaf name alone ("cri-containerd-<id>.scope", no slash); "" when unknown even after a (permitted) walk.
    */
   resolve(id: number): string {
-    const hit = this.byId.get(id);
+    const hit = this.byId.get(id) ?? this.removed.get(id);
     if (hit !== undefined) {
       this.counters.hits++;
       return hit;
@@ -91,7 +103,7 @@ export class CgroupResolver {
   }
 
   stats(): CgroupResolverStats {
-    return { ...this.counters, entries: this.byId.size };
+    return { ...this.counters, entries: this.byId.size, removed: this.removed.size };
   }
 
   /** Rebuilds the map from scratch, so removed cgroups drop out and the cache stays as big as the tree. */
@@ -103,7 +115,10 @@ export class CgroupResolver {
     while (stack.length > 0) {
       const { dir, rel } = stack.pop() as { dir: string; rel: string };
       try {
-        next.set(Number(statSync(dir, { bigint: true }).ino), rel);
+        const id = Number(statSync(dir, { bigint: true }).ino);
+        next.set(id, rel);
+        // A live directory always wins (ids are not reused on cgroupfs, but a test's tmpfs reuses inode numbers).
+        if (this.removed.size > 0) this.removed.delete(id);
         for (const entry of readdirSync(dir, { withFileTypes: true })) {
           if (!entry.isDirectory()) continue;
           stack.push({ dir: join(dir, entry.name), rel: rel === '/' ? `/${entry.name}` : `${rel}/${entry.name}` });
@@ -111,6 +126,11 @@ export class CgroupResolver {
       } catch {
         // A cgroup removed during the walk (ENOENT) or not readable: skip it, the rest of the tree still counts.
       }
+    }
+    for (const [id, path] of this.byId) {
+      if (next.has(id)) continue;
+      if (this.removed.size >= MAX_REMOVED) this.removed.delete(this.removed.keys().next().value as number);
+      this.removed.set(id, path);
     }
     this.byId = next;
   }

@@ -339,33 +339,46 @@ test('signal: kill of another process with the target and the signal', async (t)
   assert.equal(e.process?.pid, r.pid);
 });
 
-test('module load: finit_module from a pod is seen where the kernel has module syscalls, and left out where not', async (t) => {
+test('module load: finit_module and init_module from a pod are seen, from the module tracepoints or, without them, raw_syscalls', async (t) => {
   if (!needKernel(t)) return;
   const tracefs = existsSync('/sys/kernel/tracing/events') ? '/sys/kernel/tracing' : '/sys/kernel/debug/tracing';
   const hooked = existsSync(`${tracefs}/events/syscalls/sys_enter_finit_module`);
-  // finit_module(fd of a file that is no module, "pal=1", 0): refused by the kernel (ENOEXEC, or EPERM without
-  // CAP_SYS_MODULE), or ENOSYS on a kernel built without CONFIG_MODULES. The attempt is the signal.
+  // finit_module(fd of a file that is no module, "pal=1", 0) and init_module of 64 zero bytes: refused by the kernel
+  // (ENOEXEC, or EPERM without CAP_SYS_MODULE), or ENOSYS on a kernel built without CONFIG_MODULES. The attempt is
+  // the signal, so it is seen either way.
   const r = await py(`
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 fd = os.open("/etc/hostname", os.O_RDONLY)
-print(libc.syscall(313, fd, b"pal=1", 0), ctypes.get_errno(), fd, flush=True)`);
-  const [ret, errno, fd] = r.out.trim().split(' ').map(Number);
+a = libc.syscall(313, fd, b"pal=1", 0)
+ea = ctypes.get_errno()
+buf = ctypes.create_string_buffer(64)
+b = libc.syscall(175, buf, 64, b"pal=2")
+print(a, ea, fd, b, ctypes.get_errno(), flush=True)`);
+  const [ret, errno, fd, ret2, errno2] = r.out.trim().split(' ').map(Number);
   assert.equal(ret, -1, 'no module was loaded from /etc/hostname');
+  assert.equal(ret2, -1, 'no module was loaded from zeroes');
   const programs = source?.programs() ?? [];
   const attached = programs.filter((p) => p.kind === 'module_load' && p.attached).map((p) => p.name).sort();
-  if (!hooked) {
-    // CONFIG_MODULES=n: the syscalls are sys_ni and the optional programs were left out, with the reason.
+  if (hooked) {
+    assert.deepEqual(attached, ['pal_finit_module_in', 'pal_finit_module_out', 'pal_init_module_in', 'pal_init_module_out']);
+    for (const name of ['pal_module_raw_in', 'pal_module_raw_out']) {
+      const p = programs.find((q) => q.name === name);
+      assert.match(p?.reason ?? '', /^not needed: this kernel has tracepoint syscalls\/sys_enter_finit_module$/, `${name} is left out`);
+    }
+  } else {
+    // CONFIG_MODULES=n: the syscalls are sys_ni (ENOSYS) and have no tracepoints; the raw_syscalls fallback sees them.
     assert.equal(errno, 38, 'ENOSYS without module syscalls');
-    assert.deepEqual(attached, []);
+    assert.deepEqual(attached, ['pal_module_raw_in', 'pal_module_raw_out']);
     assert.ok(programs.some((p) => p.name === 'pal_finit_module_in' && /no tracepoint/.test(p.reason)));
-    return;
   }
-  assert.deepEqual(attached, ['pal_finit_module_in', 'pal_finit_module_out', 'pal_init_module_in', 'pal_init_module_out']);
-  const e = await find(K.EVENT_KIND_MODULE_LOAD, (x) => x.process?.pid === r.pid, 'module_load');
+  const e = await find(K.EVENT_KIND_MODULE_LOAD, (x) => x.process?.pid === r.pid && x.moduleLoad?.syscall === 'finit_module', 'finit_module');
   assert.deepEqual(e.moduleLoad, {
     syscall: 'finit_module', params: 'pal=1', fileName: 'hostname', fd, flags: 0, result: -(errno ?? 0),
   });
+  const e2 = await find(K.EVENT_KIND_MODULE_LOAD, (x) => x.process?.pid === r.pid && x.moduleLoad?.syscall === 'init_module', 'init_module');
+  assert.equal(e2.moduleLoad?.params, 'pal=2');
+  assert.equal(e2.moduleLoad?.result, -(errno2 ?? 0));
 });
 
 test('process_kill: a SIGKILL filter kill is reported as kind 5 with its reason, rule, syscall and path', async (t) => {

@@ -26,6 +26,11 @@ export interface NativeProgram {
   readonly required: boolean;
   /** PAL_KIND: the registry name of the event kind it produces; '' when untagged. */
   readonly kind: string;
+  /**
+   * PAL_UNLESS: a fallback for its kind's other programs, left out ("not needed: …") where the kernel has this
+   * tracepoint; '' for an ordinary program.
+   */
+  readonly unless: string;
   /** The kernel has its hook (as far as probing can tell), and (in a session) the verifier took it. */
   readonly supported: boolean;
   readonly attached: boolean;

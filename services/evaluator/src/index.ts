@@ -4,7 +4,7 @@ export { runEvaluator } from './main.js';
 export { Evaluator, type EvaluatorOptions, type AlertEngine } from './evaluator.js';
 export { ActivePolicy, type PollResult } from './active-policy.js';
 export { AlertDeduper, dedupKeyOf, defaultKey } from './alert-dedup.js';
-export { parseBundle, readTarGz, type Bundle, type BundleRejectReason } from './bundle.js';
+export { BundleError, parseBundle, readBundleDir, readTarGz, type Bundle, type BundleRejectReason } from './bundle.js';
 export { PolicyEngine, parseMetadata, type RuleMetadata, type RuleSeverity } from './policy-engine.js';
 export * from './tuning.js';
 export { TuningWatcher, type TuningWatcherOptions } from './tuning-watcher.js';

@@ -5,7 +5,7 @@
 // alerts go to a shadow topic or a JSONL file, never to palisade.alerts: the responder never sees them.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import {
   kafkaLogCreator, kafkaSecurityKeys, list, loadConfig, oneOf, pb, resolveKafkaSecurity, str,
   type ConfigSources, type Logger, type palisade,
 } from '@palisade/common';
-import { DEFAULT_POLICY_DIR, PolicyEngine } from '@palisade/evaluator';
+import { BundleError, DEFAULT_POLICY_DIR, PolicyEngine, parseBundle, readBundleDir, readTarGz, type Bundle } from '@palisade/evaluator';
 import { alertToJson } from './alert-json.js';
 import { BacktestReportBuilder, type RuleInfo, type RuleReport, rulesTable } from './backtest-report.js';
 
@@ -24,8 +24,9 @@ export const backtestSchema = {
     'in-process bus keeps none)', 'PALISADE_KAFKA_BROKERS', []),
   ...kafkaSecurityKeys,
   logLevel: oneOf('Minimum log level (progress is logged at info)', 'PALISADE_LOG_LEVEL', 'info', LOG_LEVELS),
-  policy: str('The candidate rules: a folder of Rego sources (built with scripts/build-policies.mjs), or a built ' +
-    'folder (policy.wasm + metadata.json)', 'PALISADE_BACKTEST_POLICY', ''),
+  policy: str('The candidate rules: a folder of Rego sources (built with scripts/build-policies.mjs), a built ' +
+    'folder (policy.wasm + metadata.json), an OPA bundle folder (.manifest + policy.wasm) or a bundle.tar.gz',
+    'PALISADE_BACKTEST_POLICY', ''),
   current: str('The rules to compare with, in the same forms; empty: build/policies of this installation (what the ' +
     'evaluator runs by default)', 'PALISADE_BACKTEST_CURRENT', ''),
   since: str('Where to start: a duration before now (30m, 6h, 2d) or a time (ISO 8601)', 'PALISADE_BACKTEST_SINCE', ''),
@@ -59,13 +60,21 @@ export function parseTimeArg(flag: string, raw: string, nowMs: number): number {
 
 const PIPELINE_TOPICS: ReadonlySet<string> = new Set(Object.values(TOPICS));
 
+/** The forms a rule set is given in: how loadRules read it, and what the report calls it. */
+export type RulesForm = 'rego' | 'built' | 'bundle-dir' | 'bundle';
+
+const FORM_TEXT: Readonly<Record<RulesForm, string>> = {
+  rego: 'Rego folder', built: 'built folder', 'bundle-dir': 'bundle folder', bundle: 'bundle',
+};
+
 export interface LoadedRules {
-  /** Where policy.wasm and metadata.json are. */
-  dir: string;
   /** What the user named. */
   source: string;
-  /** ms the Rego build took; undefined for a built folder. */
+  form: RulesForm;
+  /** ms the Rego build took; undefined unless form is rego. */
   buildMs?: number;
+  /** The bundle's manifest revision, for a bundle or bundle folder ("" when it has none). */
+  revision?: string;
   engine: PolicyEngine;
   cleanup(): void;
 }
@@ -79,21 +88,48 @@ function hasRego(dir: string, depth = 0): boolean {
   return false;
 }
 
-/** Loads a rule set: a built folder as it is, a folder of Rego sources after building it into a temp folder. */
+const FORMS_HELP = 'give a folder of Rego sources, a built folder (policy.wasm + metadata.json), an OPA bundle folder ' +
+  '(.manifest + policy.wasm) or a bundle.tar.gz, as scripts/build-policies.mjs makes them';
+
+/** An OPA bundle (a bundle.tar.gz, or its files in a folder) as the evaluator's --policy-bundle reads it. */
+async function loadBundle(path: string, source: string, what: string, form: 'bundle' | 'bundle-dir'): Promise<LoadedRules> {
+  let bundle: Bundle;
+  try {
+    const files = form === 'bundle-dir' ? await readBundleDir(path) : readTarGz(readFileSync(path));
+    bundle = parseBundle(files);
+  } catch (err) {
+    const reason = err instanceof BundleError ? ` (${err.reason})` : '';
+    throw new PalisadeError('POLICY_LOAD_FAILED', `${what} ${JSON.stringify(source)} is not a usable OPA bundle${reason}: ` +
+      `${errorMessage(err)}; ${FORMS_HELP}`, { cause: err });
+  }
+  let engine: PolicyEngine;
+  try {
+    engine = await PolicyEngine.create({ wasm: bundle.wasm, rules: bundle.rules, data: bundle.data,
+      where: `${what} ${source}` });
+  } catch (err) {
+    throw new PalisadeError('POLICY_LOAD_FAILED', `${what} ${JSON.stringify(source)}: the bundle's policy does not load: ` +
+      `${errorMessage(err)}`, { cause: err });
+  }
+  return { source: path, form, revision: bundle.revision, engine, cleanup: () => undefined };
+}
+
+/**
+ * Loads a rule set: a bundle.tar.gz or a bundle folder (a .manifest beside the wasm) as the evaluator reads bundles,
+ * a built folder as it is, a folder of Rego sources after building it into a temp folder.
+ */
 export async function loadRules(source: string, what: string, logger: Logger): Promise<LoadedRules> {
   const path = resolve(source);
   if (!existsSync(path)) throw new PalisadeError('CONFIG_INVALID', `${what} ${JSON.stringify(source)} does not exist`);
-  if (!statSync(path).isDirectory()) {
-    throw new PalisadeError('CONFIG_INVALID', `${what} ${JSON.stringify(source)} is not a folder: give the Rego sources or a ` +
-      'built folder (policy.wasm + metadata.json); OPA bundles (bundle.tar.gz) are not read by the backtest yet');
-  }
+  if (!statSync(path).isDirectory()) return loadBundle(path, source, what, 'bundle');
+  const hasWasm = existsSync(join(path, 'policy.wasm'));
+  if (hasWasm && existsSync(join(path, '.manifest'))) return loadBundle(path, source, what, 'bundle-dir');
   let dir = path;
   let buildMs: number | undefined;
   let cleanup = (): void => undefined;
-  if (!(existsSync(join(path, 'policy.wasm')) && existsSync(join(path, 'metadata.json')))) {
+  if (!(hasWasm && existsSync(join(path, 'metadata.json')))) {
     if (!hasRego(path)) {
-      throw new PalisadeError('CONFIG_INVALID', `${what} ${JSON.stringify(source)} holds neither policy.wasm + metadata.json ` +
-        'nor .rego files');
+      throw new PalisadeError('CONFIG_INVALID', `${what} ${JSON.stringify(source)} holds neither policy.wasm (with ` +
+        `metadata.json or a .manifest) nor .rego files: ${FORMS_HELP}`);
     }
     const out = mkdtempSync(join(tmpdir(), 'palisade-backtest-policy-'));
     cleanup = () => rmSync(out, { recursive: true, force: true });
@@ -111,7 +147,7 @@ export async function loadRules(source: string, what: string, logger: Logger): P
   }
   try {
     const engine = await PolicyEngine.load({ wasmPath: join(dir, 'policy.wasm'), metadataPath: join(dir, 'metadata.json') });
-    return { dir, source: path, ...(buildMs !== undefined && { buildMs }), engine, cleanup };
+    return { source: path, form: buildMs !== undefined ? 'rego' : 'built', ...(buildMs !== undefined && { buildMs }), engine, cleanup };
   } catch (err) {
     cleanup();
     throw err;
@@ -120,6 +156,21 @@ export async function loadRules(source: string, what: string, logger: Logger): P
 
 function ruleInfos(engine: PolicyEngine): RuleInfo[] {
   return [...engine.rules.values()].map((r) => ({ id: r.id, title: r.title, severity: r.severity }));
+}
+
+/** One side of the comparison: where its rules came from, in which form, how many. */
+export interface RulesSummary {
+  source: string;
+  form: RulesForm;
+  rules: number;
+  /** ms the Rego build took; null unless form is rego. */
+  buildMs: number | null;
+  /** The bundle's manifest revision; null unless it is a bundle or bundle folder. */
+  revision: string | null;
+}
+
+function summary(r: LoadedRules): RulesSummary {
+  return { source: r.source, form: r.form, rules: r.engine.rules.size, buildMs: r.buildMs ?? null, revision: r.revision ?? null };
 }
 
 export interface PartitionRange { partition: number; start: number; end: number }
@@ -131,8 +182,8 @@ export interface BacktestReport {
   until: string;
   /** The topic's retention.ms as the broker reports it; null when it could not be read. */
   retentionMs: number | null;
-  candidate: { source: string; rules: number; buildMs: number | null };
-  current: { source: string; rules: number; buildMs: number | null };
+  candidate: RulesSummary;
+  current: RulesSummary;
   partitions: PartitionRange[];
   /** Records evaluated: in the partition ranges, with a timestamp in [since, until). */
   records: number;
@@ -164,7 +215,7 @@ export function partitionRanges(starts: readonly { partition: number; offset: st
 
 export async function runBacktest(src: ConfigSources, io: Io = { stdout: (t) => { process.stdout.write(t); } }): Promise<void> {
   if (src.argv.includes('--help')) {
-    io.stdout(`palisade policy backtest --policy <dir> --since <6h|time> [flags]\n${describeConfig(backtestSchema)}\n`);
+    io.stdout(`palisade policy backtest --policy <dir|bundle.tar.gz> --since <6h|time> [flags]\n${describeConfig(backtestSchema)}\n`);
     return;
   }
   const cfg = loadConfig(backtestSchema, src);
@@ -172,7 +223,7 @@ export async function runBacktest(src: ConfigSources, io: Io = { stdout: (t) => 
     throw new PalisadeError('CONFIG_INVALID', 'palisade policy backtest needs Kafka (--kafka or PALISADE_KAFKA_BROKERS): it ' +
       `replays the events ${TOPICS.enriched} retains, and the embedded in-process bus keeps no events once they are evaluated`);
   }
-  if (cfg.policy === '') throw new PalisadeError('CONFIG_INVALID', '--policy is required: the candidate rules (Rego folder or built folder)');
+  if (cfg.policy === '') throw new PalisadeError('CONFIG_INVALID', '--policy is required: the candidate rules (Rego folder, built folder, bundle folder or bundle.tar.gz)');
   if (cfg.since === '') throw new PalisadeError('CONFIG_INVALID', '--since is required: how far back to start (e.g. 6h)');
   const startedAt = Date.now();
   const sinceMs = parseTimeArg('--since', cfg.since, startedAt);
@@ -379,8 +430,7 @@ export async function runBacktest(src: ConfigSources, io: Io = { stdout: (t) => 
       group: total > 0 ? group : '', topic,
       since: new Date(sinceMs).toISOString(), until: new Date(untilMs ?? startedAt).toISOString(),
       retentionMs,
-      candidate: { source: candidate.source, rules: candidate.engine.rules.size, buildMs: candidate.buildMs ?? null },
-      current: { source: current.source, rules: current.engine.rules.size, buildMs: current.buildMs ?? null },
+      candidate: summary(candidate), current: summary(current),
       partitions: ranges, records: stats.records, outsideTime: stats.outsideTime, events: stats.events, undecodable: stats.undecodable,
       evaluationFailed: stats.evaluationFailed,
       firstRecordAt: Number.isFinite(stats.first) ? new Date(stats.first).toISOString() : null,
@@ -467,10 +517,10 @@ async function deleteGroup(admin: Admin, group: string, logger: Logger): Promise
 
 /** The report as text: what was read, then the per-rule table. */
 export function reportText(r: BacktestReport): string {
-  const built = (b: number | null): string => (b === null ? 'built folder' : `built in ${(b / 1000).toFixed(1)} s`);
+  const form = (s: RulesSummary): string => `${s.rules} rules, ` + (s.buildMs !== null ? `built in ${(s.buildMs / 1000).toFixed(1)} s`
+    : FORM_TEXT[s.form] + (s.revision ? ` revision ${s.revision}` : ''));
   const lines = [
-    `backtest of ${r.candidate.source} (${r.candidate.rules} rules, ${built(r.candidate.buildMs)}) against ` +
-      `${r.current.source} (${r.current.rules} rules, ${built(r.current.buildMs)})`,
+    `backtest of ${r.candidate.source} (${form(r.candidate)}) against ${r.current.source} (${form(r.current)})`,
     `read ${r.topic} from ${r.since} to ${r.until}: ${r.records} records, ${r.events} events` +
       (r.firstRecordAt ? ` (first ${r.firstRecordAt}, last ${r.lastRecordAt})` : '') +
       (r.outsideTime > 0 ? ` (and ${r.outsideTime} outside that time range skipped)` : '') +
@@ -491,7 +541,7 @@ export async function runPolicy(src: ConfigSources): Promise<void> {
   const [sub, ...rest] = src.argv;
   if (sub === 'backtest') return runBacktest({ env: src.env, argv: rest });
   if (sub === undefined || sub === '--help' || sub === 'help') {
-    process.stdout.write('usage: palisade policy backtest --policy <dir> --since <6h|time> [flags]   (--help lists them)\n' +
+    process.stdout.write('usage: palisade policy backtest --policy <dir|bundle.tar.gz> --since <6h|time> [flags]   (--help lists them)\n' +
       '  backtest   run candidate rules over the retained enriched topic and report per rule against the current rules\n');
     return;
   }

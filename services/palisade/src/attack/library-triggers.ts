@@ -9,7 +9,7 @@
 // exits. Kernel-facing techniques (module load, eBPF, ptrace, capset) are done with inputs the kernel rejects or
 // with objects the trigger owns: a module file that is not ELF, a two-instruction socket filter that is closed at
 // once, a ptrace of the trigger's own sleep child.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Trigger } from './triggers.js';
 
@@ -216,9 +216,8 @@ export const LIBRARY_TRIGGERS: readonly Trigger[] = [
     technique: 'T1547.006',
     what: 'finit_module of a file that is not a module, and init_module of a zeroed buffer (both refused by the kernel)',
     root: true,
-    // A kernel built without CONFIG_MODULES has no module syscalls to trace (the collector logs the hook as absent).
-    unavailable: () => ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].some((t) =>
-      existsSync(`${t}/events/syscalls/sys_enter_finit_module`)) ? undefined : 'this kernel has no module syscalls (CONFIG_MODULES=n)',
+    // A kernel built without CONFIG_MODULES refuses both with ENOSYS; the collector still sees the attempts there
+    // (bpf/progs/module_load.bpf.c: raw_syscalls filtered to the module syscall numbers).
     run: async (ctx) => [await ctx.run([PYTHON, '-c', PY_LIBC +
       'open("palisade-attack.ko", "wb").write(b"\\0" * 64)\nfd = os.open("palisade-attack.ko", os.O_RDONLY)\n' +
       'libc.syscall(313, fd, b"", 0)\nos.close(fd)\nbuf = ctypes.create_string_buffer(64)\nlibc.syscall(175, buf, 64, b"")\n'])],
