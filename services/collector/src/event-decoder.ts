@@ -2,7 +2,6 @@
 // Layout and every id come from the ABI registry (bpf/include/palisade.h, via the addon's abi() and the generated
 // ABI in @palisade/common): nothing here restates an offset, so a drift cannot corrupt fields.
 import { ABI, pb, type palisade } from '@palisade/common';
-import { sameCString } from './raw-batch-encoder.js';
 
 /** Struct sizes and field offsets as the addon's compiler laid them out, plus every registry constant by name. */
 export const LAYOUT = { ...ABI.structs, constants: ABI.constants } as const;
@@ -615,9 +614,7 @@ export class EventDecoder {
     const resolved = (pathFlags & C.pathResolved) !== 0;
     const kernelPath = cString(buf, at + FO.path, pathLen);
     const path = resolved ? kernelPath : normalisePath(kernelPath);
-    // The string as passed is most often the resolved path itself: compared as bytes, it is not decoded at all.
-    const requested = resolved && sameCString(buf, at + FO.path, pathLen, at + FO.path + pathLen, argLen)
-      ? path : cString(buf, at + FO.path + pathLen, argLen);
+    const requested = cString(buf, at + FO.path + pathLen, argLen);
     // O_* flags all live in the low 32 bits; the proto field is int32.
     const flags = buf.readInt32LE(at + FO.flags);
     return {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ABI, pb, type palisade } from '@palisade/common';
 import { ProcessCache } from './process-cache.js';
-import { RawBatchEncoder, batchHeaderRoom, encodeBatch, sameCString } from './raw-batch-encoder.js';
+import { RawBatchEncoder, batchHeaderRoom, encodeBatch } from './raw-batch-encoder.js';
 
 type IRawEvent = palisade.v1.IRawEvent;
 
@@ -205,37 +205,4 @@ test('a batch stamped with its collector instance encodes as the generated encod
     const want = pb.RawEventBatch.encode({ node: 'node-1', seq: 3, events, losses: l, instanceId: 'boot-id:123' }).finish();
     assert.ok(Buffer.from(want).equals(got), `with ${l.length} losses`);
   }
-});
-
-test('sameCString answers as comparing the two decoded strings would, ASCII or not', () => {
-  // Two NUL-terminated fields side by side, as in a file-open record (path, then the path as passed).
-  const same = (a: Buffer | string, b: Buffer | string, opts: { aMax?: number; bMax?: number } = {}): boolean => {
-    const ab = typeof a === 'string' ? Buffer.from(`${a}\0`) : a;
-    const bb = typeof b === 'string' ? Buffer.from(`${b}\0`) : b;
-    const buf = Buffer.concat([ab, bb]);
-    const got = sameCString(buf, 0, opts.aMax ?? ab.length, ab.length, opts.bMax ?? bb.length);
-    const want = cStr(buf, 0, opts.aMax ?? ab.length) === cStr(buf, ab.length, opts.bMax ?? bb.length);
-    assert.equal(got, want, `${JSON.stringify(buf.toString('latin1'))}: the decoded strings say ${want}`);
-    return got;
-  };
-  const cStr = (buf: Buffer, at: number, max: number): string => {
-    const end = Math.min(at + max, buf.length);
-    const nul = buf.indexOf(0, at);
-    return buf.toString('utf8', at, nul === -1 || nul > end ? end : nul);
-  };
-  assert.equal(same('/etc/shadow', '/etc/shadow'), true);
-  assert.equal(same('/etc/shadow', '/etc/shadoW'), false);
-  assert.equal(same('/etc/shadow', '/etc/shadow2'), false);  // one a prefix of the other
-  assert.equal(same('/etc/shadow2', '/etc/shadow'), false);
-  assert.equal(same('', ''), true);
-  assert.equal(same('/', ''), false);
-  assert.equal(same(UNICODE, UNICODE), true);
-  assert.equal(same(UNICODE, '/tmp/naive'), false);
-  // Different invalid bytes both decode to U+FFFD: the same string, though not the same bytes.
-  assert.equal(same(Buffer.from([0x2f, 0xff, 0]), Buffer.from([0x2f, 0xfe, 0])), true);
-  // A field cut at its bound (no NUL inside it) ends there.
-  assert.equal(same(Buffer.from('/abc'), '/abc'), true);
-  assert.equal(same(Buffer.from('/abcd\0'), '/abc', { aMax: 4 }), true);
-  // Bytes after the NUL are not part of the string.
-  assert.equal(same(Buffer.from('/x\0junk\0'), '/x'), true);
 });

@@ -41,30 +41,17 @@ const C_FILE_APPEND = ABI.constants.fileAppend;
 const C_FILE_CREATED = ABI.constants.fileCreated;
 const C_FILE_TRUNCATED_EXISTING = ABI.constants.fileTruncatedExisting;
 
-/**
- * The NUL-terminated strings src[a, a + an) and src[b, b + bn) decode (as cString) to the same string. Every file
- * open asks it (is the path as passed the resolved path?), so the usual answer, two ASCII strings, is one JS loop
- * over their bytes: no Buffer.indexOf or compare (each a call into C++, and three of them cost more than the loop).
- */
-export function sameCString(src: Buffer, a: number, an: number, b: number, bn: number): boolean {
-  const aEnd = Math.min(a + an, src.length);
-  const bEnd = Math.min(b + bn, src.length);
-  for (let i = 0; ; i++) {
-    const ca = a + i < aEnd ? src[a + i] ?? 0 : 0;
-    const cb = b + i < bEnd ? src[b + i] ?? 0 : 0;
-    // Bytes of 128 and up: invalid UTF-8 becomes U+FFFD, so different bytes may still decode alike.
-    if (ca >= 128 || cb >= 128) return sameDecoded(src, a, aEnd, b, bEnd);
-    if (ca !== cb) return false;
-    if (ca === 0) return true;
-  }
-}
-
-function sameDecoded(src: Buffer, a: number, aEnd: number, b: number, bEnd: number): boolean {
+/** The NUL-terminated strings src[a, a + an) and src[b, b + bn) (cString's reading) are the same bytes. */
+function sameCString(src: Buffer, a: number, an: number, b: number, bn: number): boolean {
   let ae = src.indexOf(0, a);
-  if (ae === -1 || ae > aEnd) ae = aEnd;
+  if (ae === -1 || ae > a + an) ae = Math.min(a + an, src.length);
   let be = src.indexOf(0, b);
-  if (be === -1 || be > bEnd) be = bEnd;
-  return src.toString('utf8', a, ae) === src.toString('utf8', b, be);
+  if (be === -1 || be > b + bn) be = Math.min(b + bn, src.length);
+  if (ae - a === be - b && src.compare(src, a, ae, b, be) === 0) return true;
+  // Different bytes can still decode to one string (invalid UTF-8 becomes U+FFFD): compare as the decoder does.
+  for (let i = a; i < ae; i++) if ((src[i] ?? 0) >= 128) return src.toString('utf8', a, ae) === src.toString('utf8', b, be);
+  for (let i = b; i < be; i++) if ((src[i] ?? 0) >= 128) return src.toString('utf8', a, ae) === src.toString('utf8', b, be);
+  return false;
 }
 
 /** The NUL-terminated string src[at, at + max) decodes (as cString) to s. */
