@@ -54,18 +54,46 @@ static __always_inline void sysev__user_str(char *dst, __u32 size, __u64 uptr)
 		dst[0] = '\0';
 }
 
-/* The struct file behind fd in the current task, or NULL. */
-static __always_inline struct file *sysev__fd_file(int fd)
+/* The current task's fd table as far as a lookup needs it: fdt->max_fds and fdt->fd. */
+struct sysev__fdt {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+/*
+ * Fills *head from current->files->fdt; false when there is none (counted when a read failed). max_fds and fd are
+ * read in one go where they are fdtable's first two members (every kernel so far; the CO-RE offsets make the test a
+ * constant), else one by one: this runs at every open's sys_exit.
+ */
+static __always_inline bool sysev__fd_table(struct sysev__fdt *head)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+
+	head->max_fds = 0;
+	head->fd = NULL;
+	if (!fdt)
+		return false;
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
+	    bpf_core_field_offset(struct fdtable, fd) == __builtin_offsetof(struct sysev__fdt, fd)) {
+		if (stats__check_read(bpf_probe_read_kernel(head, sizeof(*head), fdt), PAL_STAT_READ_KERNEL_FAILED) < 0)
+			return false;
+	} else {
+		head->max_fds = BPF_CORE_READ(fdt, max_fds);
+		head->fd = BPF_CORE_READ(fdt, fd);
+	}
+	return head->fd != NULL;
+}
+
+/* The struct file behind fd in the current task, or NULL. */
+static __always_inline struct file *sysev__fd_file(int fd)
+{
+	struct sysev__fdt head;
 	struct file *file = NULL;
 
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || !sysev__fd_table(&head) || (unsigned int)fd >= head.max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (stats__check_read(bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]), PAL_STAT_READ_KERNEL_FAILED) < 0)
+	if (stats__check_read(bpf_probe_read_kernel(&file, sizeof(file), &head.fd[fd]), PAL_STAT_READ_KERNEL_FAILED) < 0)
 		return NULL;
 	return file;
 }

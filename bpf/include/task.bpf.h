@@ -91,6 +91,32 @@ static __always_inline bool task__is_proc_self(struct dentry *d, struct task_str
 	return pid && pid == BPF_CORE_READ(task, group_leader, thread_pid);
 }
 
+/* One step's worth of a dentry: d_parent and d_name, read together (task__dentry). */
+struct task__dentry_step {
+	struct dentry *parent;
+	struct qstr name;
+};
+
+/*
+ * d->d_parent and d->d_name in one read when the kernel has them side by side (every kernel from 4.x to 6.18 does;
+ * CO-RE relocates both offsets, so the test is a constant the verifier folds), else in two. 0, or <0 (counted).
+ * Half the helper calls of reading the parent, the name's length and its pointer one by one: the walk runs for every
+ * open, so each call it saves is paid a million times in a storm.
+ */
+static __always_inline long task__dentry(struct dentry *d, struct task__dentry_step *st)
+{
+	long err;
+
+	if (bpf_core_field_offset(struct dentry, d_name) == bpf_core_field_offset(struct dentry, d_parent) + sizeof(void *)) {
+		err = bpf_core_read(st, sizeof(*st), &d->d_parent);
+	} else {
+		err = bpf_core_read(&st->parent, sizeof(st->parent), &d->d_parent);
+		if (err == 0)
+			err = bpf_core_read(&st->name, sizeof(st->name), &d->d_name);
+	}
+	return stats__check_read(err, PAL_STAT_READ_KERNEL_FAILED);
+}
+
 /*
  * The kernel-resolved path of `path` (a struct file's f_path, or a directory's): dentry names walked up through
  * d_parent, crossing mounts through mnt_parent/mnt_mountpoint, and stopped at the task's root (task->fs->root), so
@@ -104,24 +130,26 @@ static __always_inline bool task__is_proc_self(struct dentry *d, struct task_str
 static __always_inline int task__resolve_build(struct path *path, struct pal_path_buf *pb, __u8 *flags)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
-	struct dentry *d = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vfs = BPF_CORE_READ(path, mnt);
+	/* `path` is always a copy on the caller's stack: plain loads, no helper calls. */
+	struct dentry *d = path->dentry;
+	struct vfsmount *vfs = path->mnt;
 	struct mount *mnt = container_of(vfs, struct mount, mnt);
+	struct dentry *mnt_root;
+	struct path root = {};
 	__u32 pos = 511, len, i;
 
 	*flags = 0;
 	pb->buf[511] = '\0';
+	/* task->fs->root in one read of the struct path; the mount's root dentry once per mount, not once per step. */
+	BPF_CORE_READ_INTO(&root, task, fs, root);
+	mnt_root = BPF_CORE_READ(vfs, mnt_root);
 	for (i = 0; i < PAL_RESOLVE_DEPTH; i++) {
-		struct dentry *mnt_root, *parent;
-		const unsigned char *name;
+		struct task__dentry_step st;
 
 		if (!d)
 			break;
-		if (d == root_d && vfs == root_m)
+		if (d == root.dentry && vfs == root.mnt)
 			goto done;  /* the task's root */
-		mnt_root = BPF_CORE_READ(vfs, mnt_root);
 		if (d == mnt_root) {
 			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
@@ -132,14 +160,16 @@ static __always_inline int task__resolve_build(struct path *path, struct pal_pat
 			d = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = up;
 			vfs = &up->mnt;
+			mnt_root = BPF_CORE_READ(vfs, mnt_root);
 			continue;
 		}
-		parent = BPF_CORE_READ(d, d_parent);
-		if (d == parent) {
+		if (task__dentry(d, &st) < 0)
+			return -1;
+		if (d == st.parent) {
 			*flags |= PAL_PATH_OUTSIDE_ROOT;  /* a detached tree (lazy umount) */
 			goto done;
 		}
-		if (parent == mnt_root && task__is_proc_self(d, task)) {
+		if (st.parent == mnt_root && task__is_proc_self(d, task)) {
 			if (pos < PAL_RESOLVE_LOW + 5)
 				break;
 			pos -= 5;
@@ -149,21 +179,20 @@ static __always_inline int task__resolve_build(struct path *path, struct pal_pat
 			pb->buf[(pos + 2) & 511] = 'e';
 			pb->buf[(pos + 3) & 511] = 'l';
 			pb->buf[(pos + 4) & 511] = 'f';
-			d = parent;
+			d = st.parent;
 			continue;
 		}
-		len = BPF_CORE_READ(d, d_name.len);
-		name = BPF_CORE_READ(d, d_name.name);
+		len = st.name.len;
 		if (len + 1 + PAL_RESOLVE_LOW > pos)
 			break;
 		pos -= len + 1;
 		pos &= 511;
 		len &= 255;
 		pb->buf[pos] = '/';
-		if (stats__check_read(bpf_probe_read_kernel(&pb->buf[(pos + 1) & 511], len, name),
+		if (stats__check_read(bpf_probe_read_kernel(&pb->buf[(pos + 1) & 511], len, st.name.name),
 				      PAL_STAT_READ_KERNEL_FAILED) < 0)
 			return -1;
-		d = parent;
+		d = st.parent;
 	}
 	/* Out of steps or room before the root: mark the cut so no absolute prefix can match what is left. */
 	*flags |= PAL_PATH_TRUNCATED;

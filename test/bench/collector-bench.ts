@@ -11,6 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pb } from '@palisade/common';
 import { loadCollectorConfig } from '@palisade/collector';
 import { KernelSource } from '@palisade/collector/dist/kernel-source.js';
+import { spawn } from 'node:child_process';
+import { enableBpfStats, progCosts, progNames, snapshotProgStats, type ProgCost } from './bpf-prog-stats.js';
 import { runCollectorStorm } from './collector-run.js';
 import { pinProcess, setProcessNice } from './cpu-affinity.js';
 import { OpenLoad } from './open-load.js';
@@ -58,6 +60,12 @@ export interface CollectorBenchResult {
   kernel_source_cpu_us_per_event: number;
   /** Storm events KernelSource alone did not receive. */
   kernel_source_lost: number;
+  /**
+   * Per BPF program, from the kernel's bpf_stats during the KernelSource-alone runs: CPU ns per run (load-robust, unlike
+   * wall time), costliest first. `storm`: the openat+close storm; `exec`: a shell starting /bin/true EXEC_STORM times.
+   * Other processes' syscalls run the same programs, so `runs` is more than the storm's.
+   */
+  bpf_ns_per_run: { storm: ProgCost[]; exec: ProgCost[] };
   ring_buffer_bytes: number;
   buffer_mode: string;
   collector_cpu: string;
@@ -112,6 +120,7 @@ export async function benchCollector(opts: CollectorBenchOptions, teardown: Tear
     rss_start_mib: run.rssStartMib,
     kernel_source_cpu_us_per_event: kernelOnly.cpuUsPerEvent,
     kernel_source_lost: kernelOnly.lost,
+    bpf_ns_per_run: kernelOnly.bpf,
     ring_buffer_bytes: cfg.ringBufferBytes,
     buffer_mode: cfg.bufferMode,
     collector_cpu: collectorCpu,
@@ -122,7 +131,7 @@ export async function benchCollector(opts: CollectorBenchOptions, teardown: Tear
 /** The storm against KernelSource with a handler that only counts: the cost of taking events in. */
 async function kernelSourceOnly(
   openLoadBin: string, stormOpens: number, stormPath: string, stormCpu: number, teardown: Teardown,
-): Promise<{ cpuUsPerEvent: number; lost: number }> {
+): Promise<{ cpuUsPerEvent: number; lost: number; bpf: CollectorBenchResult['bpf_ns_per_run'] }> {
   const cfg = loadCollectorConfig({ env: {}, argv: [] });
   const source = new KernelSource({
     mode: cfg.bufferMode, ringBufferBytes: cfg.ringBufferBytes, perfBufferPages: cfg.perfBufferPages,
@@ -137,8 +146,10 @@ async function kernelSourceOnly(
       if (e.kind === pb.EventKind.EVENT_KIND_FILE_OPEN && e.fileOpen?.path === stormPath) delivered++;
     }
   });
+  const restoreStats = teardown.add('bpf_stats_enabled', enableBpfStats());
   await sleep(500);
 
+  const statsBefore = snapshotProgStats();
   const receivedBefore = received;
   const cpuBefore = process.cpuUsage();
   const storm = new OpenLoad(openLoadBin, { count: stormOpens, ratePerS: 0, paths: [stormPath], cpu: stormCpu });
@@ -153,10 +164,30 @@ async function kernelSourceOnly(
     if (delivered !== seen) { seen = delivered; quietSince = Date.now(); }
   }
   const cpu = process.cpuUsage(cpuBefore);
+  const statsStorm = snapshotProgStats();
+  await execStorm(EXEC_STORM, stormCpu);
+  await sleep(200);
+  const statsExec = snapshotProgStats();
+  const names = progNames();
+  await restoreStats();
   await closeSource();
   const eventsReceived = received - receivedBefore;
   return {
     cpuUsPerEvent: eventsReceived > 0 ? (cpu.user + cpu.system) / eventsReceived : Number.NaN,
     lost: result.opens - delivered,
+    bpf: { storm: progCosts(statsBefore, statsStorm, names), exec: progCosts(statsStorm, statsExec, names) },
   };
+}
+
+/** Execs of the exec storm: enough for the per-run figures of the exec, fork and exit programs to settle. */
+const EXEC_STORM = 2_000;
+
+/** A shell on `cpu` that forks and execs /bin/true `n` times, one after the other. */
+function execStorm(n: number, cpu: number): Promise<void> {
+  const child = spawn('taskset', ['-c', String(cpu), 'sh', '-c', `i=0; while [ $i -lt ${n} ]; do /bin/true; i=$((i+1)); done`],
+    { stdio: 'ignore' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exec storm exited ${code}`))));
+  });
 }

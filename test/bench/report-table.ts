@@ -13,6 +13,9 @@ function grid(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
+/** Programs shown per workload: the costliest by total time (the JSON has all of them). */
+const BPF_ROWS = 8;
+
 export function renderTable(r: BenchResult): string {
   const out: string[] = [];
   const m = r.machine;
@@ -34,6 +37,10 @@ export function renderTable(r: BenchResult): string {
       ['  rss peak', `${fix(c.rss_mib)} MiB`, targetCell(t.rss_mib),
         `bench process (VmHWM during the storm; ${fix(c.rss_start_mib)} MiB at its start)`],
     ]));
+    for (const [what, list] of [['storm', c.bpf_ns_per_run?.storm], ['exec', c.bpf_ns_per_run?.exec]] as const) {
+      if (list === undefined || list.length === 0) continue;
+      out.push(`  bpf ns/run, ${what}: ` + list.slice(0, BPF_ROWS).map((p) => `${p.name} ${int(p.ns_per_run)} (×${int(p.runs)})`).join(', '));
+    }
   }
   const o = r.overhead;
   if (o) {
@@ -119,6 +126,13 @@ export function renderTable(r: BenchResult): string {
     pair('KernelSource cpu µs/event', b.collector?.kernel_source_cpu_us_per_event, r.collector?.kernel_source_cpu_us_per_event);
     pair('collector delivered /s', b.collector?.delivered_per_s, r.collector?.delivered_per_s, 0);
     pair('collector lost', b.collector?.lost, r.collector?.lost, 0);
+    // Per program: the kernel's own CPU ns per run, the load-robust before/after of the in-kernel cost.
+    for (const what of ['storm', 'exec'] as const) {
+      const before = new Map((b.collector?.bpf_ns_per_run?.[what] ?? []).map((p) => [p.name, p.ns_per_run]));
+      for (const p of (r.collector?.bpf_ns_per_run?.[what] ?? []).slice(0, BPF_ROWS)) {
+        pair(`bpf ns/run ${what} ${p.name}`, before.get(p.name), p.ns_per_run, 0);
+      }
+    }
     pair('overhead empty_hook', b.overhead?.empty_hook_ratio, r.overhead?.empty_hook_ratio);
     pair('overhead filtered', b.overhead?.filtered_ratio, r.overhead?.filtered_ratio);
     pair('overhead all_events', b.overhead?.all_events_ratio, r.overhead?.all_events_ratio);
