@@ -63,6 +63,8 @@ export interface FaultProxy {
   writeKubeconfig(path: string, opts?: { token?: string; namespace?: string }): void;
   /** Arms a failure for the next `count` matching requests. Failures are matched in the order they were armed. */
   failNext(spec: FailureSpec): void;
+  /** Disarms every failure not yet used up (e.g. one armed with count: Infinity for an outage of unknown length). */
+  clearFailures(): void;
   /** Every request that reached the proxy, in arrival order. */
   readonly requests: readonly RequestRecord[];
   clearRequests(): void;
@@ -179,6 +181,9 @@ export async function startFaultProxy(kube: KubeCluster): Promise<FaultProxy> {
       rec.status = up.statusCode ?? 0;
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (rec.watch) {
+        // The API server sends a watch's headers at once; Node would hold them until the first event, and a client
+        // waiting for them has no watch to abort yet.
+        res.flushHeaders();
         watches.set(res, up);
         res.once('close', () => watches.delete(res));
       }
@@ -222,6 +227,7 @@ export async function startFaultProxy(kube: KubeCluster): Promise<FaultProxy> {
     get watchCount() { return watches.size; },
     clearRequests() { requests.length = 0; },
     failNext(spec) { armed.push({ spec, left: spec.count ?? 1 }); },
+    clearFailures() { armed.length = 0; },
     closeWatches() {
       for (const [res, up] of [...watches]) {
         up.unpipe(res);

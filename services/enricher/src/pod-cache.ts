@@ -6,6 +6,12 @@
 // event in the stream). What it does not do is recover from errors: after a failed list or a broken watch it calls
 // the error callbacks and stops. This module restarts it with exponential backoff; a restart resumes the watch
 // from the last version seen, so nothing is relisted unless the server says the version is gone.
+//
+// The watch asks for bookmarks and sets its own timeout, as client-go's reflector does. A watch filtered to one
+// node sees few events, while the cluster's resourceVersion moves with every write anywhere. Without bookmarks, a
+// re-watch after the server ends the stream resumes from the last pod event's version, which etcd may have
+// compacted by then: 410, and a full relist each time. With them, the API server sends the current version about
+// every minute and 2 s before the watch's timeout, so the re-watch resumes from a recent version.
 import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
 import type { palisade } from '@palisade/common';
 
@@ -13,6 +19,11 @@ export interface PodCacheOptions {
   kubeConfig: KubeConfig;
   /** Only pods bound to this node (fieldSelector spec.nodeName); all pods when omitted. */
   nodeName?: string;
+  /**
+   * Each watch asks the server to end it after this many seconds (timeoutSeconds), plus up to as much again at
+   * random so that enrichers do not re-watch in step. Default 300.
+   */
+  watchTimeoutSeconds?: number;
   /** Reconnect backoff after a failed list or a broken watch: doubles from initialMs up to maxMs, with jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
   /**
@@ -55,6 +66,23 @@ interface Tombstone {
   uid: string;
   containerIds: string[];
   pod: boolean;
+}
+
+/**
+ * The Watch ListWatch uses, with the query parameters ListWatch does not set (bookmarks and a timeout), and one
+ * thing it does not do: ListWatch can abort a watch only once its request has been answered, so a watch answered
+ * after stop() would stream on; this one is aborted as soon as it is.
+ */
+class PodWatch extends Watch {
+  constructor(config: KubeConfig, private readonly timeoutSeconds: () => number, private readonly stopped: () => boolean) {
+    super(config);
+  }
+
+  override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+    const controller = await super.watch(path, { ...query, allowWatchBookmarks: true, timeoutSeconds: this.timeoutSeconds() }, callback, done);
+    if (this.stopped()) controller.abort();
+    return controller;
+  }
 }
 
 const RUNTIME_BY_SCHEME: Readonly<Record<string, string>> = { containerd: 'containerd', 'cri-o': 'cri-o', docker: 'docker' };
@@ -171,9 +199,10 @@ export class PodCache {
     });
     // Callers that only await ready() after stop() must not see an unhandled rejection.
     this.readyPromise.catch(() => undefined);
+    const timeoutS = opts.watchTimeoutSeconds ?? 300;
     this.listWatch = new ListWatch<V1Pod>(
       '/api/v1/pods',
-      new Watch(opts.kubeConfig),
+      new PodWatch(opts.kubeConfig, () => Math.round(timeoutS * (1 + Math.random())), () => this.stopped),
       () => this.list(),
       false,
       undefined,
@@ -268,6 +297,9 @@ export class PodCache {
 
   private async list(): Promise<V1PodList> {
     const list = await this.core.listPodForAllNamespaces(this.fieldSelector === undefined ? {} : { fieldSelector: this.fieldSelector });
+    // ListWatch looks for a stop only before it lists: a list answered after stop() would be indexed and watched
+    // from. Failing it ends the cycle there (onError ignores errors after stop).
+    if (this.stopped) throw new Error('pod cache stopped');
     this.lists += 1;
     this.backoffMs = this.initialBackoffMs;
     if (!this.isReady) {
