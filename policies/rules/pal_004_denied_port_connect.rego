@@ -12,7 +12,7 @@
 #   severity: medium
 #   mitre: T1571
 #   actions: [deny_egress]
-#   event_kinds: [net_connect]
+#   event_kinds: [net_connect, net_socket]
 package palisade.rules.pal_004
 
 import data.palisade.lib
@@ -22,11 +22,13 @@ denied_ports := {p | some p in data.palisade.config.denied_ports}
 
 alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
 	some i, e in input.events
-	e.kind == "net_connect"
+	d := macros.destination(e)
 	macros.in_container(e)
-	e.net_connect.dport in denied_ports
-	not macros.loopback(e.net_connect.daddr)
-	msg := sprintf("%s (pid %d) connected to %s port %d, a denied port, from %s", [
-		e.process.comm, e.process.pid, e.net_connect.daddr, e.net_connect.dport, lib.workload(e),
+	d.port in denied_ports
+	not macros.loopback(d.addr)
+	msg := sprintf("%s (pid %d) %s %s port %d, a denied port, from %s", [
+		e.process.comm, e.process.pid, verb[d.via], d.addr, d.port, lib.workload(e),
 	])
 }
+
+verb := {"connect": "connected to", "sendto": "sent a datagram to", "sendmsg": "sent a datagram to", "sendmmsg": "sent datagrams to"}
