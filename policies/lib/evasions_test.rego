@@ -175,3 +175,17 @@ test_the_new_mount_api_fires_pal_026 if {
 	tmp := af.kind_as("mount", {"syscall": "fsopen", "source": "", "target": "", "fstype": "tmpfs", "flags": 0, "result": 3}, {"comm": "python3"})
 	{a.index | some a in pal_026.alerts with input as {"events": [clone, look, proc, tmp]}} == {0, 2}
 }
+
+unix(fd, path) := {
+	"fd": fd, "family": "unix", "type": "stream", "protocol": 0, "peer_addr": "", "peer_port": 0,
+	"unix_path": path, "connected": true, "local_addr": "", "local_port": 0,
+}
+
+test_a_shell_on_a_relayed_unix_socket_fires_pal_002_but_not_a_socketpair_or_journald if {
+	relay := exec_socks("/bin/sh", ["sh"], "sh", [unix(0, "/srv/r.sock"), unix(1, "/srv/r.sock")])
+	pair := exec_socks("/bin/sh", ["sh"], "sh", [unix(0, ""), unix(1, "")])
+	journal := exec_socks("/bin/sh", ["sh"], "sh", [unix(1, "/run/systemd/journal/stdout")])
+	got := run_002([relay, pair, journal])
+	{a.key | some a in got} == {"unix:/srv/r.sock"}
+	{a.index | some a in got} == {0}
+}
