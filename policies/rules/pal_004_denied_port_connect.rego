@@ -3,7 +3,8 @@
 # description: >-
 #   A process in a container connected (or tried to: the connect result is not checked) to a port on the deny list,
 #   data.palisade.config.denied_ports (defaults in policies/data.json: Metasploit, IRC, mining-pool and common
-#   backdoor ports). Loopback destinations are not outbound and do not fire.
+#   backdoor ports), or sent a UDP datagram there with sendto/sendmsg and no connect. Loopback destinations are not
+#   outbound and do not fire.
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1571/
 # scope: package
@@ -22,13 +23,24 @@ denied_ports := {p | some p in data.palisade.config.denied_ports}
 
 alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
 	some i, e in input.events
+	e.kind == "net_connect"
+	macros.in_container(e)
+	e.net_connect.dport in denied_ports
+	not macros.loopback(e.net_connect.daddr)
+	msg := sprintf("%s (pid %d) connected to %s port %d, a denied port, from %s", [
+		e.process.comm, e.process.pid, e.net_connect.daddr, e.net_connect.dport, lib.workload(e),
+	])
+}
+
+# A UDP datagram sent with an address and no connect reaches the port as surely (macros.destination).
+alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
+	some i, e in input.events
+	e.kind == "net_socket"
 	d := macros.destination(e)
 	macros.in_container(e)
 	d.port in denied_ports
 	not macros.loopback(d.addr)
-	msg := sprintf("%s (pid %d) %s %s port %d, a denied port, from %s", [
-		e.process.comm, e.process.pid, verb[d.via], d.addr, d.port, lib.workload(e),
+	msg := sprintf("%s (pid %d) sent a datagram (%s) to %s port %d, a denied port, from %s", [
+		e.process.comm, e.process.pid, d.via, d.addr, d.port, lib.workload(e),
 	])
 }
-
-verb := {"connect": "connected to", "sendto": "sent a datagram to", "sendmsg": "sent a datagram to", "sendmmsg": "sent datagrams to"}
