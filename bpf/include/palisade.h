@@ -44,7 +44,7 @@
 	X(PRIV_SETID, 10, priv_setid, privilege, "setuid/setgid families")                                      \
 	X(CAPSET, 11, capset, privilege, "capset")                                                            \
 	X(PTRACE, 12, ptrace, privilege, "ptrace")                                                            \
-	X(MOUNT, 13, mount, privilege, "mount, umount2")                                                      \
+	X(MOUNT, 13, mount, privilege, "mount, umount2; the new mount API's open_tree, move_mount, fsopen")                                                      \
 	X(NAMESPACE, 14, namespace, privilege, "unshare, setns")                                               \
 	X(MODULE_LOAD, 15, module_load, privilege, "init_module, finit_module")                                 \
 	X(BPF_PROG_LOAD, 16, bpf_prog_load, privilege, "bpf(BPF_PROG_LOAD)")                                    \
@@ -52,7 +52,8 @@
 	X(SIGNAL, 18, signal, privilege, "kill, tkill, tgkill to another process")                              \
 	X(USERFAULTFD, 19, userfaultfd, privilege, "userfaultfd: page faults handled in userspace (kernel race exploits)") \
 	X(PROCESS_RENAME, 20, process_rename, process, "a task's comm changed: prctl(PR_SET_NAME) or a write to /proc/<pid>/comm") \
-	X(FD_DUP, 21, fd_dup, network, "dup/dup2/dup3/fcntl(F_DUPFD) of a socket onto fd 0, 1 or 2 (a socket as stdio)")
+	X(FD_DUP, 21, fd_dup, network, "dup/dup2/dup3/fcntl(F_DUPFD) of a socket onto fd 0, 1 or 2 (a socket as stdio)") \
+	X(IO_URING, 22, io_uring, privilege, "io_uring_setup: a submission ring, whose opens, connects and reads no syscall hook sees")
 
 /* X(NAME, id, syscall): PAL_OP_<NAME> = id, the `op` of pal_syscall_event / pal_net_socket_event / pal_dns_event. */
 #define PAL_OPS(X)                                                                                            \
@@ -71,7 +72,9 @@
 	X(PRCTL, 70, prctl) X(TASK_RENAME, 71, comm_write) /* PROCESS_RENAME via: prctl, or a /proc/<pid>/comm write */ \
 	X(LINK, 11, link) X(LINKAT, 12, linkat) X(SYMLINK, 13, symlink) X(SYMLINKAT, 14, symlinkat)              \
 	X(TRUNCATE, 15, truncate) X(FTRUNCATE, 16, ftruncate) \
-	X(SOCKET, 59, socket) X(DUP, 60, dup) X(DUP2, 61, dup2) X(DUP3, 62, dup3) X(FCNTL, 63, fcntl)
+	X(SOCKET, 59, socket) X(DUP, 60, dup) X(DUP2, 61, dup2) X(DUP3, 62, dup3) X(FCNTL, 63, fcntl)           \
+	X(IO_URING_SETUP, 80, io_uring_setup) X(OPEN_TREE, 81, open_tree) X(MOVE_MOUNT, 82, move_mount)            \
+	X(FSOPEN, 83, fsopen)
 
 /* X(NAME, id, loss, doc): the kernel's per-CPU counters (pal_stats), index PAL_STAT_<NAME>; stats() names them in
  * lower case. loss = 1: the counter means an event was dropped (palisade_collector_lost_events_total{reason}). */
@@ -350,6 +353,9 @@ struct pal_net_connect_event {
  *   CAPSET       capset                      target pid   effective   permitted  inheritable, old effective
  *   PTRACE       ptrace                      request      target pid  addr       data                         target comm
  *   MOUNT        mount                       flags                                                  source    target    fstype
+ *                open_tree (new mount API)   flags                                                  path
+ *                move_mount                  flags                                                  from path to path
+ *                fsopen                      flags                                                  -         -         fs name
  *                umount2                     flags                                                  -         target
  *   NAMESPACE    unshare                     flags
  *                setns                       fd           nstype
@@ -359,6 +365,7 @@ struct pal_net_connect_event {
  *   MEMFD_CREATE memfd_create                flags                                                  name
  *   SIGNAL       kill/tkill/tgkill           target pid   signal      target tgid (tgkill)                                target comm
  *   USERFAULTFD  userfaultfd                 flags
+ *   IO_URING     io_uring_setup              entries      flags (params->flags, read at sys_enter)
  *
  * Emitted at sys_exit with `result`; arguments were stashed at sys_enter (pal_stash_args).
  */

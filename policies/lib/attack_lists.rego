@@ -49,16 +49,22 @@ rename_syscalls := {"rename", "renameat", "renameat2"}
 
 chmod_syscalls := {"chmod", "fchmodat", "fchmodat2"}
 
+link_syscalls := {"link", "linkat", "symlink", "symlinkat"}
+
 chown_syscalls := {"chown", "fchownat", "lchown"}
 
 # change(e): the path an event changes (or tries to: failed attempts count) and a phrase saying how, for messages.
-# A rename changes its destination; unlink is not a change a persistence rule looks at.
+# A rename or a (sym)link changes its destination; unlink is not a change a persistence rule looks at.
 change(e) := {"path": e.file_open.path, "how": sprintf("opened %s for writing", [e.file_open.path])} if {
 	e.kind == "file_open"
 	write_intent(e.file_open.flags)
 } else := {"path": e.file_op.new_path, "how": sprintf("renamed %s to %s", [e.file_op.path, e.file_op.new_path])} if {
 	e.kind == "file_op"
 	e.file_op.syscall in rename_syscalls
+} else := {"path": e.file_op.new_path, "how": sprintf("linked %s as %s", [e.file_op.path, e.file_op.new_path])} if {
+	# A hard link or symlink puts content in place under the new name without any open of it for writing.
+	e.kind == "file_op"
+	e.file_op.syscall in link_syscalls
 } else := {"path": e.file_op.path, "how": sprintf("changed the mode of %s", [e.file_op.path])} if {
 	e.kind == "file_op"
 	e.file_op.syscall in chmod_syscalls

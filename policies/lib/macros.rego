@@ -64,8 +64,60 @@ parent_name(e) := lib.basename(e.process.parent_binary) if {
 	e.process.parent_binary != ""
 } else := e.process.parent_comm
 
-# Both spellings of the program, for lists of names: a renamed comm or a copied binary still matches.
-proc_names(e) := {proc_name(e), e.process.comm}
+# Both spellings of the program, for lists of names: a renamed comm or a copied binary still matches. On an exec, also
+# the program a multiplexer was asked to run (invoked_name): `busybox sh` and `ld-linux-x86-64.so.2 /bin/sh` are a
+# shell, though the executable is busybox or the loader.
+proc_names(e) := {proc_name(e), e.process.comm} | {n | some n in invoked_names(e)}
+
+# The program an exec runs through a multiplexer binary: the busybox applet (`busybox sh`: argv[1]), or the operand of
+# the dynamic loader run as a program (`ld-linux-x86-64.so.2 [--options] /bin/sh`: its first non-option argument).
+invoked_names(e) := {lib.basename(e.exec.argv[1])} if {
+	e.kind == "exec"
+	lib.basename(e.exec.filename) == "busybox"
+	count(e.exec.argv) > 1
+} else := {lib.basename(p) | p := loader_operand(e)} if {
+	e.kind == "exec"
+} else := set()
+
+# The file the dynamic loader was asked to run, as passed (relative paths resolved against the exec's cwd).
+loader_operand(e) := p if {
+	dynamic_loader(lib.basename(e.exec.filename))
+	some k, a in e.exec.argv
+	k > 0
+	not startswith(a, "-")
+	not loader_option_value(e.exec.argv, k)
+	first_operand(e.exec.argv, k)
+	p := absolute(a, object.get(e.exec, "cwd", ""))
+}
+
+# ld.so's options that take a value (glibc 2.33+: --library-path, --preload, --audit, --inhibit-rpath, --argv0).
+loader_value_options := {"--library-path", "--preload", "--audit", "--inhibit-rpath", "--argv0", "--glibc-hwcaps-mask", "--glibc-hwcaps-prepend"}
+
+loader_option_value(argv, k) if argv[k - 1] in loader_value_options
+
+first_operand(argv, k) if {
+	not earlier_operand(argv, k)
+}
+
+earlier_operand(argv, k) if {
+	some j, a in argv
+	j > 0
+	j < k
+	not startswith(a, "-")
+	not loader_option_value(argv, j)
+}
+
+dynamic_loader(name) if regex.match(`^(ld-linux[-a-z0-9_]*\.so\.[0-9]+|ld-musl-[a-z0-9_]+\.so\.1|ld\.so)$`, name)
+
+absolute(a, _) := a if startswith(a, "/")
+
+absolute(a, cwd) := concat("/", [trim_suffix(cwd, "/"), a]) if {
+	not startswith(a, "/")
+	cwd != ""
+}
+
+# No cwd known: the name as passed.
+absolute(a, "") := a if not startswith(a, "/")
 
 parent_names(e) := {n | some n in {parent_name(e), e.process.parent_comm}; n != ""}
 
@@ -118,6 +170,22 @@ loopback(addr) if startswith(addr, "127.")
 loopback(addr) if addr == "::1"
 
 loopback(addr) if startswith(addr, "::ffff:127.")
+
+# An IPv4-mapped IPv6 address (::ffff:a.b.c.d, what an AF_INET6 socket connects to for an IPv4 peer) as the IPv4
+# address it reaches; any other address as is. Compare destinations with this, or ::ffff:169.254.169.254 is a way in.
+unmapped(addr) := trim_prefix(lower(addr), "::ffff:") if {
+	startswith(lower(addr), "::ffff:")
+	contains(addr, ".")
+} else := addr
+
+# Where an event sends to, for rules about destinations: a connect, or a datagram sent with an address and no
+# connect (net_socket sendto/sendmsg/sendmmsg). {"addr": unmapped address, "port": port, "via": syscall}.
+destination(e) := {"addr": unmapped(e.net_connect.daddr), "port": e.net_connect.dport, "via": "connect"} if {
+	e.kind == "net_connect"
+} else := {"addr": unmapped(e.net_socket.addr), "port": e.net_socket.port, "via": e.net_socket.syscall} if {
+	e.kind == "net_socket"
+	e.net_socket.syscall in {"sendto", "sendmsg", "sendmmsg"}
+}
 
 # Effective root after the exec while the real user is not root: a setuid-root binary did it.
 gained_root(e) if {

@@ -3,7 +3,8 @@
 # description: >-
 #   A process in a container connected (or tried to: the connect result is not checked) to a port on the deny list,
 #   data.palisade.config.denied_ports (defaults in policies/data.json: Metasploit, IRC, mining-pool and common
-#   backdoor ports). Loopback destinations are not outbound and do not fire.
+#   backdoor ports), or sent a UDP datagram there with sendto/sendmsg and no connect. Loopback destinations are not
+#   outbound and do not fire.
 # related_resources:
 #   - ref: https://attack.mitre.org/techniques/T1571/
 # scope: package
@@ -12,7 +13,7 @@
 #   severity: medium
 #   mitre: T1571
 #   actions: [deny_egress]
-#   event_kinds: [net_connect]
+#   event_kinds: [net_connect, net_socket]
 package palisade.rules.pal_004
 
 import data.palisade.lib
@@ -28,5 +29,18 @@ alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
 	not macros.loopback(e.net_connect.daddr)
 	msg := sprintf("%s (pid %d) connected to %s port %d, a denied port, from %s", [
 		e.process.comm, e.process.pid, e.net_connect.daddr, e.net_connect.dport, lib.workload(e),
+	])
+}
+
+# A UDP datagram sent with an address and no connect reaches the port as surely (macros.destination).
+alerts contains {"index": i, "rule_id": "PAL-004", "message": msg} if {
+	some i, e in input.events
+	e.kind == "net_socket"
+	d := macros.destination(e)
+	macros.in_container(e)
+	d.port in denied_ports
+	not macros.loopback(d.addr)
+	msg := sprintf("%s (pid %d) sent a datagram (%s) to %s port %d, a denied port, from %s", [
+		e.process.comm, e.process.pid, d.via, d.addr, d.port, lib.workload(e),
 	])
 }

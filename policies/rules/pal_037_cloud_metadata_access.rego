@@ -15,11 +15,12 @@
 #   severity: medium
 #   mitre: T1552.005
 #   actions: []
-#   event_kinds: [net_connect, dns_query]
+#   event_kinds: [net_connect, dns_query, net_socket]
 package palisade.rules.pal_037
 
 import data.palisade.lib
 import data.palisade.lib.attack
+import data.palisade.lib.macros
 
 metadata_addrs := {"169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"}
 
@@ -27,11 +28,11 @@ metadata_names := {"metadata.google.internal", "metadata", "instance-data", "ins
 
 alerts contains {"index": i, "rule_id": "PAL-037", "message": msg} if {
 	some i, e in input.events
-	e.kind == "net_connect"
+	d := macros.destination(e)
 	attack.in_container(e)
-	e.net_connect.daddr in metadata_addrs
-	msg := sprintf("%s connected to the cloud metadata service %s port %d in %s", [
-		attack.who(e), e.net_connect.daddr, e.net_connect.dport, lib.workload(e),
+	d.addr in metadata_addrs
+	msg := sprintf("%s %s the cloud metadata service %s port %d in %s", [
+		attack.who(e), verb[d.via], d.addr, d.port, lib.workload(e),
 	])
 }
 
@@ -43,3 +44,5 @@ alerts contains {"index": i, "rule_id": "PAL-037", "message": msg} if {
 	name in metadata_names
 	msg := sprintf("%s looked up the cloud metadata service %s in %s", [attack.who(e), name, lib.workload(e)])
 }
+
+verb := {"connect": "connected to", "sendto": "sent a datagram to", "sendmsg": "sent a datagram to", "sendmmsg": "sent datagrams to"}

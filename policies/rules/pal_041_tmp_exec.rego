@@ -19,6 +19,7 @@ package palisade.rules.pal_041
 
 import data.palisade.lib
 import data.palisade.lib.attack
+import data.palisade.lib.macros
 
 alerts contains {"index": i, "rule_id": "PAL-041", "message": msg} if {
 	some i, e in input.events
@@ -31,6 +32,23 @@ alerts contains {"index": i, "rule_id": "PAL-041", "message": msg} if {
 		e.exec.filename, e.process.pid, e.process.uid, where, lib.workload(e),
 	])
 }
+
+# The dynamic loader run as a program maps the binary itself: `ld-linux-x86-64.so.2 /tmp/x` runs /tmp/x with no exec
+# of it. The operand, as passed (relative to the exec's cwd), is what ran.
+alerts contains {"index": i, "rule_id": "PAL-041", "message": msg} if {
+	some i, e in input.events
+	e.kind == "exec"
+	attack.in_container(e)
+	target := macros.loader_operand(e)
+	some d in tmp_dirs
+	attack.below(target, d)
+	not attack.runtime_process(e.process.comm)
+	msg := sprintf("%s (pid %d, uid %d) ran %s from a temp directory through the loader in %s", [
+		e.exec.filename, e.process.pid, e.process.uid, target, lib.workload(e),
+	])
+}
+
+tmp_dirs := {"/tmp", "/var/tmp", "/dev/shm", "/run/shm"}
 
 origin(x) := "a temp directory" if {
 	object.get(x, "exe_in_tmp_dir", false) == true

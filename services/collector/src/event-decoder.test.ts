@@ -427,6 +427,23 @@ test('decodes the pal_syscall_event families into their typed messages', () => {
   assert.deepEqual(bpf?.bpfProgLoad, { progType: 1, insnCount: 2, progName: 'probe', result: 9 });
 });
 
+test('decodes io_uring_setup and the new mount API (open_tree, move_mount, fsopen) records', () => {
+  const C = LAYOUT.constants;
+  const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });
+  const [ring, clone, move, fsopen] = decoder.decode(Buffer.concat([
+    syscallRecord(C.kindIoUring, C.opIoUringSetup, [4n, 2n], ['', '', ''], 3n),
+    syscallRecord(C.kindMount, C.opOpenTree, [0x80001n], ['/etc', '', ''], 4n),
+    syscallRecord(C.kindMount, C.opMoveMount, [4n], ['', '/tmp/m', ''], 0n),
+    syscallRecord(C.kindMount, C.opFsopen, [0n], ['', '', 'proc'], 5n),
+  ]));
+  assert.equal(decoder.decodeErrors, 0);
+  assert.equal(ring?.kind, pb.EventKind.EVENT_KIND_IO_URING);
+  assert.deepEqual(ring?.ioUring, { syscall: 'io_uring_setup', entries: 4, flags: 2, result: 3 });
+  assert.deepEqual(clone?.mount, { syscall: 'open_tree', source: '/etc', target: '', fstype: '', flags: 0x80001, result: 4 });
+  assert.deepEqual(move?.mount, { syscall: 'move_mount', source: '', target: '/tmp/m', fstype: '', flags: 4, result: 0 });
+  assert.deepEqual(fsopen?.mount, { syscall: 'fsopen', source: '', target: '', fstype: 'proc', flags: 0, result: 5 });
+});
+
 test('decodes process_kill, fork, net_socket and dns records', () => {
   const C = LAYOUT.constants;
   const decoder = new EventDecoder({ bootToRealtimeOffsetNs: 0n });

@@ -517,6 +517,7 @@ export class EventDecoder {
       case C.kindMemfdCreate:
       case C.kindSignal:
       case C.kindUserfaultfd:
+      case C.kindIoUring:
         return this.decodeSyscall(buf, at, size);
       case C.kindProcessRename:
         return this.decodeProcessRename(buf, at, size);
@@ -891,6 +892,8 @@ export class EventDecoder {
         };
       case C.kindUserfaultfd:
         return { ...base, kind: pb.EventKind.EVENT_KIND_USERFAULTFD, userfaultfd: { syscall, flags: a32(0), result } };
+      case C.kindIoUring:
+        return { ...base, kind: pb.EventKind.EVENT_KIND_IO_URING, ioUring: { syscall, entries: a32(0), flags: a32(1), result } };
       default:
         return undefined;
     }

@@ -61,7 +61,7 @@ describe('the bundle scripts/build-policies.mjs makes', { skip: buildPolicies() 
     assert.equal(b.revision, m.revision);
     assert.deepEqual(b.rules.map((r) => r.id), shippedRules().map((r) => r.id));
     assert.ok(b.rules.length >= 40, `${b.rules.length} rules`);
-    assert.deepEqual(b.rules.find((r) => r.id === 'PAL-004')?.eventKinds, ['net_connect']);
+    assert.deepEqual(b.rules.find((r) => r.id === 'PAL-004')?.eventKinds, ['net_connect', 'net_socket']);
     assert.deepEqual(b.data, JSON.parse(readFileSync(join(root, 'build/policies/data.json'), 'utf8')));
     assert.equal(Buffer.compare(b.wasm, readFileSync(join(root, 'build/policies/policy.wasm'))), 0);
   });

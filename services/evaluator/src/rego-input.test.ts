@@ -211,6 +211,15 @@ describe('toRegoEvent', () => {
     assert.equal(sock?.net_socket?.socket_protocol, 768);
   });
 
+  it('passes io_uring through under its registry name (PAL-049 reads it)', () => {
+    const ring = toRegoEvent(roundTrip({
+      node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST,
+      event: { kind: pb.EventKind.EVENT_KIND_IO_URING, process, ioUring: { syscall: 'io_uring_setup', entries: 4, result: 3 } },
+    }));
+    assert.equal(ring?.kind, 'io_uring');
+    assert.deepEqual(ring?.io_uring, { syscall: 'io_uring_setup', entries: 4, flags: 0, result: 3 });
+  });
+
   it('maps exec, exit and net_connect payloads', () => {
     const base = { node: 'node-a', status: pb.EnrichmentStatus.ENRICHMENT_STATUS_HOST };
     const exec = toRegoEvent(roundTrip({

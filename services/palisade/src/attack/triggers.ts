@@ -9,6 +9,7 @@
 import { chmodSync, chownSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttackContext, RunResult } from './context.js';
+import { EVASION_TRIGGERS } from './evasion-triggers.js';
 import { LIBRARY_TRIGGERS, LIBRARY_TRIGGERS_2 } from './library-triggers.js';
 
 export interface Trigger {
@@ -96,6 +97,8 @@ export const TRIGGERS: readonly Trigger[] = [
   // PAL-010 .. PAL-039, the rule library's part 1.
   ...LIBRARY_TRIGGERS,
   ...LIBRARY_TRIGGERS_2,
+  // PAL-049 .., rules that close evasions of the others.
+  ...EVASION_TRIGGERS,
 ];
 
 export function triggersFor(rule: string): Trigger[] {
