@@ -29,6 +29,11 @@ export interface KubeClusterOptions {
   apiserverArgs?: string[];
   /** Deadline for etcd and the API server to answer /readyz. */
   startTimeoutMs?: number;
+  /**
+   * The servers do not keep this process alive (the exit kill and the watchdog still end them): for a cluster that
+   * is never stopped, such as sharedKubeCluster()'s own, so that a test file run on its own can exit.
+   */
+  unref?: boolean;
 }
 
 export interface ApiResponse {
@@ -99,11 +104,12 @@ function tail(file: string, lines = 30): string {
 
 interface Proc { child: ChildProcess; exited: Promise<void>; watchdog: ChildProcess | undefined; log: string }
 
-function startProc(cmd: string, args: string[], dir: string, name: string): Proc {
+function startProc(cmd: string, args: string[], dir: string, name: string, unref = false): Proc {
   const log = join(dir, `${name}.log`);
   const out = openSync(log, 'a');
   const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
   closeSync(out);
+  if (unref) child.unref();
   const forget = killOnExit(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(forget);
@@ -142,7 +148,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
     '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
     '--initial-cluster', `palisade-test=http://127.0.0.1:${etcdPeer}`,
     '--log-level', 'warn', '--quota-backend-bytes', String(1 << 30),
-  ], dir, 'etcd');
+  ], dir, 'etcd', opts.unref);
   const procs: Proc[] = [etcd];
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -191,7 +197,7 @@ export async function startKubeCluster(opts: KubeClusterOptions = {}): Promise<K
       '--profiling=false',
       '-v', '1',
       ...(opts.apiserverArgs ?? []),
-    ], dir, 'kube-apiserver');
+    ], dir, 'kube-apiserver', opts.unref);
     procs.push(apiserver);
     await waitFor('kube-apiserver to answer /readyz', async () => {
       if (apiserver.child.exitCode !== null) {
@@ -288,7 +294,7 @@ export function sharedKubeCluster(): Promise<KubeCluster> {
   shared ??= (async () => {
     const file = process.env[SHARED_KUBE_ENV];
     if (file !== undefined && file !== '' && existsSync(file)) return attachKubeCluster(file);
-    const own = await startKubeCluster();
+    const own = await startKubeCluster({ unref: true });
     // The process-exit kill and the watchdog stop the servers; the handle's stop() must not end them for the
     // other suites of this process.
     return { ...own, stop: () => Promise.resolve() };
