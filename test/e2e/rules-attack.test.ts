@@ -6,38 +6,30 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { skipUnless, waitFor } from '@palisade/common/testing';
+import { skipUnless } from '@palisade/common/testing';
 import { runTrigger, TRIGGERS } from '@palisade/cli/dist/attack/index.js';
 import { canUseKernel, CGROUP2_ROOT } from '../support/pod-cgroup.js';
-import { REPO_ROOT, startService, type ServiceProcess } from '../support/service-process.js';
+import { EmbeddedAlerts } from '../support/embedded-alerts.js';
+import { REPO_ROOT } from '../support/service-process.js';
 
 const kernel = canUseKernel();
 const skip = skipUnless(kernel.ok, kernel.why);
 
-interface AlertLine {
-  ruleId?: string;
-  message?: string;
-  event?: { pod?: { containerId?: string } };
-}
 
 /** Rules that need something a trigger cannot set up alone, and why. */
 const NO_TRIGGER: Readonly<Record<string, string>> = {
   'PAL-005': 'fires on the collector\'s own Sigkill enforcement: covered by the kernel-filter tests with a Sigkill policy',
 };
 
-let pipeline: ServiceProcess | undefined;
-
-function alerts(): AlertLine[] {
-  return (pipeline?.stdoutLines ?? []).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as AlertLine);
-}
+const pipeline = new EmbeddedAlerts();
 
 before(async () => {
   if (skip) return;
-  pipeline = await startService('embedded', 'services/palisade/dist/main.js', ['embedded', '--log-level', 'warn']);
+  await pipeline.start();
 });
 
 after(async () => {
-  await pipeline?.stop();
+  await pipeline.stop();
 });
 
 test('every shipped rule has a trigger (or says why not)', () => {
@@ -58,8 +50,7 @@ for (const trigger of TRIGGERS) {
     assert.ok(report.ok, report.error);
     const id = report.container_id;
     assert.ok(id !== null);
-    const alert = await waitFor(`${trigger.rule}'s alert for container ${id.slice(0, 12)}`,
-      () => alerts().find((a) => a.ruleId === trigger.rule && a.event?.pod?.containerId === id), { timeoutMs: 120_000 });
+    const alert = await pipeline.waitForAlert(trigger.rule, id, 120_000);
     assert.ok(alert.message !== undefined && alert.message.length > 0);
   });
 }
