@@ -7,13 +7,16 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { skipUnless } from '@palisade/common/testing';
 import { kafkaUnavailableReason } from '../kafka/broker.js';
+import { kubeUnavailableReason } from '../support/kube-cluster.js';
 import { canUseKernel } from '../support/pod-cgroup.js';
-import { Drill, report, type DrillCounts, type Offer, type Stage } from './drill.js';
+import { Drill, report, type DrillCounts, type DrillPod, type Offer, type Stage } from './drill.js';
 
 const kernel = canUseKernel();
 const kafkaMissing = kafkaUnavailableReason();
-/** The skip option of every drill: they need root (cgroups, BPF) and Kafka. */
-export const skip = skipUnless(kernel.ok, kernel.why) || skipUnless(kafkaMissing === undefined, `needs Kafka: ${kafkaMissing ?? ''}`);
+const kubeMissing = kubeUnavailableReason();
+/** The skip option of every drill: they need root (cgroups, BPF), Kafka and the API server. */
+export const skip = skipUnless(kernel.ok, kernel.why) || skipUnless(kafkaMissing === undefined, `needs Kafka: ${kafkaMissing ?? ''}`) ||
+  skipUnless(kubeMissing === undefined, kubeMissing ?? '');
 
 // Per pod: 1,200 opens 10 ms apart, 12 s of stream; two pods per drill. Long enough that the kill, made once 5 % are
 // alerted, comes while the opens still flow even when the machine is busy and the pipeline seconds behind.
@@ -62,9 +65,9 @@ function assertComplete(c: DrillCounts, collectorCounted = 0): void {
   assert.ok((c.outcomes['done'] ?? 0) >= 1, `no done action: ${JSON.stringify(c.outcomes)}`);
 }
 
-export async function offerAll(d: Drill, tag: string): Promise<Offer[]> {
-  const pods = d.addPods(`drill-${tag}`, 2);
-  return pods.map((p) => d.offer(p, tag, OPENS, INTERVAL_MS));
+/** Two pods of their own, each offering OPENS opens. */
+export async function offerAll(d: Drill, tag: string, pods?: readonly DrillPod[]): Promise<Offer[]> {
+  return (pods ?? await d.addPods(`drill-${tag}`, 2)).map((p) => d.offer(p, tag, OPENS, INTERVAL_MS));
 }
 
 /** kill -9 a consuming stage mid-stream and restart it: no alert lost, every alert audited, no write twice. */
@@ -73,7 +76,7 @@ export async function killStage(drill: Drill, stage: Exclude<Stage, 'collector'>
     const offers = await offerAll(drill, stage);
     await drill.waitAlerted(offers, 0.05);
     const killedAt = Date.now();
-    const alertedAtKill = drill.count(offers, []).distinctAlerts;
+    const alertedAtKill = (await drill.count(offers, [])).distinctAlerts;
     await drill.kill9(stage);
     await drill.restart(stage);
     const restartedMs = Date.now() - killedAt;
@@ -131,18 +134,19 @@ export async function killBroker(drill: Drill): Promise<void> {
 /** A Kubernetes API brownout (500s, hangs, answers lost after the write) while the responder acts. */
 export async function kubeBrownout(drill: Drill): Promise<void> {
   const before = await drill.stageCounters();
-  const fake = drill.fake;
-  const ns = 'drill-brownout';
+  const proxy = drill.proxy;
+  const pods = await drill.addPods('drill-brownout', 2);
+  const ns = pods[0]!.namespace;
   // In the order the responder meets them. Every hang costs one request deadline (2 s here).
-  fake.failNext({ method: 'GET', pathIncludes: `/namespaces/${ns}/pods/`, watch: false, status: 'hang', count: 2 });
-  fake.failNext({ method: 'PATCH', pathIncludes: `/namespaces/${ns}/pods/`, status: 500, count: 5 });
-  fake.failNext({ method: 'PATCH', pathIncludes: `/namespaces/${ns}/pods/`, status: 'hang', apply: true, count: 1 });
-  fake.failNext({ method: 'GET', pathIncludes: `/namespaces/${ns}/networkpolicies`, status: 'hang', count: 1 });
-  fake.failNext({ method: 'POST', pathIncludes: `/namespaces/${ns}/networkpolicies`, status: 503, count: 2 });
-  fake.failNext({ method: 'POST', pathIncludes: `/namespaces/${ns}/networkpolicies`, status: 'hang', apply: true, count: 1 });
-  const offers = await offerAll(drill, 'brownout');
+  proxy.failNext({ method: 'GET', pathIncludes: `/namespaces/${ns}/pods/`, watch: false, status: 'hang', count: 2 });
+  proxy.failNext({ method: 'PATCH', pathIncludes: `/namespaces/${ns}/pods/`, status: 500, count: 5 });
+  proxy.failNext({ method: 'PATCH', pathIncludes: `/namespaces/${ns}/pods/`, status: 'hang', apply: true, count: 1 });
+  proxy.failNext({ method: 'GET', pathIncludes: `/namespaces/${ns}/networkpolicies`, status: 'hang', count: 1 });
+  proxy.failNext({ method: 'POST', pathIncludes: `/namespaces/${ns}/networkpolicies`, status: 503, count: 2 });
+  proxy.failNext({ method: 'POST', pathIncludes: `/namespaces/${ns}/networkpolicies`, status: 'hang', apply: true, count: 1 });
+  const offers = await offerAll(drill, 'brownout', pods);
   const c = await drill.settle(offers);
-  const injected = fake.requests.filter((r) => r.injected && r.path.includes(`/namespaces/${ns}/`)).length;
+  const injected = proxy.requests.filter((r) => r.injected && r.path.includes(`/namespaces/${ns}/`)).length;
   const counted = (await drill.stageCounters()).collectorLost - before.collectorLost;
   report('kube-brownout', c, { injectedFaults: injected, collectorCountedLost: counted });
   assertComplete(c, counted);

@@ -1,11 +1,12 @@
-// The fault drills' harness: the real pipeline as four processes on a real broker, the fake Kubernetes API, pods
-// that are real cgroups, and a user's consumer on the alerts and actions topics. A drill offers a known set of
+// The fault drills' harness: the real pipeline as four processes on a real broker, the real API server (the run's
+// shared one) behind the fault proxy, pods that are real cgroups, and a user's consumer on the alerts and actions
+// topics. The enricher and the responder each run as a ServiceAccount of their own with only the calls they make. A drill offers a known set of
 // alertable events (opens of /etc/sudoers.d/drill-<tag>-<i> from processes in its pods, so every alert names the open
 // that caused it), breaks something while they flow, and then counts:
 //   offered      opens made, with the wall time of each
 //   alerts       records on palisade.alerts for them, distinct by path (redeliveries are allowed, loss is not)
 //   audit        ActionRecords on palisade.actions: every distinct alert id must have one
-//   kube writes  requests to the fake API that stored something (2xx PATCH/POST/PUT, answered or not), per object
+//   kube writes  requests through the proxy that the server stored (2xx PATCH/POST/PUT, answered or not), per object
 // Stages run under a supervisor that restarts a process that exits on its own, as the kubelet would, and counts it:
 // a crash loop shows as restarts.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,17 +15,21 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { TOPICS, pb, type palisade } from '@palisade/common';
 import { waitFor } from '@palisade/common/testing';
-import { FakeKubeApi, type RequestRecord } from '../fake-kube-api/index.js';
 import { startKafka, type RunningKafka } from '../kafka/broker.js';
 import { writeAlertKeys, type AlertKeyFiles } from '../support/alert-keys.js';
-import { createPodCgroup, type PodCgroup } from '../support/pod-cgroup.js';
-import { podFor } from '../support/pod-fixture.js';
+import { sharedKubeCluster, uniqueNamespace, type KubeCluster } from '../support/kube-cluster.js';
+import { startFaultProxy, type FaultProxy, type RequestRecord } from '../support/kube-fault-proxy.js';
+import { getPod } from '../support/kube-pods.js';
+import type { PodCgroup } from '../support/pod-cgroup.js';
+import { workloadPodInCgroup } from '../support/pod-fixture.js';
+import { stageToken } from '../support/stage-rbac.js';
 import { REPO_ROOT, scrape, startService, type ServiceProcess } from '../support/service-process.js';
 
 export const STAGES = ['responder', 'evaluator', 'enricher', 'collector'] as const;
 export type Stage = (typeof STAGES)[number];
 
-const NODE = 'drill-node-1';
+/** The node the drill's collector and enricher are on; unique, as the shared server holds other suites' pods. */
+const NODE = uniqueNamespace('drill-node');
 const OPEN_PATHS = join(REPO_ROOT, 'test/dist/faults/open-paths.js');
 const PATH_ROOT = '/etc/sudoers.d/drill-';
 
@@ -70,12 +75,12 @@ export interface DrillCounts {
   podPatches: Record<string, number>;
   policyWrites: Record<string, number>;
   /**
-   * Write requests the fake's logic answered (stored or refused, e.g. a create that got 409 AlreadyExists), per pod
-   * and per namespace: more than the stored writes means a write was attempted on what was already there.
+   * Write requests the server answered (stored or refused, e.g. a create that got 409 AlreadyExists), per pod and
+   * per namespace: more than the stored writes means a write was attempted on what was already there.
    */
   podWriteRequests: Record<string, number>;
   policyWriteRequests: Record<string, number>;
-  /** Every write request that reached the fake (injected faults included), for the report. */
+  /** Every write request that reached the proxy (injected faults included), for the report. */
   writeRequests: number;
   quarantined: Record<string, boolean>;
   restarts: Record<string, number>;
@@ -83,9 +88,10 @@ export interface DrillCounts {
 
 export class Drill {
   broker!: RunningKafka;
-  readonly fake: FakeKubeApi;
+  kube!: KubeCluster;
+  /** Between the stages and the server: the brownout arms its faults here, and its log counts the writes. */
+  proxy!: FaultProxy;
   readonly dir: string;
-  readonly kubeconfig: string;
   readonly stateDir: string;
   readonly stages = new Map<Stage, StageRun>();
   readonly restarts: Record<string, number> = {};
@@ -98,9 +104,7 @@ export class Drill {
   private readonly keys: AlertKeyFiles;
 
   constructor() {
-    this.fake = new FakeKubeApi({ namespaces: ['default', 'kube-system'] });
     this.dir = mkdtempSync(join(tmpdir(), 'palisade-drill-'));
-    this.kubeconfig = join(this.dir, 'kubeconfig');
     this.stateDir = join(this.dir, 'collector-state');
     mkdirSync(this.stateDir);
     this.keys = writeAlertKeys(this.dir);
@@ -108,8 +112,12 @@ export class Drill {
 
   async start(): Promise<void> {
     this.broker = await startKafka();
-    await this.fake.start();
-    await this.fake.writeKubeconfig(this.kubeconfig);
+    this.kube = await sharedKubeCluster();
+    this.proxy = await startFaultProxy(this.kube);
+    const palisadeNs = uniqueNamespace('palisade');
+    for (const stage of ['enricher', 'responder'] as const) {
+      this.proxy.writeKubeconfig(this.kubeconfigOf(stage), { token: await stageToken(this.kube, palisadeNs, [stage]) });
+    }
     // Consumers before producers: the stages create the topics they use.
     for (const stage of STAGES) await this.startStage(stage);
     const kafka = new Kafka({ brokers: this.broker.brokers, clientId: 'drill-user', logLevel: logLevel.NOTHING,
@@ -130,17 +138,21 @@ export class Drill {
     });
   }
 
+  private kubeconfigOf(stage: 'enricher' | 'responder'): string {
+    return join(this.dir, `kubeconfig-${stage}`);
+  }
+
   private args(stage: Stage): string[] {
     const common = ['--kafka', this.broker.brokers.join(','), '--log-level', 'warn'];
     switch (stage) {
       case 'responder':
-        return [...common, '--kubeconfig', this.kubeconfig, '--dry-run=false', '--max-actions-per-minute', '100000',
+        return [...common, '--kubeconfig', this.kubeconfigOf('responder'), '--dry-run=false', '--max-actions-per-minute', '100000',
           '--kube-request-timeout-ms', '2000', '--kube-attempts', '4', ...this.keys.responderArgs];
       case 'evaluator':
         // Every open must give its own alert here (the drills count them), so alert dedup is off.
         return [...common, '--alert-dedup-window-ms', '0', ...this.keys.evaluatorArgs];
       case 'enricher':
-        return [...common, '--kubeconfig', this.kubeconfig, '--node', NODE];
+        return [...common, '--kubeconfig', this.kubeconfigOf('enricher'), '--node', NODE];
       case 'collector':
         return [...common, '--node', NODE, '--state-dir', this.stateDir];
     }
@@ -188,15 +200,16 @@ export class Drill {
     }, { timeoutMs: 120_000, intervalMs: 250 });
   }
 
-  /** Pods in a namespace of their own (made here), known to the fake API before any event of theirs. */
-  addPods(namespace: string, n: number): DrillPod[] {
-    this.fake.addObject('namespaces', { metadata: { name: namespace } });
+  /**
+   * A Deployment's pods in a namespace of their own (unique: a deleted namespace stays Terminating on this server),
+   * on the server before any event of theirs, each with the cgroup its events come from.
+   */
+  async addPods(prefix: string, n: number): Promise<DrillPod[]> {
+    const namespace = uniqueNamespace(prefix);
     const out: DrillPod[] = [];
     for (let i = 0; i < n; i++) {
-      const cgroup = createPodCgroup();
-      const name = `web-7d9f8c6b5-${namespace.slice(-5).replace(/[^a-z0-9]/g, 'x')}${i}`;
-      this.fake.addPod(podFor(cgroup, { namespace, name, node: NODE }).object);
-      const pod = { cgroup, namespace, name, uid: cgroup.podUid };
+      const wp = await workloadPodInCgroup(this.kube, { namespace, deployment: 'web', node: NODE });
+      const pod = { cgroup: wp.cgroup, namespace, name: wp.name, uid: wp.uid };
       out.push(pod);
       this.pods.push(pod);
     }
@@ -262,14 +275,14 @@ export class Drill {
   async settle(offers: readonly Offer[], timeoutMs = 90_000, allowMissing = (_m: DrillCounts['missing'][number]) => false): Promise<DrillCounts> {
     const times = await Promise.all(offers.map((o) => o.done));
     const total = offers.reduce((n, o) => n + o.count, 0);
-    await waitFor('every open alerted (or excused) and every alert audited', () => {
-      const c = this.count(offers, times);
+    await waitFor('every open alerted (or excused) and every alert audited', async () => {
+      const c = await this.count(offers, times);
       return c.missing.every(allowMissing) && c.alertsWithoutAudit === 0 && c.distinctAlerts + c.missing.length === total;
     }, { timeoutMs, intervalMs: 250 }).catch(() => undefined);
     return this.count(offers, times);
   }
 
-  count(offers: readonly Offer[], times: number[][]): DrillCounts {
+  async count(offers: readonly Offer[], times: number[][]): Promise<DrillCounts> {
     const alerts = this.alertsFor(offers);
     const alerted = this.alerted(offers);
     const missing: DrillCounts['missing'] = [];
@@ -287,28 +300,33 @@ export class Drill {
     }
     const pods = [...new Map(offers.map((o) => [o.pod.uid, o.pod])).values()];
     const namespaces = [...new Set(pods.map((p) => p.namespace))];
-    const stored = (r: RequestRecord): boolean => r.status >= 200 && r.status < 300 && (!r.injected || r.withheld === true);
+    // A withheld answer (a hang after the write) was the server's; the client got nothing.
+    const stored = (r: RequestRecord): boolean => {
+      const code = r.withheld === true ? (r.upstreamStatus ?? 0) : r.injected ? 0 : r.status;
+      return code >= 200 && code < 300;
+    };
     const answered = (r: RequestRecord): boolean => !r.injected || r.withheld === true;
+    const requests = this.proxy.requests;
     const podPatches: Record<string, number> = {};
     const podWriteRequests: Record<string, number> = {};
     const quarantined: Record<string, boolean> = {};
     for (const p of pods) {
       const path = `/api/v1/namespaces/${p.namespace}/pods/${p.name}`;
-      podPatches[p.name] = this.fake.requests.filter((r) => r.method === 'PATCH' && r.path === path && stored(r)).length;
-      podWriteRequests[p.name] = this.fake.requests.filter((r) => r.method === 'PATCH' && r.path === path && answered(r)).length;
-      const meta = this.fake.getObject('pods', p.namespace, p.name)?.['metadata'] as { labels?: Record<string, string> } | undefined;
+      podPatches[p.name] = requests.filter((r) => r.method === 'PATCH' && r.path === path && stored(r)).length;
+      podWriteRequests[p.name] = requests.filter((r) => r.method === 'PATCH' && r.path === path && answered(r)).length;
+      const meta = (await getPod(this.kube, p.namespace, p.name))?.['metadata'] as { labels?: Record<string, string> } | undefined;
       quarantined[p.name] = meta?.labels?.['quarantined'] === 'true';
     }
     const policyWrites: Record<string, number> = {};
     const policyWriteRequests: Record<string, number> = {};
     for (const ns of namespaces) {
       const base = `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
-      const writes = this.fake.requests.filter((r) => (r.method === 'POST' || r.method === 'PUT') && r.path.startsWith(base));
+      const writes = requests.filter((r) => (r.method === 'POST' || r.method === 'PUT') && r.path.startsWith(base));
       policyWrites[ns] = writes.filter(stored).length;
       policyWriteRequests[ns] = writes.filter(answered).length;
     }
     const nsSet = new Set(namespaces);
-    const writeRequests = this.fake.requests.filter((r) => r.method !== 'GET' &&
+    const writeRequests = requests.filter((r) => r.method !== 'GET' &&
       [...nsSet].some((ns) => r.path.includes(`/namespaces/${ns}/`))).length;
     return {
       offered: offers.reduce((n, o) => n + o.count, 0),
@@ -373,7 +391,7 @@ export class Drill {
       if (run) await run.svc.stop().catch(() => undefined);
     }
     for (const p of this.pods) p.cgroup.remove();
-    await this.fake.stop();
+    await this.proxy?.stop();
     await this.broker?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }

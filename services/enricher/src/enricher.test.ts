@@ -1,5 +1,7 @@
 // The enricher over the in-process bus with a scripted pod directory: raw batches in, what a consumer of the
-// enriched topic reads out.
+// enriched topic reads out. The directory is scripted on purpose: these tests are about the stage's holding and
+// ordering of events around a pod's arrival, timed by the test; the pod cache behind the real directory is tested on
+// the real API server in test/kube/pod-cache.test.ts, and the whole path in test/e2e.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -325,11 +325,12 @@ export class PolicyEngine {
     }
     // By kind only when every kind a rule reads has its entrypoint: a kind without one would lose its rules' alerts.
     const kinds = new Map<RegoEventKind, number>();
-    for (const k of new Set(parts.rules.flatMap((r) => r.eventKinds))) {
+    const ruleKinds = new Set(parts.rules.flatMap((r) => r.eventKinds));
+    for (const k of ruleKinds) {
       const id = entrypoints[kindEntrypoint(k)];
       if (typeof id === 'number') kinds.set(k, id);
     }
-    const complete = [...new Set(parts.rules.flatMap((r) => r.eventKinds))].every((k) => kinds.has(k));
+    const complete = [...ruleKinds].every((k) => kinds.has(k));
     if (parts.dispatch === 'kind' && !complete) {
       throw new PolicyLoadError('wrong_entrypoint', `${parts.where} lacks the per-kind entrypoints (${KIND_ENTRYPOINT_PREFIX}<kind>/alerts): ` +
         'build it with scripts/build-policies.mjs');
