@@ -395,6 +395,9 @@ function containersOf(pod: V1Pod): Map<string, ContainerInfo> {
   return out;
 }
 
+/** What PodCache counts, as its metrics read it (services/enricher/src/compose.ts). */
+export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs' | 'watchErrors' | 'badWatchLines'>;
+
 export class PodCache {
   private readonly listWatch: ListWatch<V1Pod>;
   private readonly core: CoreV1Api;
