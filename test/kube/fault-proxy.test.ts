@@ -1,7 +1,8 @@
 // The fault proxy (test/support/kube-fault-proxy.ts) in front of the shared real API server: unarmed it is
 // transparent (the server's answers, RBAC on the client's own token, watches streamed); armed, it answers the
 // matching requests with a Status and Retry-After, resets them, or holds them, with or without the server having
-// carried the write out. And the pod helpers make pods as a kubelet would report them.
+// carried the write out, or stalls a watch after its headers. And the pod helpers make pods as a kubelet would
+// report them.
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -127,6 +128,34 @@ test('watches stream through the proxy, and closeWatches ends them', { skip }, a
   proxy.closeWatches();
   await waitFor('the watch to end', () => ended, { timeoutMs: 30_000 });
   req.destroy();
+});
+
+test('stall passes on a watch\'s headers and then nothing, not even the server\'s end, until the client gives up', { skip }, async () => {
+  const ns = uniqueNamespace();
+  await createPod(kube, { namespace: ns, name: 'web-1' });
+  proxy.failNext({ watch: true, pathIncludes: `/namespaces/${ns}/pods`, status: 'stall' });
+  let status = 0;
+  let received = 0;
+  let ended = false;
+  // A watch from no version starts with an ADDED for the pod that exists, and the server ends it after 1 s.
+  const req = request(`${proxy.url}/api/v1/namespaces/${ns}/pods?watch=true&timeoutSeconds=1`, { ca: readFileSync(kube.caFile), agent: false }, (res) => {
+    status = res.statusCode ?? 0;
+    res.on('data', (d: Buffer) => (received += d.length)).on('end', () => (ended = true));
+  });
+  req.on('error', () => { /* destroyed below */ });
+  req.end();
+  const rec = await waitFor('the stalled watch', () => proxy.requests.find((r) => r.watch && r.path === `/api/v1/namespaces/${ns}/pods`));
+  await waitFor('the server to send the ADDED and end the watch', () => (rec.withheldBytes ?? 0) > 0 && rec.upstreamEnded === true,
+    { timeoutMs: 30_000 });
+  assert.equal(status, 200, 'the client has the server\'s headers');
+  assert.equal(rec.status, 200);
+  assert.equal(rec.injected, true);
+  assert.equal(received, 0, 'and none of the body');
+  assert.equal(ended, false, 'nor its end');
+  assert.equal(proxy.heldCount, 1);
+  assert.equal(proxy.watchCount, 0, 'a stalled watch is not streaming (closeWatches leaves it)');
+  req.destroy();
+  await waitFor('the proxy to let go of it', () => proxy.heldCount === 0);
 });
 
 test('the pod helpers: bound to a node, status as a kubelet reports it, the cgroup named with the server-assigned uid', { skip }, async () => {

@@ -356,6 +356,7 @@ test('a broken watch reconnects from the last version it saw, through a 500 and 
   await createPod(kube, { namespace: ns, name: 'while-away', node });
   await waitFor('reconnected', () => cache.size === 2);
   assert.equal(cache.errors, 2);
+  assert.deepEqual(cache.watchErrors, { headers_timeout: 0, idle_timeout: 0, http_status: 1, network: 1 });
   assert.equal(cache.resyncs, 0, 'the version was still valid: no relist');
   assert.equal(lists(proxy).length, 1);
   const after = watches(proxy).slice(before + 1);
@@ -386,10 +387,78 @@ test('the watch asks for bookmarks, and re-watches from a bookmark\'s version ra
     assert.ok(timeout >= 4 && timeout <= 8, `timeoutSeconds ${timeout}`);
   }
   assert.equal(cache.size, 1, 'a bookmark is not a pod');
+  assert.equal(cache.badWatchLines, 0, 'nor a bad line');
   assert.equal(cache.resyncs, 0);
   assert.equal(cache.errors, 0);
   await createPod(kube, { namespace: ns, name: 'after', node });
   await waitFor('events after the bookmark', () => cache.size === 2);
+});
+
+const NO_WATCH_ERRORS = { headers_timeout: 0, idle_timeout: 0, http_status: 0, network: 0 };
+
+test('a watch the server never answers is abandoned at its header deadline and retried: the cache learns a pod created since', {
+  skip,
+}, async (t) => {
+  const { proxy, cache, indexed, ns, node } = await setup(t, { cache: { watchHeadersTimeoutMs: 1_000 } });
+  proxy.failNext({ watch: true, status: 'hang' });
+  cache.start();
+  await cache.ready();
+  const hung = await waitFor('the hung watch', () => watches(proxy)[0]);
+  assert.equal(hung.injected, true);
+  const created = await createPod(kube, { namespace: ns, name: 'during', node, containers: [{ name: 'c', image: 'i', id: hex('1') }] });
+  await waitFor('the pod created after the watch hung', () => cache.lookup(hex('1')) !== undefined);
+  const learnedAt = Date.now();
+  assert.deepEqual(indexed.at(-1), { podUid: meta(created).uid, containerIds: [hex('1')] });
+  const retry = watches(proxy)[1];
+  assert.ok(retry !== undefined && !retry.injected, 'a second watch, answered by the server');
+  assert.ok(retry.at - hung.at >= 1_000, `the retry came after the deadline (${retry.at - hung.at} ms)`);
+  assert.equal(retry.query['resourceVersion'], hung.query['resourceVersion'], 'resumed from the list\'s version');
+  t.diagnostic(`hung watch → retry ${retry.at - hung.at} ms, → pod learned ${learnedAt - hung.at} ms (deadline 1000 ms)`);
+  assert.deepEqual(cache.watchErrors, { ...NO_WATCH_ERRORS, headers_timeout: 1 });
+  assert.equal(cache.errors, 1);
+  assert.match(cache.lastError ?? '', /no answer within 1000 ms/);
+  assert.equal(cache.resyncs, 0, 'the version was still valid: no relist');
+  assert.equal(lists(proxy).length, 1);
+  await waitFor('the abandoned request\'s connection to close', () => proxy.heldCount === 0);
+});
+
+test('a watch stream that goes silent is abandoned past its timeoutSeconds and re-watched', { skip }, async (t) => {
+  // The server ends each watch after 1–2 s: silence for that long plus the margin is a dead stream.
+  const { proxy, cache, ns, node } = await setup(t, { cache: { watchTimeoutSeconds: 1, watchIdleMarginMs: 1_000 } });
+  cache.start();
+  await cache.ready();
+  await waitFor('watching', () => proxy.watchCount === 1);
+  proxy.failNext({ watch: true, status: 'stall' });
+  proxy.closeWatches(); // the re-watch is answered (200, headers), then nothing more comes
+  // Its status is the server's, once the server answered: the client has the headers.
+  const stalled = await waitFor('the stalled watch', () => watches(proxy).find((r) => r.injected && r.status === 200));
+  const timeoutMs = Number(stalled.query['timeoutSeconds']) * 1000;
+  await createPod(kube, { namespace: ns, name: 'unheard', node, containers: [{ name: 'c', image: 'i', id: hex('2') }] });
+  await waitFor('the pod created while the stream was silent', () => cache.lookup(hex('2')) !== undefined);
+  const learnedAt = Date.now();
+  const next = watches(proxy).find((r) => r.at >= stalled.at && r !== stalled);
+  assert.ok(next !== undefined && !next.injected);
+  assert.ok(next.at - stalled.at >= timeoutMs + 1_000, `re-watched after the idle deadline (${next.at - stalled.at} ms)`);
+  assert.equal(next.query['resourceVersion'], stalled.query['resourceVersion'], 'from the version it had');
+  t.diagnostic(`stalled watch (timeoutSeconds ${timeoutMs / 1000}) → re-watch ${next.at - stalled.at} ms, → pod learned ${learnedAt - stalled.at} ms`);
+  assert.ok(cache.watchErrors.idle_timeout >= 1, JSON.stringify(cache.watchErrors));
+  assert.equal(cache.watchErrors.headers_timeout + cache.watchErrors.http_status + cache.watchErrors.network, 0);
+  assert.match(cache.lastError ?? '', /nothing received for/);
+  assert.equal(cache.resyncs, 0);
+  assert.equal(cache.badWatchLines, 0);
+  await waitFor('the silent connection to close', () => proxy.heldCount === 0);
+});
+
+test('stop() abandons a watch that is still waiting for its answer', { skip }, async (t) => {
+  const { proxy, cache } = await setup(t, { cache: { watchHeadersTimeoutMs: 120_000 } });
+  proxy.failNext({ watch: true, status: 'hang' });
+  cache.start();
+  await cache.ready();
+  await waitFor('the hung watch', () => proxy.heldCount === 1);
+  await cache.stop();
+  await waitFor('the hung watch to be abandoned', () => proxy.heldCount === 0);
+  assert.equal(cache.errors, 0, 'the abort on stop is not an error');
+  assert.deepEqual(cache.watchErrors, NO_WATCH_ERRORS);
 });
 
 test('stop ends the watch; ready() rejects when stopped first', { skip }, async (t) => {

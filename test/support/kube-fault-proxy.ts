@@ -1,9 +1,10 @@
 // A fault proxy in front of the real kube-apiserver (issue 10): the stages under test talk to it instead of the
 // server, and a test arms failures on the requests it matches: an HTTP status with the API server's Status body
 // (500, 409 Conflict, 429 with Retry-After...), a reset connection, or a hung request, optionally after the server
-// has carried it out (a write that is stored but whose answer never comes, as across a partition). Every other
-// request is forwarded unchanged, watches streamed as they come, so what the client sees is the real server's
-// validation, patch merging, RBAC and resourceVersions.
+// has carried it out (a write that is stored but whose answer never comes, as across a partition), or a stalled
+// stream (the server's answer headers, then silence while the connection stays open, as through a stuck proxy).
+// Every other request is forwarded unchanged, watches streamed as they come, so what the client sees is the real
+// server's validation, patch merging, RBAC and resourceVersions.
 //
 // TLS on both sides: the proxy serves the API server's own certificate (clients trust the same CA), passes a
 // client's bearer token through (RBAC judges the ServiceAccount), and forwards a request without one with the
@@ -23,9 +24,12 @@ export interface FailureSpec {
   watch?: boolean;
   /**
    * The status to answer with, 'reset' to destroy the connection without an answer, or 'hang' to hold the request
-   * unanswered until the client gives up (or stop()), as an overloaded or partitioned API server does.
+   * unanswered until the client gives up (or stop()), as an overloaded or partitioned API server does, or 'stall'
+   * to forward the request and pass on the server's status and headers but nothing after them: the body (a watch's
+   * events and bookmarks) and its end are withheld, and the connection stays open and silent until the client gives
+   * up (or stop()), as a stuck proxy or a half-dead connection does.
    */
-  status: number | 'reset' | 'hang';
+  status: number | 'reset' | 'hang' | 'stall';
   /** With 'hang': forward the request first (a write is stored), then withhold the answer. */
   apply?: boolean;
   /** How many matching requests fail; 1 when omitted. */
@@ -54,6 +58,10 @@ export interface RequestRecord {
   /** A failNext({ status: 'hang', apply: true }) request: the server answered `upstreamStatus`, the client got nothing. */
   withheld?: boolean;
   upstreamStatus?: number;
+  /** A failNext({ status: 'stall' }) request: the body bytes the server sent that the client never got. */
+  withheldBytes?: number;
+  /** A stalled request whose response the server has ended (the client's stays open). */
+  upstreamEnded?: boolean;
 }
 
 export interface FaultProxy {
@@ -70,6 +78,8 @@ export interface FaultProxy {
   clearRequests(): void;
   /** Watches streaming right now. */
   readonly watchCount: number;
+  /** Requests held open right now by 'hang' or 'stall' (until the client gives up). */
+  readonly heldCount: number;
   /** Ends every streaming watch (the connection closes cleanly, as when the server restarts a watch). */
   closeWatches(): void;
   /** Closes the listener and every held or streaming request. Idempotent. */
@@ -165,6 +175,22 @@ export async function startFaultProxy(kube: KubeCluster): Promise<FaultProxy> {
       }
       return;
     }
+    if (fault !== undefined && fault.status === 'stall') {
+      rec.injected = true;
+      rec.withheldBytes = 0;
+      held.add(res);
+      res.once('close', () => held.delete(res));
+      forward(req, body, (up) => {
+        rec.status = up.statusCode ?? 0;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        res.flushHeaders();
+        // Read and dropped, so the server is not held back by a full socket; its end is not passed on either.
+        up.on('data', (chunk: Buffer) => { rec.withheldBytes = (rec.withheldBytes ?? 0) + chunk.length; });
+        up.once('end', () => { rec.upstreamEnded = true; });
+        res.once('close', () => up.destroy());
+      }, () => res.destroy());
+      return;
+    }
     if (fault !== undefined && typeof fault.status === 'number') {
       const code = fault.status;
       rec.injected = true;
@@ -225,6 +251,7 @@ export async function startFaultProxy(kube: KubeCluster): Promise<FaultProxy> {
     url,
     get requests() { return requests; },
     get watchCount() { return watches.size; },
+    get heldCount() { return held.size; },
     clearRequests() { requests.length = 0; },
     failNext(spec) { armed.push({ spec, left: spec.count ?? 1 }); },
     clearFailures() { armed.length = 0; },

@@ -3,7 +3,7 @@ import { kubeFromConfig, stageResilience, type Bus, type Logger, type Metrics } 
 import { parseCgroupPath } from './cgroup-path.js';
 import type { EnricherConfig } from './config.js';
 import { Enricher, type ContainerIdentity, type PodDirectory } from './enricher.js';
-import { PodCache } from './pod-cache.js';
+import { PodCache, type PodCacheCounts } from './pod-cache.js';
 
 /** The cgroup path names the container; the leaf name read in the kernel at exec is the fallback. */
 export function identifyContainer(cgroupPath: string, cgroupName: string): ContainerIdentity | null {
@@ -20,10 +20,7 @@ export function composeEnricher(cfg: EnricherConfig, shared: { bus: Bus; metrics
     cache = new PodCache({ kubeConfig: kube.kubeConfig, ...(cfg.watchNodeOnly && { nodeName: cfg.node }) });
     const c = cache;
     pods = { lookup: (cid, uid) => c.lookup(cid, uid), subscribe: (listener) => c.onPodAdded(() => listener()) };
-    const m = shared.metrics;
-    m.gauge('palisade_enricher_pods', 'Pods in the enricher\'s cache.', [], function collect() { this.set(c.size); });
-    m.gauge('palisade_enricher_pod_watch_restarts', 'Times the pod watch was restarted (errors, 410 Gone).', [],
-      function collect() { this.set(c.watchRestarts); });
+    podCacheMetrics(shared.metrics, c);
     logger.info('watching pods', { server: kube.server, source: kube.source, nodeOnly: cfg.watchNodeOnly });
   } else {
     logger.warn('no Kubernetes API configured: container identity comes from cgroup names only');
@@ -35,6 +32,23 @@ export function composeEnricher(cfg: EnricherConfig, shared: { bus: Bus; metrics
     ...(cache && { beforeStart: startCache(cache, logger) }),
   });
   return { service, pods: cache, cleanup: async () => { await cache?.stop(); } };
+}
+
+/** The pod cache's metrics: what it holds, and how its list and watch are faring. */
+export function podCacheMetrics(m: Metrics, c: PodCacheCounts): void {
+  m.gauge('palisade_enricher_pods', 'Pods in the enricher\'s cache.', [], function collect() { this.set(c.size); });
+  // Counts since start, read from the cache when scraped, so gauges (as palisade_evaluator_events_skipped): a
+  // prom-client Counter cannot be set, and rate() reads a reset of either the same way.
+  m.gauge('palisade_enricher_pod_watch_restarts', 'Times the pod watch was restarted (errors, 410 Gone).', [],
+    function collect() { this.set(c.watchRestarts); });
+  m.gauge('palisade_enricher_pod_resyncs', 'Relists of the pods after the first (the watch\'s version expired: 410 Gone).', [],
+    function collect() { this.set(c.resyncs); });
+  m.gauge('palisade_enricher_pod_watch_errors',
+    'Pod watches that ended in an error, by reason: headers_timeout (no answer), idle_timeout (a silent stream), ' +
+    'http_status (refused, 410 aside), network.', ['reason'],
+    function collect() { for (const [reason, n] of Object.entries(c.watchErrors)) this.set({ reason }, n); });
+  m.gauge('palisade_enricher_pod_watch_bad_lines', 'Pod watch lines that were not a watch event (not JSON, no type or object).', [],
+    function collect() { this.set(c.badWatchLines); });
 }
 
 function startCache(cache: PodCache, logger: Logger): () => Promise<void> {

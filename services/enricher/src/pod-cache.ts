@@ -12,8 +12,19 @@
 // re-watch after the server ends the stream resumes from the last pod event's version, which etcd may have
 // compacted by then: 410, and a full relist each time. With them, the API server sends the current version about
 // every minute and 2 s before the watch's timeout, so the re-watch resumes from a recent version.
+//
+// The watch request is this module's own, not client-node's Watch: that one (1.4.0) waits for an answer forever
+// (its 30 s timeout signal is overwritten on the next line), and ListWatch gets no handle to abort a watch until the
+// answer's headers came, so an API server that takes the request and never answers (overloaded, partitioned, a stuck
+// proxy) stopped the cache for good, without an error. It also never noticed a stream that goes silent, and dropped
+// lines that are not JSON without a trace. Here a watch that has no answer within its header deadline, or that
+// receives nothing for longer than its own timeoutSeconds plus a margin (the server ends every watch at
+// timeoutSeconds, so silence past that is a dead connection), is aborted and reported as an error: the backoff below
+// restarts it from the last version seen. Lines that are not watch events are counted.
+import { STATUS_CODES, request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
-import type { palisade } from '@palisade/common';
+import { PalisadeError, type palisade } from '@palisade/common';
 
 export interface PodCacheOptions {
   kubeConfig: KubeConfig;
@@ -24,6 +35,16 @@ export interface PodCacheOptions {
    * random so that enrichers do not re-watch in step. Default 300.
    */
   watchTimeoutSeconds?: number;
+  /**
+   * How long a watch request may wait for the server's answer (its status and headers; the API server sends a
+   * watch's at once) before it is aborted and counted as a `headers_timeout` watch error. Default 30 s.
+   */
+  watchHeadersTimeoutMs?: number;
+  /**
+   * A watch that receives nothing, not even a bookmark, for its timeoutSeconds plus this long is aborted and counted
+   * as an `idle_timeout` watch error: the server would have ended it by then. Default 30 s.
+   */
+  watchIdleMarginMs?: number;
   /** Reconnect backoff after a failed list or a broken watch: doubles from initialMs up to maxMs, with jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
   /**
@@ -68,21 +89,239 @@ interface Tombstone {
   pod: boolean;
 }
 
+/** Why a watch ended with an error, the label of palisade_enricher_pod_watch_errors. */
+export const WATCH_FAILURES = ['headers_timeout', 'idle_timeout', 'http_status', 'network'] as const;
+export type WatchFailure = (typeof WATCH_FAILURES)[number];
+
 /**
- * The Watch ListWatch uses, with the query parameters ListWatch does not set (bookmarks and a timeout), and one
- * thing it does not do: ListWatch can abort a watch only once its request has been answered, so a watch answered
- * after stop() would stream on; this one is aborted as soon as it is.
+ * A failed watch. `statusCode` is the HTTP status of a watch the server refused: ListWatch relists on 410 (the
+ * version is gone) and reports every other error to the cache, which restarts it with backoff.
+ */
+export class PodWatchError extends PalisadeError {
+  constructor(readonly failure: WatchFailure, message: string, readonly statusCode?: number, cause?: unknown) {
+    super(statusCode === 403 ? 'KUBE_FORBIDDEN' : 'KUBE_UNAVAILABLE', message, { retriable: true, cause });
+    this.name = 'PodWatchError';
+  }
+}
+
+interface PodWatchOptions {
+  config: KubeConfig;
+  /** The timeoutSeconds of the next watch. */
+  timeoutSeconds: () => number;
+  headersTimeoutMs: number;
+  idleMarginMs: number;
+  stopped: () => boolean;
+  onFailure: (failure: WatchFailure) => void;
+  onBadLine: () => void;
+}
+
+/** Longest watch line kept while waiting for its end; the API server's largest object is 1.5 MiB (etcd's limit). */
+const MAX_LINE_CHARS = 16 * 1024 * 1024;
+/** How much of a refused watch's body (the server's Status) is read for the error message. */
+const MAX_ERROR_BODY_CHARS = 4096;
+
+/**
+ * The Watch ListWatch uses. Same request as client-node's (GET path?watch=true&..., the kubeconfig's auth and TLS
+ * through applyToFetchOptions, whose agent also carries a configured proxy), plus bookmarks and a timeout, a header
+ * deadline and an idle deadline, and counted bad lines. It returns its AbortController before the request is
+ * answered, so ListWatch.stop() can abort a watch that is still waiting; and a watch answered after stop() is
+ * aborted at once.
+ *
+ * Contract with ListWatch (cache.js): `done` is called exactly once, never before watch() has returned: null when
+ * the server ended the stream (ListWatch re-watches from the last version, or relists after a 410 ERROR event),
+ * or an error. An error with statusCode 410 makes ListWatch relist; any other reaches the cache's error callback.
+ * watch() itself never rejects: ListWatch calls it from its done handler, where a rejection would be unhandled.
  */
 class PodWatch extends Watch {
-  constructor(config: KubeConfig, private readonly timeoutSeconds: () => number, private readonly stopped: () => boolean) {
-    super(config);
+  constructor(private readonly opts: PodWatchOptions) {
+    super(opts.config);
   }
 
   override async watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
-    const controller = await super.watch(path, { ...query, allowWatchBookmarks: true, timeoutSeconds: this.timeoutSeconds() }, callback, done);
-    if (this.stopped()) controller.abort();
+    const controller = new AbortController();
+    // On a later turn of the loop: ListWatch stores the controller when this promise resolves, before any end
+    // (`done`) can reach it, even one found at once (no current cluster).
+    setImmediate(() => void this.run(controller, path, query, callback, done));
     return controller;
   }
+
+  private async run(controller: AbortController, path: string, query: Parameters<Watch['watch']>[1],
+    callback: Parameters<Watch['watch']>[2], done: Parameters<Watch['watch']>[3]): Promise<void> {
+    const { signal } = controller;
+    if (signal.aborted) {
+      done(abortError(signal.reason));
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const finish = (err: PodWatchError | Error | null): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      if (err instanceof PodWatchError && err.statusCode !== 410) this.opts.onFailure(err.failure);
+      if (!signal.aborted) controller.abort(err ?? undefined);
+      done(err);
+    };
+    const deadline = (ms: number, failure: WatchFailure, message: string): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(new PodWatchError(failure, message)), ms);
+    };
+    /** The connection failed; when it was aborted (by a deadline, or by stop()), the abort is the reason. */
+    const broken = (message: string, cause?: unknown): void =>
+      finish(signal.aborted ? abortError(signal.reason) : new PodWatchError('network', `watch ${path}: ${message}`, undefined, cause));
+    // Aborted from outside: ListWatch.stop(). The cache ignores errors once stopped; ListWatch still sees the end.
+    signal.addEventListener('abort', () => finish(abortError(signal.reason)), { once: true });
+    const headersMs = this.opts.headersTimeoutMs;
+    deadline(headersMs, 'headers_timeout', `watch ${path}: no answer within ${headersMs} ms`);
+
+    const timeoutSeconds = this.opts.timeoutSeconds();
+    let url: URL;
+    let init: Awaited<ReturnType<KubeConfig['applyToFetchOptions']>>;
+    try {
+      const cluster = this.config.getCurrentCluster();
+      if (!cluster) throw new Error('no current cluster in the kubeconfig');
+      url = new URL(cluster.server + path);
+      url.searchParams.set('watch', 'true');
+      for (const [k, v] of Object.entries({ ...query, allowWatchBookmarks: true, timeoutSeconds })) {
+        if (v !== undefined) url.searchParams.set(k, String(v));
+      }
+      init = await this.config.applyToFetchOptions({});
+    } catch (err) {
+      broken(errText(err), err);
+      return;
+    }
+    if (ended) return;
+    if (this.opts.stopped()) {
+      finish(abortError('pod cache stopped'));
+      return;
+    }
+
+    let req: ReturnType<typeof httpsRequest>;
+    try {
+      const agent = typeof init.agent === 'function' ? init.agent(url) : init.agent;
+      req = (url.protocol === 'http:' ? httpRequest : httpsRequest)(url, {
+        method: 'GET', signal, headers: { ...plainHeaders(init.headers), accept: 'application/json' },
+        ...(agent !== undefined && { agent }),
+      });
+    } catch (err) {
+      broken(errText(err), err); // an invalid header value, say: no request was made
+      return;
+    }
+    // As client-node does: TCP keepalive notices a peer that vanished even between bookmarks.
+    req.on('socket', (socket) => socket.setKeepAlive(true, 30_000));
+    req.on('error', (err) => broken(err.message, err));
+    req.on('response', (res) => {
+      if (ended) {
+        res.destroy();
+        return;
+      }
+      if (this.opts.stopped()) {
+        finish(abortError('pod cache stopped'));
+        return;
+      }
+      res.setEncoding('utf8');
+      res.on('error', (err) => broken(err.message, err));
+      if (res.statusCode !== 200) {
+        this.refused(res, path, finish);
+        return;
+      }
+      const idleMs = timeoutSeconds * 1000 + this.opts.idleMarginMs;
+      const idle = (): void =>
+        deadline(idleMs, 'idle_timeout', `watch ${path}: nothing received for ${idleMs} ms (timeoutSeconds ${timeoutSeconds})`);
+      idle();
+      let pending = '';
+      res.on('data', (chunk: string) => {
+        idle();
+        pending += chunk;
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) !== -1) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          this.line(line, callback);
+        }
+        if (pending.length > MAX_LINE_CHARS) {
+          this.opts.onBadLine();
+          finish(new PodWatchError('network', `watch ${path}: a line longer than ${MAX_LINE_CHARS} characters`));
+        }
+      });
+      res.on('end', () => {
+        if (pending !== '') this.line(pending, callback);
+        finish(null);
+      });
+      // A connection that closes without the response's end (the chunked terminator) is not the server's close.
+      res.on('close', () => {
+        if (!res.complete) broken('connection closed mid-stream');
+      });
+    });
+    req.end();
+  }
+
+  /** A watch the server did not accept: its Status message, bounded, under the header deadline still running. */
+  private refused(res: IncomingMessage, path: string, finish: (err: PodWatchError) => void): void {
+    const code = res.statusCode ?? 0;
+    let body = '';
+    res.on('data', (chunk: string) => {
+      if (body.length < MAX_ERROR_BODY_CHARS) body += chunk;
+    });
+    res.on('end', () => {
+      let message = res.statusMessage || STATUS_CODES[code] || 'unknown status';
+      try {
+        const status: unknown = JSON.parse(body);
+        if (isObject(status) && typeof status.message === 'string' && status.message !== '') message = status.message;
+      } catch {
+        // Not a Status: the status line's text is the message.
+      }
+      finish(new PodWatchError('http_status', `watch ${path}: HTTP ${code}: ${message}`, code));
+    });
+  }
+
+  /** One line of the stream: a watch event for ListWatch, or counted. */
+  private line(line: string, callback: Parameters<Watch['watch']>[2]): void {
+    if (line.trim() === '') return;
+    let event: unknown;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      this.opts.onBadLine();
+      return;
+    }
+    // ListWatch reads object.metadata of every event but ERROR (a Status): an event without it would throw there.
+    if (!isObject(event) || typeof event.type !== 'string' || !isObject(event.object) ||
+      (event.type !== 'ERROR' && !isObject(event.object.metadata))) {
+      this.opts.onBadLine();
+      return;
+    }
+    try {
+      // ListWatch's handler is async: what it throws arrives as a rejection.
+      void Promise.resolve(callback(event.type, event.object, event) as unknown).catch(() => this.opts.onBadLine());
+    } catch {
+      this.opts.onBadLine();
+    }
+  }
+}
+
+function abortError(reason: unknown): Error {
+  if (reason instanceof Error) return reason;
+  const err = new Error(typeof reason === 'string' ? reason : 'watch aborted');
+  err.name = 'AbortError';
+  return err;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** applyToFetchOptions gives node-fetch Headers (typed only as HeadersInit): as a plain object for node:http. */
+function plainHeaders(headers: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(headers)) {
+    for (const pair of headers) if (Array.isArray(pair) && pair.length === 2) out[String(pair[0])] = String(pair[1]);
+  } else if (isObject(headers) && typeof headers.forEach === 'function') {
+    (headers as { forEach(cb: (value: string, key: string) => void): void }).forEach((value, key) => { out[key] = value; });
+  } else if (isObject(headers)) {
+    for (const [k, v] of Object.entries(headers)) if (typeof v === 'string') out[k] = v;
+  }
+  return out;
 }
 
 const RUNTIME_BY_SCHEME: Readonly<Record<string, string>> = { containerd: 'containerd', 'cri-o': 'cri-o', docker: 'docker' };
@@ -156,6 +395,9 @@ function containersOf(pod: V1Pod): Map<string, ContainerInfo> {
   return out;
 }
 
+/** What PodCache counts, as its metrics read it (services/enricher/src/compose.ts). */
+export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs' | 'watchErrors' | 'badWatchLines'>;
+
 export class PodCache {
   private readonly listWatch: ListWatch<V1Pod>;
   private readonly core: CoreV1Api;
@@ -183,6 +425,8 @@ export class PodCache {
   private connects = 0;
   private lists = 0;
   private errorCount = 0;
+  private readonly watchFailures = Object.fromEntries(WATCH_FAILURES.map((f) => [f, 0])) as Record<WatchFailure, number>;
+  private badLines = 0;
   private lastErrorText: string | undefined;
 
   constructor(opts: PodCacheOptions) {
@@ -200,9 +444,22 @@ export class PodCache {
     // Callers that only await ready() after stop() must not see an unhandled rejection.
     this.readyPromise.catch(() => undefined);
     const timeoutS = opts.watchTimeoutSeconds ?? 300;
+    const watch = new PodWatch({
+      config: opts.kubeConfig,
+      timeoutSeconds: () => Math.round(timeoutS * (1 + Math.random())),
+      headersTimeoutMs: opts.watchHeadersTimeoutMs ?? 30_000,
+      idleMarginMs: opts.watchIdleMarginMs ?? 30_000,
+      stopped: () => this.stopped,
+      onFailure: (failure) => {
+        if (!this.stopped) this.watchFailures[failure] += 1;
+      },
+      onBadLine: () => {
+        this.badLines += 1;
+      },
+    });
     this.listWatch = new ListWatch<V1Pod>(
       '/api/v1/pods',
-      new PodWatch(opts.kubeConfig, () => Math.round(timeoutS * (1 + Math.random())), () => this.stopped),
+      watch,
       () => this.list(),
       false,
       undefined,
@@ -246,6 +503,16 @@ export class PodCache {
   /** Failed lists and broken watches. */
   get errors(): number {
     return this.errorCount;
+  }
+
+  /** Watches that ended in an error, by why (a refused watch's 410 is a resync, not an error). */
+  get watchErrors(): Readonly<Record<WatchFailure, number>> {
+    return { ...this.watchFailures };
+  }
+
+  /** Watch lines that were not a watch event (not JSON, or no type or object), or that indexing refused. */
+  get badWatchLines(): number {
+    return this.badLines;
   }
 
   get lastError(): string | undefined {
