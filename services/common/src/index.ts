@@ -20,7 +20,7 @@ export { aclPlan, aclCommands, aclTable, applyAclPlan, stageUser, BACKTEST_DEFAU
 export { resolveKafkaSecurity, kafkaSecurityKeys, KAFKA_SECURITY_PROTOCOLS, KAFKA_SASL_MECHANISMS, type KafkaSecurity,
   type KafkaSecurityKeyValues, type KafkaSecurityProtocol, type KafkaSaslMechanism } from './kafka-security.js';
 export { loadKubeConfig, type LoadedKubeConfig, type KubeConfigSources } from './kube-config.js';
-export { kubeFromConfig } from './kube-connect.js';
+export { deadlineOptions, kubeFromConfig } from './kube-connect.js';
 export { runIfMain } from './main-entry.js';
 export { ConsumerStage, DEFAULT_RESILIENCE, RETRY_HEADERS, originOf, retryTopic, type ConsumerStageOptions,
   type StageResilience } from './consumer-stage.js';

@@ -24,7 +24,7 @@
 import { STATUS_CODES, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
-import { PalisadeError, type palisade } from '@palisade/common';
+import { PalisadeError, deadlineOptions, type palisade } from '@palisade/common';
 
 export interface PodCacheOptions {
   kubeConfig: KubeConfig;
@@ -45,6 +45,12 @@ export interface PodCacheOptions {
    * as an `idle_timeout` watch error: the server would have ended it by then. Default 30 s.
    */
   watchIdleMarginMs?: number;
+  /**
+   * Deadline of each list (the first, and every relist after a 410): a list the server never answers is aborted and
+   * retried with backoff instead of holding the cache. Default 70 s: the API server ends a request at its own
+   * --request-timeout (1 min by default), so a longer list is not coming.
+   */
+  listTimeoutMs?: number;
   /** Reconnect backoff after a failed list or a broken watch: doubles from initialMs up to maxMs, with jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
   /**
@@ -401,6 +407,7 @@ export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs'
 export class PodCache {
   private readonly listWatch: ListWatch<V1Pod>;
   private readonly core: CoreV1Api;
+  private readonly listDeadline: ReturnType<typeof deadlineOptions>;
   private readonly fieldSelector: string | undefined;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -431,6 +438,7 @@ export class PodCache {
 
   constructor(opts: PodCacheOptions) {
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.listDeadline = deadlineOptions(opts.listTimeoutMs ?? 70_000);
     this.fieldSelector = opts.nodeName === undefined || opts.nodeName === '' ? undefined : `spec.nodeName=${opts.nodeName}`;
     this.initialBackoffMs = opts.backoff?.initialMs ?? 500;
     this.maxBackoffMs = opts.backoff?.maxMs ?? 30_000;
@@ -563,7 +571,8 @@ export class PodCache {
   }
 
   private async list(): Promise<V1PodList> {
-    const list = await this.core.listPodForAllNamespaces(this.fieldSelector === undefined ? {} : { fieldSelector: this.fieldSelector });
+    const list = await this.core.listPodForAllNamespaces(this.fieldSelector === undefined ? {} : { fieldSelector: this.fieldSelector },
+      this.listDeadline);
     // ListWatch looks for a stop only before it lists: a list answered after stop() would be indexed and watched
     // from. Failing it ends the cycle there (onError ignores errors after stop).
     if (this.stopped) throw new Error('pod cache stopped');

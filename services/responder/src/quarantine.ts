@@ -16,9 +16,7 @@ import {
   PatchStrategy, setHeaderOptions, CoreV1Api, NetworkingV1Api,
   type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1NetworkPolicy, type V1NetworkPolicySpec, type V1Pod,
 } from '@kubernetes/client-node';
-// The client's own Observable stand-in (its package has no exports map): per-call middleware must return one.
-import { of } from '@kubernetes/client-node/dist/gen/rxjsStub.js';
-import { PalisadeError } from '@palisade/common';
+import { PalisadeError, deadlineOptions } from '@palisade/common';
 
 export interface QuarantineTarget {
   namespace: string;
@@ -147,18 +145,6 @@ export function kubeError(err: unknown, op: string): PalisadeError {
     return new PalisadeError('KUBE_UNAVAILABLE', `${op}: ${message}`, { cause: err, retriable: true });
   }
   return new PalisadeError('INTERNAL', `${op}: ${message}`, { cause: err });
-}
-
-/** Per-request options that abort the request after timeoutMs, keeping the kubeconfig's own (auth) middleware. */
-export function deadlineOptions(timeoutMs: number): ConfigurationOptions<ObservableMiddleware> {
-  const deadline: ObservableMiddleware = {
-    pre: (req) => {
-      req.setSignal(AbortSignal.timeout(timeoutMs));
-      return of(req);
-    },
-    post: (res) => of(res),
-  };
-  return { middleware: [deadline], middlewareMergeStrategy: 'append' };
 }
 
 /** The policy quarantine needs: pods with the label may send nothing (no egress rule allows anything). */
