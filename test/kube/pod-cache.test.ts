@@ -330,6 +330,7 @@ test('list errors are retried with backoff before ready', { skip }, async (t) =>
   assert.equal(cache.size, 1);
   assert.equal(cache.errors, 2);
   assert.match(cache.lastError ?? '', /500/);
+  assert.equal(cache.listErrors, 2);
   assert.deepEqual(lists(proxy).map((r) => r.status), [500, 500, 200]);
   assert.equal(cache.resyncs, 0, 'failed lists are not resyncs');
 });
@@ -410,6 +411,7 @@ test('a list the server never answers is abandoned at its deadline and retried: 
   assert.ok(retry.at - hung.at >= 500, `the retry came only after the deadline (${retry.at - hung.at} ms)`);
   t.diagnostic(`hung list → retry ${retry.at - hung.at} ms (deadline 1000 ms)`);
   assert.equal(cache.errors, 1);
+  assert.equal(cache.listErrors, 1);
   assert.equal(cache.resyncs, 0, 'a failed first list is not a resync');
   await waitFor('the abandoned list\'s connection to close', () => proxy.heldCount === 0);
 });

@@ -6,9 +6,9 @@ import { Metrics } from '@palisade/common';
 import { podCacheMetrics } from './compose.js';
 import type { PodCacheCounts } from './pod-cache.js';
 
-test('the pod cache\'s metrics: pods, restarts, resyncs, watch errors by reason, bad lines, as of the scrape', async () => {
+test('the pod cache\'s metrics: pods, restarts, resyncs, list errors, watch errors by reason, bad lines, as of the scrape', async () => {
   const counts = {
-    size: 3, watchRestarts: 2, resyncs: 1, badWatchLines: 0,
+    size: 3, watchRestarts: 2, resyncs: 1, listErrors: 2, badWatchLines: 0,
     watchErrors: { headers_timeout: 1, idle_timeout: 0, http_status: 0, network: 1 },
   } satisfies PodCacheCounts;
   const metrics = new Metrics();
@@ -27,6 +27,7 @@ test('the pod cache\'s metrics: pods, restarts, resyncs, watch errors by reason,
     palisade_enricher_pods: 3,
     palisade_enricher_pod_watch_restarts: 2,
     palisade_enricher_pod_resyncs: 1,
+    palisade_enricher_pod_list_errors: 2,
     'palisade_enricher_pod_watch_errors{reason=headers_timeout}': 1,
     'palisade_enricher_pod_watch_errors{reason=idle_timeout}': 0,
     'palisade_enricher_pod_watch_errors{reason=http_status}': 0,

@@ -43,6 +43,8 @@ export function podCacheMetrics(m: Metrics, c: PodCacheCounts): void {
     function collect() { this.set(c.watchRestarts); });
   m.gauge('palisade_enricher_pod_resyncs', 'Relists of the pods after the first (the watch\'s version expired: 410 Gone).', [],
     function collect() { this.set(c.resyncs); });
+  m.gauge('palisade_enricher_pod_list_errors', 'Pod lists that failed (refused, unreachable, or past their deadline), each retried.', [],
+    function collect() { this.set(c.listErrors); });
   m.gauge('palisade_enricher_pod_watch_errors',
     'Pod watches that ended in an error, by reason: headers_timeout (no answer), idle_timeout (a silent stream), ' +
     'http_status (refused, 410 aside), network.', ['reason'],

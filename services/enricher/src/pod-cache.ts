@@ -402,7 +402,7 @@ function containersOf(pod: V1Pod): Map<string, ContainerInfo> {
 }
 
 /** What PodCache counts, as its metrics read it (services/enricher/src/compose.ts). */
-export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs' | 'watchErrors' | 'badWatchLines'>;
+export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs' | 'listErrors' | 'watchErrors' | 'badWatchLines'>;
 
 export class PodCache {
   private readonly listWatch: ListWatch<V1Pod>;
@@ -431,6 +431,7 @@ export class PodCache {
 
   private connects = 0;
   private lists = 0;
+  private listErrorCount = 0;
   private errorCount = 0;
   private readonly watchFailures = Object.fromEntries(WATCH_FAILURES.map((f) => [f, 0])) as Record<WatchFailure, number>;
   private badLines = 0;
@@ -508,6 +509,11 @@ export class PodCache {
     return Math.max(0, this.lists - 1);
   }
 
+  /** Lists that failed (refused, unreachable, or past their deadline); each is retried with backoff. */
+  get listErrors(): number {
+    return this.listErrorCount;
+  }
+
   /** Failed lists and broken watches. */
   get errors(): number {
     return this.errorCount;
@@ -572,7 +578,10 @@ export class PodCache {
 
   private async list(): Promise<V1PodList> {
     const list = await this.core.listPodForAllNamespaces(this.fieldSelector === undefined ? {} : { fieldSelector: this.fieldSelector },
-      this.listDeadline);
+      this.listDeadline).catch((err: unknown) => {
+      if (!this.stopped) this.listErrorCount += 1;
+      throw err;
+    });
     // ListWatch looks for a stop only before it lists: a list answered after stop() would be indexed and watched
     // from. Failing it ends the cycle there (onError ignores errors after stop).
     if (this.stopped) throw new Error('pod cache stopped');
