@@ -454,9 +454,12 @@ test('a watch stream that goes silent is abandoned past its timeoutSeconds and r
   // Its status is the server's, once the server answered: the client has the headers.
   const stalled = await waitFor('the stalled watch', () => watches(proxy).find((r) => r.injected && r.status === 200));
   const timeoutMs = Number(stalled.query['timeoutSeconds']) * 1000;
+  // The silence shows on the staleness gauge (at least timeoutSeconds plus the margin of it before the re-watch).
+  await waitFor('the silence to show', () => cache.secondsSinceHeard >= 1);
   await createPod(kube, { namespace: ns, name: 'unheard', node, containers: [{ name: 'c', image: 'i', id: hex('2') }] });
   await waitFor('the pod created while the stream was silent', () => cache.lookup(hex('2')) !== undefined);
   const learnedAt = Date.now();
+  assert.ok(cache.secondsSinceHeard < 1, `heard again: ${cache.secondsSinceHeard} s`);
   const next = watches(proxy).find((r) => r.at >= stalled.at && r !== stalled);
   assert.ok(next !== undefined && !next.injected);
   assert.ok(next.at - stalled.at >= timeoutMs + 1_000, `re-watched after the idle deadline (${next.at - stalled.at} ms)`);

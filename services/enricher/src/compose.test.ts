@@ -8,7 +8,7 @@ import type { PodCacheCounts } from './pod-cache.js';
 
 test('the pod cache\'s metrics: pods, restarts, resyncs, list errors, watch errors by reason, bad lines, as of the scrape', async () => {
   const counts = {
-    size: 3, watchRestarts: 2, resyncs: 1, listErrors: 2, badWatchLines: 0,
+    size: 3, watchRestarts: 2, resyncs: 1, listErrors: 2, badWatchLines: 0, secondsSinceHeard: 12.5,
     watchErrors: { headers_timeout: 1, idle_timeout: 0, http_status: 0, network: 1 },
   } satisfies PodCacheCounts;
   const metrics = new Metrics();
@@ -33,10 +33,13 @@ test('the pod cache\'s metrics: pods, restarts, resyncs, list errors, watch erro
     'palisade_enricher_pod_watch_errors{reason=http_status}': 0,
     'palisade_enricher_pod_watch_errors{reason=network}': 1,
     palisade_enricher_pod_watch_bad_lines: 0,
+    palisade_enricher_pod_watch_silence_seconds: 12.5,
   });
   counts.watchErrors.idle_timeout = 4;
   counts.badWatchLines = 7;
+  counts.secondsSinceHeard = 0.5;
   const later = await scrape();
   assert.equal(later['palisade_enricher_pod_watch_errors{reason=idle_timeout}'], 4);
   assert.equal(later['palisade_enricher_pod_watch_bad_lines'], 7);
+  assert.equal(later['palisade_enricher_pod_watch_silence_seconds'], 0.5);
 });

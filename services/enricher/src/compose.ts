@@ -49,6 +49,9 @@ export function podCacheMetrics(m: Metrics, c: PodCacheCounts): void {
     'Pod watches that ended in an error, by reason: headers_timeout (no answer), idle_timeout (a silent stream), ' +
     'http_status (refused, 410 aside), network.', ['reason'],
     function collect() { for (const [reason, n] of Object.entries(c.watchErrors)) this.set({ reason }, n); });
+  m.gauge('palisade_enricher_pod_watch_silence_seconds',
+    'Seconds since the API server last answered the pod list or watch or sent anything on it: how stale the pod cache may be.', [],
+    function collect() { this.set(c.secondsSinceHeard); });
   m.gauge('palisade_enricher_pod_watch_bad_lines', 'Pod watch lines that were not a watch event (not JSON, no type or object).', [],
     function collect() { this.set(c.badWatchLines); });
 }

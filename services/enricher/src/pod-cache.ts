@@ -119,6 +119,8 @@ interface PodWatchOptions {
   stopped: () => boolean;
   onFailure: (failure: WatchFailure) => void;
   onBadLine: () => void;
+  /** The server answered a watch, or sent on one (an event, a bookmark, anything). */
+  onHeard: () => void;
 }
 
 /** Longest watch line kept while waiting for its end; the API server's largest object is 1.5 MiB (etcd's limit). */
@@ -231,6 +233,7 @@ class PodWatch extends Watch {
         this.refused(res, path, finish);
         return;
       }
+      this.opts.onHeard();
       const idleMs = timeoutSeconds * 1000 + this.opts.idleMarginMs;
       const idle = (): void =>
         deadline(idleMs, 'idle_timeout', `watch ${path}: nothing received for ${idleMs} ms (timeoutSeconds ${timeoutSeconds})`);
@@ -238,6 +241,7 @@ class PodWatch extends Watch {
       let pending = '';
       res.on('data', (chunk: string) => {
         idle();
+        this.opts.onHeard();
         pending += chunk;
         let nl: number;
         while ((nl = pending.indexOf('\n')) !== -1) {
@@ -402,7 +406,7 @@ function containersOf(pod: V1Pod): Map<string, ContainerInfo> {
 }
 
 /** What PodCache counts, as its metrics read it (services/enricher/src/compose.ts). */
-export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs' | 'listErrors' | 'watchErrors' | 'badWatchLines'>;
+export type PodCacheCounts = Pick<PodCache, 'size' | 'watchRestarts' | 'resyncs' | 'listErrors' | 'watchErrors' | 'badWatchLines' | 'secondsSinceHeard'>;
 
 export class PodCache {
   private readonly listWatch: ListWatch<V1Pod>;
@@ -431,6 +435,9 @@ export class PodCache {
 
   private connects = 0;
   private lists = 0;
+  /** When the server last answered a list or a watch, or sent on one; undefined until the first. */
+  private heardAt: number | undefined;
+  private startedAt = 0;
   private listErrorCount = 0;
   private errorCount = 0;
   private readonly watchFailures = Object.fromEntries(WATCH_FAILURES.map((f) => [f, 0])) as Record<WatchFailure, number>;
@@ -465,6 +472,9 @@ export class PodCache {
       onBadLine: () => {
         this.badLines += 1;
       },
+      onHeard: () => {
+        this.heardAt = this.now();
+      },
     });
     this.listWatch = new ListWatch<V1Pod>(
       '/api/v1/pods',
@@ -487,6 +497,7 @@ export class PodCache {
   start(): void {
     if (this.started || this.stopped) return;
     this.started = true;
+    this.startedAt = this.now();
     this.connect();
   }
 
@@ -527,6 +538,16 @@ export class PodCache {
   /** Watch lines that were not a watch event (not JSON, or no type or object), or that indexing refused. */
   get badWatchLines(): number {
     return this.badLines;
+  }
+
+  /**
+   * Seconds since the API server last answered a list or a watch or sent anything on one (0 before start()): how
+   * stale the cache may be. A healthy watch hears at least a bookmark a minute (with the API server's watch cache,
+   * its default) and a new watch's answer every timeoutSeconds.
+   */
+  get secondsSinceHeard(): number {
+    if (!this.started) return 0;
+    return Math.max(0, (this.now() - (this.heardAt ?? this.startedAt)) / 1000);
   }
 
   get lastError(): string | undefined {
@@ -585,6 +606,7 @@ export class PodCache {
     // ListWatch looks for a stop only before it lists: a list answered after stop() would be indexed and watched
     // from. Failing it ends the cycle there (onError ignores errors after stop).
     if (this.stopped) throw new Error('pod cache stopped');
+    this.heardAt = this.now();
     this.lists += 1;
     this.backoffMs = this.initialBackoffMs;
     if (!this.isReady) {
